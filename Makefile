@@ -1,0 +1,38 @@
+# RevExOS — the two commands: `make run` and `make test` (DESIGN.md §7).
+# Django 6 needs Python 3.12+: use $PYTHON, else the first python3.13/python3.12/python3 that is new enough.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo $$p && break; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test bench install system-deps clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "RevExOS needs Python 3.12 or newer (Django 6). Set PYTHON=/path/to/python3.12."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the test suite needs: Chromium for browser tests, poppler for PDF pages, fonts.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils fonts-dejavu-core fonts-liberation2 >/dev/null; \
+	  else echo "Install chromium and poppler-utils (browser and PDF tests need them)."; fi; \
+	fi
+
+run: $(STAMP)
+	$(PY) -m revexos.devrun
+
+test: $(STAMP) system-deps
+	$(PY) -m revexos.embedded exec -- $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m revexos.embedded exec -- $(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var staticfiles test-artifacts

@@ -1,0 +1,33 @@
+"""Who may do what. Every view names a capability; this table is the one place it is decided."""
+from __future__ import annotations
+
+from revexos.accounts.models import Role
+
+A, F, M, V = Role.ADMIN, Role.FINANCE, Role.ACCOUNT_MANAGER, Role.VIEWER
+
+CAPABILITIES: dict[str, frozenset[str]] = {
+    # Reading the workspace.
+    "dashboard.view": frozenset({A, F, M, V}),
+    "contracts.view": frozenset({A, F, M, V}),
+    "invoices.view": frozenset({A, F, M, V}),
+    # Configuration.
+    "contracts.manage": frozenset({A, F}),
+    "customers.manage": frozenset({A, F, M}),
+    # Money moves.
+    "invoices.approve": frozenset({A, F}),
+    "discounts.manage": frozenset({A, F}),
+    "renewals.decide": frozenset({A, F, M}),
+    "insights.view": frozenset({A, F, M, V}),
+    # Administration.
+    "users.manage": frozenset({A}),
+    "api_keys.manage": frozenset({A}),
+    "settings.manage": frozenset({A}),
+}
+
+
+def has_capability(user, capability: str) -> bool:
+    if capability not in CAPABILITIES:
+        raise KeyError(f"Unknown capability {capability!r}; add it to revexos.accounts.roles.CAPABILITIES.")
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.role in CAPABILITIES[capability]

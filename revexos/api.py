@@ -1,0 +1,132 @@
+"""The public REST API at /api/v1/ (DESIGN.md §5): one NinjaAPI, routers added by each app.
+
+Errors always have the same JSON shape so integrations can handle them in one place::
+
+    {"error": {"code": "validation_error", "message": "…", "fields": {"legal_name": ["…"]}}}
+"""
+from __future__ import annotations
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
+from django.http import Http404
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from revexos.accounts.services import api_key_authenticate
+
+
+class ApiKeyAuth(HttpBearer):
+    openapi_description = "A tenant API key: `Authorization: Bearer rvx_…`. Keys are created by tenant admins."
+
+    def authenticate(self, request, token):
+        key = api_key_authenticate(token)
+        if key is not None:
+            request.api_key = key
+        return key
+
+
+api = NinjaAPI(
+    title="RevExOS API",
+    version="1",
+    description="Contracts, usage, time and delivery events in; invoices, renewals and insights out.",
+    urls_namespace="api-v1",
+    auth=ApiKeyAuth(),
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
+    body: dict = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def _field_name(loc) -> str:
+    # Ninja locations look like ("body", "payload", "price_lines", 0, "amount"); keep what names the field.
+    parts = [str(p) for p in loc if p not in ("body", "payload", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request, exc: ValidationError):
+    fields: dict[str, list[str]] = {}
+    for err in exc.errors:
+        fields.setdefault(_field_name(err.get("loc", ())), []).append(err.get("msg", "Invalid value."))
+    return api.create_response(
+        request, error_body("validation_error", "The request has invalid fields; nothing was saved.", fields), status=422
+    )
+
+
+@api.exception_handler(DjangoValidationError)
+def on_domain_validation_error(request, exc: DjangoValidationError):
+    if hasattr(exc, "error_dict"):
+        fields = {name: [str(m) for m in msgs] for name, msgs in exc.message_dict.items()}
+    else:
+        fields = {"non_field_errors": [str(m) for m in exc.messages]}
+    return api.create_response(
+        request, error_body("validation_error", "The request has invalid fields; nothing was saved.", fields), status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request, exc):
+    response = api.create_response(
+        request,
+        error_body("unauthorized", "Missing, unknown or revoked API key for this tenant. Send `Authorization: Bearer <key>`."),
+        status=401,
+    )
+    response["WWW-Authenticate"] = 'Bearer realm="revexos"'
+    return response
+
+
+@api.exception_handler(Http404)
+@api.exception_handler(ObjectDoesNotExist)
+def on_not_found(request, exc):
+    return api.create_response(request, error_body("not_found", str(exc) or "Not found."), status=404)
+
+
+@api.exception_handler(PermissionDenied)
+def on_forbidden(request, exc):
+    return api.create_response(request, error_body("forbidden", str(exc) or "Not allowed."), status=403)
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    code = {400: "bad_request", 409: "conflict", 413: "too_large"}.get(exc.status_code, "error")
+    return api.create_response(request, error_body(code, str(exc)), status=exc.status_code)
+
+
+class HealthOut(Schema):
+    status: str
+    tenant: str
+    database: str
+    cache: str
+
+
+class WhoAmIOut(Schema):
+    tenant: str
+    key_name: str
+    key_prefix: str
+
+
+@api.get("/health", auth=None, response=HealthOut, tags=["meta"], summary="Liveness of the API, database and cache")
+def health(request):
+    from django.core.cache import cache
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    try:
+        cache.set("health", "ok", 5)
+        cache_state = "ok" if cache.get("health") == "ok" else "degraded"
+    except Exception:  # the API stays up without its cache; report it
+        cache_state = "unavailable"
+    return {"status": "ok", "tenant": request.tenant.slug, "database": "ok", "cache": cache_state}
+
+
+@api.get("/me", response=WhoAmIOut, tags=["meta"], summary="The tenant and key a request authenticates as")
+def whoami(request):
+    return {"tenant": request.tenant.slug, "key_name": request.api_key.name, "key_prefix": request.api_key.prefix}

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from revexos.accounts.roles import has_capability
+
+# Navigation of the app shell: (label, url name, capability). Later modules add their entries here.
+NAVIGATION = [
+    ("Home", "home", "dashboard.view"),
+]
+ADMIN_NAVIGATION = [
+    ("Users", "accounts:user_list", "users.manage"),
+    ("API keys", "accounts:api_keys", "api_keys.manage"),
+]
+
+
+def shell(request):
+    tenant = getattr(request, "tenant", None)
+    user = getattr(request, "user", None)
+    if tenant is None or tenant.schema_name == "public" or user is None or not user.is_authenticated:
+        return {"current_tenant": tenant}
+    return {
+        "current_tenant": tenant,
+        "nav_items": [(label, name) for label, name, cap in NAVIGATION if has_capability(user, cap)],
+        "admin_nav_items": [(label, name) for label, name, cap in ADMIN_NAVIGATION if has_capability(user, cap)],
+    }

@@ -1,0 +1,2 @@
+"""Default settings (development and tests). Production: ``revexos.settings.production``."""
+from .base import *  # noqa: F401,F403

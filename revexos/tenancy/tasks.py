@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import connection
+
+from revexos.celery import app
+from revexos.tasks import IdempotentTenantTask, TenantTask
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="revexos.tenancy.tasks.dispatch_to_tenants")
+def dispatch_to_tenants(task_name: str, *args) -> int:
+    """Fan one tenant task out to every tenant, each with its schema in the message headers."""
+    from revexos.tenancy.models import Tenant
+
+    task = app.tasks[task_name]
+    schemas = list(Tenant.objects.exclude(schema_name="public").values_list("schema_name", flat=True))
+    for schema in schemas:
+        task.apply_async(args=args, headers={"_schema_name": schema})
+    return len(schemas)
+
+
+@app.task(base=IdempotentTenantTask, name="revexos.tenancy.tasks.tenant_heartbeat")
+def tenant_heartbeat() -> str:
+    logger.info("tenant heartbeat")
+    return connection.schema_name
+
+
+@app.task(base=TenantTask, name="revexos.tenancy.tasks.current_schema")
+def current_schema() -> str:
+    """Diagnostics: which schema a task runs in (used by tests and `make run`'s self-check)."""
+    return connection.schema_name

@@ -1,0 +1,16 @@
+"""URLs served on a tenant's host (``<slug>.localhost``)."""
+from django.contrib import admin
+from django.urls import include, path
+
+from revexos import views
+from revexos.api import api
+
+admin.site.site_header = "RevExOS administration"
+admin.site.site_title = "RevExOS admin"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include("revexos.accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+]
