@@ -5,7 +5,7 @@ from django.test import Client
 
 def client_for(tenant, *, email: str | None = None) -> Client:
     """A test client on the tenant's host, signed in as ``email`` when given (via the login form)."""
-    from tests.conftest import PASSWORD
+    from conftest import PASSWORD
 
     client = Client(HTTP_HOST=tenant.host)
     if email:

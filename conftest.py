@@ -106,7 +106,7 @@ def live_server_url(django_db_setup):
 
 @pytest.fixture
 def artifacts_dir() -> str:
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts")
+    path = os.path.join(os.path.dirname(__file__), "test-artifacts")
     os.makedirs(path, exist_ok=True)
     return path
 
