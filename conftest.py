@@ -19,6 +19,13 @@ from revexos.accounts.models import Role
 PASSWORD = "correct-horse-battery-9"
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Hashing strength is not under test; PBKDF2 would make every login in the suite slow.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class TenantFixture:
     slug: str
@@ -48,12 +55,28 @@ def _provision(slug: str) -> TenantFixture:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb):
+    """The test database, always for ``default`` (pytest-django would skip it when no test is marked
+    ``django_db``, but live-server and worker tests use committed data instead), plus tenants A and B."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    keepdb = django_db_keepdb and not django_db_createdb
     with django_db_blocker.unblock():
+        db_cfg = setup_databases(verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=set(), keepdb=keepdb)
         tenants = {"a": _provision("tenant-a"), "b": _provision("tenant-b")}
         connection.set_schema_to_public()
     pytest.revexos_tenants = tenants  # read by the tenant_a / tenant_b fixtures
     yield
+    if not keepdb:
+        with django_db_blocker.unblock():
+            connection.set_schema_to_public()
+            # Live-server request threads and worker processes may still hold connections.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            teardown_databases(db_cfg, verbosity=0)
 
 
 @pytest.fixture(scope="session")

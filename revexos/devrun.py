@@ -34,7 +34,7 @@ def wait_for_web(url: str, timeout: float = 60) -> bool:
 
 
 def main() -> int:
-    from revexos.tenancy.management.commands.demo_setup import DEMO_PASSWORD, DEMO_USERS
+    from revexos.demo import DEMO_PASSWORD, DEMO_USERS
 
     started = time.monotonic()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "revexos.settings")
@@ -66,8 +66,8 @@ def main() -> int:
             print(f"  Sign-up page:   http://localhost:{PORT}/")
             print(f"  API docs:       http://demo.localhost:{PORT}/api/v1/docs")
             print("  Demo logins (password: %s):" % DEMO_PASSWORD)
-            for email, role in DEMO_USERS:
-                print(f"    {role.label:<16} {email}")
+            for email, _, label in DEMO_USERS:
+                print(f"    {label:<16} {email}")
             print("Press Ctrl-C to stop.")
             print("=" * 64 + "\n", flush=True)
             while not stopping and all(p.poll() is None for p in procs):

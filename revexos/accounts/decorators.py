@@ -24,3 +24,16 @@ def requires(capability: str):
         return wrapped
 
     return decorator
+
+
+class CapabilityRequiredMixin:
+    """Class-based views: set ``capability``; same rules as :func:`requires`."""
+
+    capability: str = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not has_capability(request.user, self.capability):
+            raise PermissionDenied(f"Your role does not allow {self.capability}.")
+        return super().dispatch(request, *args, **kwargs)

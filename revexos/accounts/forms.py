@@ -9,6 +9,13 @@ from revexos.accounts.models import Role, User
 class LoginForm(AuthenticationForm):
     username = forms.EmailField(label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
 
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        # Arriving with the e-mail filled in (after sign-up), the cursor belongs in the password.
+        if self.initial.get("username"):
+            self.fields["username"].widget.attrs.pop("autofocus", None)
+            self.fields["password"].widget.attrs["autofocus"] = True
+
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "That e-mail and password do not match an account here. Check both and try again.",

@@ -60,7 +60,11 @@ class User(AbstractUser):
         return self.full_name or self.email
 
     def get_short_name(self) -> str:
-        return (self.full_name.split(" ")[0] if self.full_name else self.email)
+        if self.full_name:
+            return self.full_name.split(" ")[0]
+        # "richard.hendricks@…" greets as "Richard".
+        local = self.email.split("@")[0]
+        return local.replace("_", ".").replace("-", ".").split(".")[0].capitalize() or self.email
 
 
 class ApiKey(models.Model):

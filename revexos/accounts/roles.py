@@ -6,6 +6,8 @@ from revexos.accounts.models import Role
 A, F, M, V = Role.ADMIN, Role.FINANCE, Role.ACCOUNT_MANAGER, Role.VIEWER
 
 CAPABILITIES: dict[str, frozenset[str]] = {
+    # Every signed-in user: their own account.
+    "account.self": frozenset({A, F, M, V}),
     # Reading the workspace.
     "dashboard.view": frozenset({A, F, M, V}),
     "contracts.view": frozenset({A, F, M, V}),

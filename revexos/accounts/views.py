@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
-from revexos.accounts.decorators import requires
+from revexos.accounts.decorators import CapabilityRequiredMixin, requires
 from revexos.accounts.forms import ApiKeyCreateForm, LoginForm, UserCreateForm, UserUpdateForm
 from revexos.accounts.models import ApiKey, User
 from revexos.accounts.services import api_key_create, api_key_revoke, user_create, user_update
@@ -23,7 +23,8 @@ class LoginView(auth_views.LoginView):
         return {"username": self.request.GET.get("email", "")}
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(CapabilityRequiredMixin, auth_views.PasswordChangeView):
+    capability = "account.self"
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("home")
 

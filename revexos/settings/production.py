@@ -6,7 +6,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F401,F403
-from .env import env_bool, env_list, env_str
+from .env import env_bool, env_list, env_str, mailer_settings
 
 DEBUG = False
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -19,10 +19,10 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = int(env_str("SECURE_HSTS_SECONDS", "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
-SESSION_COOKIE_SECURE = True
-CSRF_COOKIE_SECURE = True
+# Only a local compose stack without TLS turns these off (SECURE_COOKIES=false).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "SAMEORIGIN"  # the invoice PDF preview is framed by our own pages
+X_FRAME_OPTIONS = "DENY"  # views that our own pages frame (PDF preview) opt in per view
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", f"https://*.{TENANT_BASE_DOMAIN}")  # noqa: F405
 
 STORAGES = {  # noqa: F405
@@ -32,3 +32,6 @@ STORAGES = {  # noqa: F405
 
 LOG_FORMAT = "json"
 LOGGING["handlers"]["console"]["formatter"] = "json"  # noqa: F405
+
+# Production mail goes out over SMTP; a development backend here would silently drop invoices.
+MAILERS = {"default": mailer_settings(env_str("EMAIL_URL", "smtp://localhost:25"))}

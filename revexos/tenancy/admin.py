@@ -1,17 +1,15 @@
+"""Tenants and domains are platform data: they exist only on the public host's admin site."""
 from django.contrib import admin
-from django.db import connection
 
 from revexos.tenancy.models import Domain, Tenant
 
 
-class PublicOnlyAdmin(admin.ModelAdmin):
-    """Tenants and domains are platform data: visible only in the public schema's admin."""
+class PlatformAdminSite(admin.AdminSite):
+    site_header = "RevExOS platform"
+    site_title = "RevExOS platform"
 
-    def has_module_permission(self, request):
-        return connection.schema_name == "public" and super().has_module_permission(request)
 
-    def has_view_permission(self, request, obj=None):
-        return connection.schema_name == "public" and super().has_view_permission(request, obj)
+platform_admin = PlatformAdminSite(name="platform_admin")
 
 
 class DomainInline(admin.TabularInline):
@@ -19,14 +17,14 @@ class DomainInline(admin.TabularInline):
     extra = 0
 
 
-@admin.register(Tenant)
-class TenantAdmin(PublicOnlyAdmin):
+@admin.register(Tenant, site=platform_admin)
+class TenantAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "schema_name", "created_at"]
     search_fields = ["slug", "name"]
     inlines = [DomainInline]
     readonly_fields = ["schema_name"]
 
 
-@admin.register(Domain)
-class DomainAdmin(PublicOnlyAdmin):
+@admin.register(Domain, site=platform_admin)
+class DomainAdmin(admin.ModelAdmin):
     list_display = ["domain", "tenant", "is_primary"]

@@ -12,15 +12,16 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="revexos.tenancy.tasks.dispatch_to_tenants")
-def dispatch_to_tenants(task_name: str, *args) -> int:
-    """Fan one tenant task out to every tenant, each with its schema in the message headers."""
+def dispatch_to_tenants(task_name: str, *args) -> dict[str, str]:
+    """Fan one tenant task out to every tenant, each with its schema in the message headers.
+
+    Returns schema -> task id, so callers (and tests) can follow each tenant's task.
+    """
     from revexos.tenancy.models import Tenant
 
     task = app.tasks[task_name]
     schemas = list(Tenant.objects.exclude(schema_name="public").values_list("schema_name", flat=True))
-    for schema in schemas:
-        task.apply_async(args=args, headers={"_schema_name": schema})
-    return len(schemas)
+    return {schema: task.apply_async(args=args, headers={"_schema_name": schema}).id for schema in schemas}
 
 
 @app.task(base=IdempotentTenantTask, name="revexos.tenancy.tasks.tenant_heartbeat")

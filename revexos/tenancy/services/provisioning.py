@@ -81,7 +81,7 @@ def tenant_provision(
         tenant.save(verbosity=0)
         Domain.objects.create(domain=domain, tenant=tenant, is_primary=True)
         with schema_context(tenant.schema_name):
-            admin = user_create(email=admin_email, password=admin_password, role=Role.ADMIN, full_name="Administrator")
+            admin = user_create(email=admin_email, password=admin_password, role=Role.ADMIN)
             for email, password, role in extra_users or []:
                 user_create(email=email, password=password, role=role)
             key = api_key_create(name="Provisioning key", created_by=admin).secret if with_api_key else None

@@ -3,29 +3,21 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from revexos.accounts.models import Role
+from revexos.demo import DEMO_PASSWORD, DEMO_SLUG, DEMO_USERS
 from revexos.tenancy.models import Tenant
 from revexos.tenancy.services.provisioning import tenant_provision
-
-DEMO_PASSWORD = "revexos-demo"
-DEMO_USERS = [
-    ("admin@demo.example", Role.ADMIN),
-    ("finance@demo.example", Role.FINANCE),
-    ("am@demo.example", Role.ACCOUNT_MANAGER),
-    ("viewer@demo.example", Role.VIEWER),
-]
 
 
 class Command(BaseCommand):
     help = "Provision the demo tenant (demo.localhost) with one user per role, unless it exists."
 
     def handle(self, *args, **options):
-        if Tenant.objects.filter(slug="demo").exists():
+        if Tenant.objects.filter(slug=DEMO_SLUG).exists():
             self.stdout.write("Demo tenant exists; keeping its data.")
             return
         tenant_provision(
-            slug="demo", name="Northwind Consulting (demo)",
+            slug=DEMO_SLUG, name="Northwind Consulting (demo)",
             admin_email=DEMO_USERS[0][0], admin_password=DEMO_PASSWORD,
-            extra_users=[(email, DEMO_PASSWORD, role) for email, role in DEMO_USERS[1:]],
+            extra_users=[(email, DEMO_PASSWORD, role) for email, role, _ in DEMO_USERS[1:]],
         )
         self.stdout.write("Demo tenant created.")
