@@ -1,6 +1,8 @@
 # RevExOS — the two commands: `make run` and `make test` (DESIGN.md §7).
-# Django 6 needs Python 3.12+: use $PYTHON, else the first python3.13/python3.12/python3 that is new enough.
-PYTHON ?= $(shell for p in python3.13 python3.12 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo $$p && break; done)
+# Django 6 needs Python 3.12+: use $PYTHON, else the first new-enough python3.13/python3.12/python3
+# on the PATH or installed by pyenv.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V); do \
+  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $$p && break; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
