@@ -2,10 +2,10 @@
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "revexos-demo"
-# (e-mail, role, label)
+# (e-mail, role, role label, full name)
 DEMO_USERS = [
-    ("admin@demo.example", "admin", "Admin"),
-    ("finance@demo.example", "finance", "Finance"),
-    ("am@demo.example", "account_manager", "Account manager"),
-    ("viewer@demo.example", "viewer", "Viewer"),
+    ("admin@demo.example", "admin", "Admin", "Dana Whitfield"),
+    ("finance@demo.example", "finance", "Finance", "Priya Raman"),
+    ("am@demo.example", "account_manager", "Account manager", "Marco Bellini"),
+    ("viewer@demo.example", "viewer", "Viewer", "Sam Okafor"),
 ]

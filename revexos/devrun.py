@@ -66,8 +66,8 @@ def main() -> int:
             print(f"  Sign-up page:   http://localhost:{PORT}/")
             print(f"  API docs:       http://demo.localhost:{PORT}/api/v1/docs")
             print("  Demo logins (password: %s):" % DEMO_PASSWORD)
-            for email, _, label in DEMO_USERS:
-                print(f"    {label:<16} {email}")
+            for email, _, label, name in DEMO_USERS:
+                print(f"    {label:<16} {email:<24} ({name})")
             print("Press Ctrl-C to stop.")
             print("=" * 64 + "\n", flush=True)
             while not stopping and all(p.poll() is None for p in procs):

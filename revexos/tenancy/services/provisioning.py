@@ -58,14 +58,15 @@ def tenant_provision(
     admin_email: str,
     admin_password: str,
     domain: str | None = None,
+    admin_name: str = "",
     with_api_key: bool = False,
-    extra_users: list[tuple[str, str, str]] | None = None,
+    extra_users: list[tuple] | None = None,
 ) -> ProvisionedTenant:
     """Create the tenant's schema, its domain and its first admin in one transaction.
 
     PostgreSQL DDL is transactional, so a failure anywhere (a migration, a duplicate domain,
     the admin user) rolls back the schema as well: there is never a half-made tenant.
-    ``extra_users`` are ``(email, password, role)`` triples, used for the demo tenant.
+    ``extra_users`` are ``(email, password, role[, full_name])`` tuples (the demo tenant, tests).
     """
     from revexos.accounts.models import Role
     from revexos.accounts.services import api_key_create, user_create
@@ -81,9 +82,9 @@ def tenant_provision(
         tenant.save(verbosity=0)
         Domain.objects.create(domain=domain, tenant=tenant, is_primary=True)
         with schema_context(tenant.schema_name):
-            admin = user_create(email=admin_email, password=admin_password, role=Role.ADMIN)
-            for email, password, role in extra_users or []:
-                user_create(email=email, password=password, role=role)
+            admin = user_create(email=admin_email, password=admin_password, role=Role.ADMIN, full_name=admin_name)
+            for email, password, role, *name in extra_users or []:
+                user_create(email=email, password=password, role=role, full_name=name[0] if name else "")
             key = api_key_create(name="Provisioning key", created_by=admin).secret if with_api_key else None
     connection.set_schema_to_public()
     return ProvisionedTenant(tenant=tenant, domain=domain, admin_email=admin_email, api_key=key)

@@ -17,7 +17,7 @@ class Command(BaseCommand):
             return
         tenant_provision(
             slug=DEMO_SLUG, name="Northwind Consulting (demo)",
-            admin_email=DEMO_USERS[0][0], admin_password=DEMO_PASSWORD,
-            extra_users=[(email, DEMO_PASSWORD, role) for email, role, _ in DEMO_USERS[1:]],
+            admin_email=DEMO_USERS[0][0], admin_password=DEMO_PASSWORD, admin_name=DEMO_USERS[0][3],
+            extra_users=[(email, DEMO_PASSWORD, role, name) for email, role, _, name in DEMO_USERS[1:]],
         )
         self.stdout.write("Demo tenant created.")
