@@ -7,28 +7,52 @@ the same obligation across versions, so billing keys survive amendments.
 """
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from revexos.money import CURRENCIES
 
 
-def money_field(**kwargs) -> models.DecimalField:
+class ExactDecimalField(models.DecimalField):
+    """A decimal stored as PostgreSQL ``numeric`` without a fixed scale.
+
+    Why: the API promises that a contract round-trips unchanged (DESIGN.md §5), so "3100.00"
+    comes back as "3100.00", "0" as "0" and "0.0015" as "0.0015". ``numeric(20, 6)`` would pad
+    every value to six places and lose what the client sent. ``max_digits`` and
+    ``decimal_places`` still bound the values: the services and Django's validators enforce them.
+    """
+
+    def db_type(self, connection):
+        return "numeric"
+
+    def cast_db_type(self, connection):
+        return "numeric"
+
+
+def money_field(**kwargs) -> ExactDecimalField:
     """Amounts and rates: up to 6 decimals so unit prices like 0.0015 per API call are exact."""
     kwargs.setdefault("max_digits", 20)
     kwargs.setdefault("decimal_places", 6)
-    return models.DecimalField(**kwargs)
+    return ExactDecimalField(**kwargs)
 
 
-def quantity_field(**kwargs) -> models.DecimalField:
+def quantity_field(**kwargs) -> ExactDecimalField:
     kwargs.setdefault("max_digits", 20)
     kwargs.setdefault("decimal_places", 6)
-    return models.DecimalField(**kwargs)
+    return ExactDecimalField(**kwargs)
+
+
+def percent_field(**kwargs) -> ExactDecimalField:
+    kwargs.setdefault("max_digits", 9)
+    kwargs.setdefault("decimal_places", 6)
+    return ExactDecimalField(**kwargs)
 
 
 class Address(models.Model):
@@ -124,7 +148,7 @@ class Contract(models.Model):
     auto_renew = models.BooleanField(default=False)
     renewal_term_months = models.PositiveSmallIntegerField(default=12)
     notice_period_days = models.PositiveSmallIntegerField(default=30)
-    renewal_uplift_pct = models.DecimalField("renewal uplift %", max_digits=6, decimal_places=3, default=Decimal("0"))
+    renewal_uplift_pct = percent_field(verbose_name="renewal uplift %", default=Decimal("0"))
     renewal_window_days = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Days before the end date to raise the renewal alert; empty uses the tenant default (60).",
     )
@@ -188,6 +212,10 @@ class ContractVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.contract.number} v{self.version} from {self.effective_from}"
 
+    def has_taken_effect(self, today: date | None = None) -> bool:
+        """A version in force (from today or earlier) is history: it is never edited again."""
+        return self.effective_from <= (today or timezone.localdate())
+
 
 class PriceLineKind(models.TextChoices):
     FIXED_FEE = "fixed_fee", "Fixed fee"
@@ -243,7 +271,9 @@ class PriceLine(models.Model):
     # milestone
     reference = models.CharField(max_length=100, blank=True, help_text="Milestone: its key in the project tool, e.g. PROJ-12.")
     expected_date = models.DateField(null=True, blank=True)
-    percent_of_fixed_fee = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    percent_of_fixed_fee = percent_field(
+        null=True, blank=True, help_text="Milestone: a share of the version's fixed-fee total instead of an amount.",
+    )
     # time_and_materials
     cap = money_field(null=True, blank=True, help_text="Not-to-exceed cap over the contract.")
     # usage
@@ -253,7 +283,7 @@ class PriceLine(models.Model):
     charge_model = models.CharField(max_length=24, choices=ChargeModel.choices, blank=True)
     unit_amount = money_field(null=True, blank=True)
     package_size = quantity_field(null=True, blank=True)
-    rate = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True, help_text="Percent of each amount.")
+    rate = percent_field(null=True, blank=True, help_text="Percent of each amount.")
     fixed_amount = money_field(null=True, blank=True)
     per_transaction_min = money_field(null=True, blank=True)
     per_transaction_max = money_field(null=True, blank=True)
@@ -320,7 +350,7 @@ class PriceTier(models.Model):
     up_to = quantity_field(null=True, blank=True, help_text="Empty for the last, unbounded tier.")
     unit_amount = money_field(default=Decimal("0"))
     flat_amount = money_field(default=Decimal("0"))
-    rate = models.DecimalField(max_digits=9, decimal_places=6, default=Decimal("0"))
+    rate = percent_field(default=Decimal("0"))
     history = HistoricalRecords()
 
     class Meta:

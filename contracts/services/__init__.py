@@ -1,0 +1,1 @@
+"""Use cases that change contracts data; one transaction each (STYLE.md)."""

@@ -1,0 +1,101 @@
+"""Customers: create and update through one validation path (API, forms, CSV import)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from contracts.models import Customer
+from contracts.services._audit import stamp
+from contracts.wire import EXTERNAL_ID_RE, FieldErrors, Reader, address_read, email_list
+
+CUSTOMER_KEYS = (
+    "external_id", "legal_name", "currency", "billing_emails", "tax_id", "address", "crm_id", "accounting_id",
+    "stripe_customer_id", "owner", "is_active",
+)
+
+
+def _owner(email: str, errors: FieldErrors, name: str = "owner"):
+    from revexos.accounts.models import User
+
+    if not email:
+        return None
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        errors.add(name, f"No active user has the e-mail {email}.")
+    return user
+
+
+def customer_validate(*, data: Any, customer: Customer | None = None, partial: bool = False) -> dict[str, Any]:
+    """Model values for ``data`` (the API shape) or a ValidationError naming every bad field.
+
+    ``partial`` reads only the keys present (PATCH); otherwise missing keys take their defaults.
+    """
+    errors = FieldErrors()
+    if not isinstance(data, Mapping):
+        raise ValidationError({"non_field_errors": ["Send the customer as a JSON object."]})
+    r = Reader(data, errors)
+    r.unknown_keys(CUSTOMER_KEYS, ignore=("id",))
+    values: dict[str, Any] = {}
+
+    def want(key: str) -> bool:
+        return not partial or key in data
+
+    if want("external_id"):
+        values["external_id"] = r.text(
+            "external_id", max_length=100, required=True, pattern=EXTERNAL_ID_RE,
+            pattern_message="An external id has no spaces or slashes, e.g. acme-ltd.",
+        )
+        if values["external_id"]:
+            clash = Customer.objects.filter(external_id=values["external_id"])
+            if customer is not None:
+                clash = clash.exclude(pk=customer.pk)
+            if clash.exists():
+                errors.add("external_id", f"A customer with the external id {values['external_id']} already exists.")
+    if want("legal_name"):
+        values["legal_name"] = r.text("legal_name", max_length=200, required=True)
+    if want("currency"):
+        values["currency"] = r.currency("currency", default="USD")
+    if want("billing_emails"):
+        values["billing_emails"] = email_list(data.get("billing_emails"), "billing_emails", errors)
+    if want("tax_id"):
+        values["tax_id"] = r.text("tax_id", max_length=50)
+    for key, label in (("crm_id", 100), ("accounting_id", 100), ("stripe_customer_id", 100)):
+        if want(key):
+            values[key] = r.text(key, max_length=label)
+    if want("address"):
+        address = address_read(data.get("address"), errors)
+        if not partial:  # a full write clears the parts that were left out
+            address = {f: address.get(f, "") for f in ("address_line1", "address_line2", "city", "region", "postal_code", "country")}
+        values.update(address)
+    elif not partial:
+        values.update({f: "" for f in ("address_line1", "address_line2", "city", "region", "postal_code", "country")})
+    if want("owner"):
+        values["owner"] = _owner(r.email("owner"), errors)
+    if want("is_active"):
+        values["is_active"] = r.boolean("is_active", default=True)
+    errors.raise_if_any()
+    return values
+
+
+@transaction.atomic
+def customer_create(*, data: Any, user=None, note: str = "") -> Customer:
+    values = customer_validate(data=data)
+    customer = Customer(**values)
+    stamp(customer, user=user, note=note or "Created")
+    customer.save()
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, data: Any, user=None, partial: bool = True, note: str = "") -> Customer:
+    """Change the fields present in ``data``; with ``partial=False`` every field is replaced."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    values = customer_validate(data=data, customer=customer, partial=partial)
+    for name, value in values.items():
+        setattr(customer, name, value)
+    stamp(customer, user=user, note=note or "Updated")
+    customer.save()
+    return customer
