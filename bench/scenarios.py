@@ -1,0 +1,220 @@
+"""Bench scenarios. Each returns a Row: what was measured, beside raw PostgreSQL COPY of the same rows."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Row:
+    scenario: str
+    rows: int
+    seconds: float
+    unit: str
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    copy_seconds: float | None = None
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def copy_rate(self) -> float | None:
+        return self.rows / self.copy_seconds if self.copy_seconds else None
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A real gunicorn serving the app on 127.0.0.1 against the bench database."""
+
+    def __init__(self, *, workers: int, host: str):
+        self.port = _free_port()
+        self.host = host
+        env = dict(os.environ, DEBUG="false", LOG_LEVEL="WARNING", AXES_ENABLED="false",
+                   PYTHONWARNINGS="ignore:No directory at:UserWarning")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "revexos.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(workers),
+             "--log-level", "warning", "--timeout", "120"],
+            cwd=ROOT, env=env,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("gunicorn exited during start-up")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/api/v1/health", headers={"Host": self.host})
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("gunicorn did not become ready")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def ingestion_over_http(*, batches: list[list[dict]], host: str, api_key: str, server_workers: int, clients: int) -> Row:
+    """POST every batch to /api/v1/usage-events from ``clients`` keep-alive connections."""
+    server = Server(workers=server_workers, host=host)
+    try:
+        server.wait_ready()
+        todo: queue.Queue = queue.Queue()
+        for batch in batches:
+            todo.put(json.dumps({"events": batch}).encode())
+        latencies: list[float] = []
+        failures: list[str] = []
+        accepted = [0]
+        lock = threading.Lock()
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            headers = {"Host": host, "Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+            while True:
+                try:
+                    body = todo.get_nowait()
+                except queue.Empty:
+                    return
+                began = time.perf_counter()
+                conn.request("POST", "/api/v1/usage-events", body=body, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                elapsed = time.perf_counter() - began
+                with lock:
+                    latencies.append(elapsed)
+                    if response.status != 202:
+                        failures.append(f"{response.status}: {payload[:300]!r}")
+                    else:
+                        accepted[0] += json.loads(payload)["accepted"]
+
+        began = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - began
+    finally:
+        server.stop()
+    if failures:
+        raise RuntimeError(f"{len(failures)} batches failed, e.g. {failures[0]}")
+    events = sum(len(b) for b in batches)
+    return Row(
+        scenario=f"usage ingestion, HTTP API ({clients} clients, {server_workers} gunicorn workers)",
+        rows=events, seconds=seconds, unit="events", p50_ms=_percentile(latencies, 50) * 1000,
+        p99_ms=_percentile(latencies, 99) * 1000, note=f"{len(batches)} batches of ≤1,000; {accepted[0]:,} accepted",
+    )
+
+
+def copy_rows(*, table: str, columns: list[str], rows_sql: str, schema: str) -> float:
+    """Seconds to COPY the rows selected by ``rows_sql`` into an empty copy of ``table`` (same indexes)."""
+    from django.db import connection
+
+    scratch = f"bench_copy_{table}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'SET search_path TO "{schema}", public')
+        cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
+        cursor.execute(f"CREATE TABLE {scratch} (LIKE {table} INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS)")
+        buffer = []
+        with cursor.copy(f"COPY ({rows_sql}) TO STDOUT") as out:
+            for chunk in out:
+                buffer.append(bytes(chunk))
+        data = b"".join(buffer)
+        began = time.perf_counter()
+        with cursor.copy(f"COPY {scratch} ({', '.join(columns)}) FROM STDIN") as copy:
+            copy.write(data)
+        seconds = time.perf_counter() - began
+        cursor.execute(f"DROP TABLE {scratch}")
+    return seconds
+
+
+def usage_copy_baseline(*, schema: str) -> float:
+    cols = ["id", "transaction_id", "contract_id", "metric", "quantity", "timestamp", "properties", "received_at"]
+    return copy_rows(table="billing_usageevent", columns=cols, schema=schema,
+                     rows_sql=f"SELECT {', '.join(cols)} FROM billing_usageevent")
+
+
+def _billing_worker(args) -> dict:
+    """One billing worker process (like one Celery worker taking chunks)."""
+    import django
+
+    django.setup()
+    from django_tenants.utils import schema_context
+
+    from billing.services.runs import billing_run
+
+    schema, as_of, ids = args
+    with schema_context(schema):
+        summary = billing_run(as_of=date.fromisoformat(as_of), contract_ids=ids)
+    return {"invoices": summary["invoices_created"], "errors": summary["errors"][:3]}
+
+
+def month_end_run(*, schema: str, as_of: date, contract_ids: list[int], workers: int, chunk: int) -> Row:
+    """The month-end billing run over every contract, in ``workers`` processes taking chunks."""
+    import multiprocessing
+
+    chunks = [(schema, as_of.isoformat(), contract_ids[i:i + chunk]) for i in range(0, len(contract_ids), chunk)]
+    began = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        results = pool.map(_billing_worker, chunks, chunksize=1)
+    seconds = time.perf_counter() - began
+    errors = [e for r in results for e in r["errors"]]
+    if errors:
+        raise RuntimeError(f"billing errors, e.g. {errors[0]}")
+    invoices = sum(r["invoices"] for r in results)
+    return Row(scenario=f"month-end billing run ({workers} worker processes, chunks of {chunk})", rows=invoices,
+               seconds=seconds, unit="invoices", note=f"{len(contract_ids):,} contracts")
+
+
+def invoice_copy_baseline(*, schema: str) -> tuple[float, int]:
+    """COPY the invoices and lines the run produced into empty copies: (seconds, lines)."""
+    from django.db import connection
+
+    inv_cols = ["id", "contract_id", "customer_id", "issuing_entity_id", "version_id", "number", "status", "currency",
+                "billing_date", "issue_date", "due_date", "po_number", "payment_terms_days", "subtotal", "discount_total",
+                "tax_total", "total", "credit_applied", "amount_due", "hold_reasons", "created_at", "issued_at", "amount_paid",
+                "credited_total"]
+    line_cols = ["id", "invoice_id", "contract_id", "position", "kind", "description", "quantity", "unit_amount", "amount", "period_start",
+                 "period_end", "price_line_id", "line_ref", "milestone_id", "billing_key", "source"]
+    seconds = copy_rows(table="billing_invoice", columns=inv_cols, schema=schema,
+                        rows_sql=f"SELECT {', '.join(inv_cols)} FROM billing_invoice")
+    seconds += copy_rows(table="billing_invoiceline", columns=line_cols, schema=schema,
+                         rows_sql=f"SELECT {', '.join(line_cols)} FROM billing_invoiceline")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM billing_invoiceline")
+        lines = cursor.fetchone()[0]
+    return seconds, lines

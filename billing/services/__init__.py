@@ -1,0 +1,1 @@
+"""Billing use cases (writes). One use case per function, one transaction each (STYLE.md)."""

@@ -1,0 +1,315 @@
+"""Invoices: creating drafts from billed obligations, issuing, credit notes (DESIGN.md §3, §4)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing.models import (
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    NumberSequenceKind,
+    ReviewTaskKind,
+    TimeEntry,
+    UsageEvent,
+)
+from billing.services.checks import invoice_presend_problems
+from billing.services.context import current_tenant, tenant_today
+from billing.services.numbering import document_number_assign
+from billing.services.reviews import review_task_raise
+from discounts.services.application import invoice_adjustments_apply, invoice_credits_apply
+from revexos.money import quantize, to_decimal
+
+ZERO = Decimal("0")
+
+
+@dataclass
+class LineSpec:
+    """One obligation found due by a trigger, not stored yet. ``version`` is the terms it is billed under."""
+
+    kind: str
+    description: str
+    quantity: Decimal
+    unit_amount: Decimal
+    amount: Decimal
+    billing_key: str
+    version: Any
+    period_start: date | None = None
+    period_end: date | None = None
+    price_line_id: int | None = None
+    line_ref: str = ""
+    milestone_id: int | None = None
+    source: dict = field(default_factory=dict)
+    # Facts this line bills: marked with the line in the same transaction.
+    usage_marks: list[tuple] = field(default_factory=list)  # (metric, start_dt, end_dt, max_id)
+    time_entry_ids: list[int] = field(default_factory=list)
+
+
+def _terms_key(version) -> tuple:
+    # Lines go on one invoice only when they share the terms printed on it.
+    return (version.currency, version.po_number, version.po_required, version.payment_terms_days)
+
+
+def auto_issue_enabled(contract, *, tenant=None) -> bool:
+    """The contract's own flag wins; empty means the tenant setting (DESIGN.md §4)."""
+    if contract.auto_issue is not None:
+        return contract.auto_issue
+    return (tenant or current_tenant()).auto_issue_invoices
+
+
+def invoices_create_from_specs(*, contract, specs: list[LineSpec], billing_date: date, tenant=None) -> list[Invoice]:
+    """Store due obligations as invoices (one per set of terms), mark their facts, then issue or hold.
+
+    Runs inside the caller's per-contract transaction: everything here commits or rolls back
+    together, so an aborted run leaves no partial invoice and no used number.
+    """
+    groups: dict[tuple, list[LineSpec]] = {}
+    for spec in specs:
+        groups.setdefault(_terms_key(spec.version), []).append(spec)
+    auto_issue = auto_issue_enabled(contract, tenant=tenant) if groups else False
+    invoices = []
+    for group in groups.values():
+        version = max((s.version for s in group), key=lambda v: v.effective_from)
+        group.sort(key=lambda s: (s.period_start or billing_date, _KIND_ORDER.get(s.kind, 9), s.description))
+        invoice = _invoice_draft_create(contract=contract, version=version, specs=group, billing_date=billing_date)
+        problems = invoice_presend_problems(invoice)
+        if problems:
+            invoice_hold(invoice=invoice, problems=problems)
+        elif auto_issue:
+            _issue(invoice, issue_date=billing_date)
+        invoices.append(invoice)
+    return invoices
+
+
+_KIND_ORDER = {"recurring": 0, "overage": 1, "fixed_fee": 2, "milestone": 3, "time_and_materials": 4, "usage": 5, "usage_minimum": 6}
+
+
+def _invoice_draft_create(*, contract, version, specs: list[LineSpec], billing_date: date) -> Invoice:
+    currency = version.currency
+    amounts = [quantize(s.amount, currency) for s in specs]
+    subtotal = quantize(sum(amounts, ZERO), currency)
+    # Discounts and tax come with their issues; the order is DESIGN.md §4's.
+    invoice = Invoice.objects.create(
+        contract=contract, customer_id=contract.customer_id, issuing_entity=contract.issuing_entity,
+        version=version, currency=currency, billing_date=billing_date, po_number=version.po_number,
+        payment_terms_days=version.payment_terms_days, subtotal=subtotal, total=subtotal, amount_due=subtotal,
+    )
+    lines = InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice, contract_id=contract.pk, position=index, kind=s.kind, description=s.description[:300],
+                quantity=s.quantity, unit_amount=s.unit_amount, amount=amount,
+                period_start=s.period_start, period_end=s.period_end, price_line_id=s.price_line_id,
+                line_ref=s.line_ref, milestone_id=s.milestone_id, billing_key=s.billing_key, source=s.source,
+            )
+            for index, (s, amount) in enumerate(zip(specs, amounts, strict=True))
+        ]
+    )
+    _facts_mark(contract_id=contract.pk, specs=specs, lines=lines)
+    invoice_adjustments_apply(invoice=invoice, lines=lines)  # discounts and totals, while a draft (DESIGN.md §4)
+    return invoice
+
+
+def _facts_mark(*, contract_id: int, specs: list[LineSpec], lines: list[InvoiceLine]) -> None:
+    from contracts.models import Milestone, MilestoneStatus
+
+    for spec, line in zip(specs, lines, strict=True):
+        for metric, start, end, max_id in spec.usage_marks:
+            UsageEvent.objects.filter(
+                contract_id=contract_id, metric=metric, timestamp__gte=start, timestamp__lt=end,
+                id__lte=max_id, invoice_line__isnull=True,
+            ).update(invoice_line=line)
+        if spec.time_entry_ids:
+            TimeEntry.objects.filter(id__in=spec.time_entry_ids, invoice_line__isnull=True).update(invoice_line=line)
+        if spec.milestone_id:
+            Milestone.objects.filter(pk=spec.milestone_id).update(status=MilestoneStatus.INVOICED)
+
+
+def invoice_hold(*, invoice: Invoice, problems: list[str]) -> None:
+    """Keep the invoice as a draft with its reasons and ask finance to look at it (one task per
+    invoice: raising again updates it, and reopens it if it was resolved but the draft still fails)."""
+    invoice.hold_reasons = problems
+    invoice.save(update_fields=["hold_reasons"])
+    review_task_raise(
+        kind=ReviewTaskKind.PRESEND_CHECK, dedupe_key=f"presend:{invoice.pk}",
+        title=f"Invoice draft #{invoice.pk} for {invoice.contract.number} is held", detail="\n".join(problems),
+        contract_id=invoice.contract_id, invoice_id=invoice.pk, reopen=True,
+    )
+
+
+def _issue(invoice: Invoice, *, issue_date: date) -> Invoice:
+    invoice.number = document_number_assign(
+        issuing_entity_id=invoice.issuing_entity_id, prefix=invoice.issuing_entity.invoice_prefix,
+        kind=NumberSequenceKind.INVOICE, issue_date=issue_date,
+    )
+    invoice_credits_apply(invoice=invoice, on=issue_date)  # credits reduce the amount due; row still a draft here
+    invoice.status = InvoiceStatus.ISSUED
+    invoice.issue_date = issue_date
+    invoice.due_date = issue_date + timedelta(days=invoice.payment_terms_days)
+    invoice.issued_at = timezone.now()
+    invoice.hold_reasons = []
+    invoice.save(update_fields=["number", "status", "issue_date", "due_date", "issued_at", "hold_reasons"])
+    _after_issue(invoice)
+    return invoice
+
+
+def _after_issue(invoice: Invoice) -> None:
+    """An issued invoice leaves: its e-mail is queued in the issuing transaction (sent by a task
+    on commit, PDF rendered there), and a pre-send review task it had is resolved."""
+    from billing.services.delivery import invoice_send
+    from billing.services.reviews import review_tasks_resolve_for_invoice
+
+    review_tasks_resolve_for_invoice(
+        invoice_id=invoice.pk, kind=ReviewTaskKind.PRESEND_CHECK, resolution=f"Issued as {invoice.number}; the checks pass now.",
+    )
+    if invoice.customer.billing_emails:
+        invoice_send(invoice_id=invoice.pk)
+
+
+def invoice_issue(*, invoice_id: int, issue_date: date | None = None) -> Invoice:
+    """Issue a draft: next gapless number of its issuing entity, issue and due dates.
+
+    Refused (ValidationError) while a pre-send check fails; the draft keeps its hold reasons.
+    """
+    with transaction.atomic():
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("contract", "issuing_entity", "version")
+            .get(pk=invoice_id)
+        )
+        if invoice.status != InvoiceStatus.DRAFT:
+            raise ValidationError({"status": [f"Invoice {invoice.number} is already {invoice.status}; only drafts can be issued."]})
+        problems = invoice_presend_problems(invoice)
+        if problems:
+            raise ValidationError({"invoice": problems})
+        return _issue(invoice, issue_date=issue_date or tenant_today())
+
+
+def _draft_terms_refresh(invoice: Invoice) -> None:
+    """Take the terms the contract has now for the draft's reference date (a person fixed the
+    contract, e.g. added the PO with an amendment). Drafts only; lines and currency stay as billed.
+    A PO recorded on the draft itself is kept when the contract has none."""
+    from billing.services.checks import invoice_terms_version
+
+    version = invoice_terms_version(invoice)
+    if version is None:
+        return
+    invoice.version = version
+    invoice.payment_terms_days = version.payment_terms_days
+    invoice.po_number = version.po_number or invoice.po_number
+    invoice.issuing_entity_id = invoice.contract.issuing_entity_id
+    invoice.save(update_fields=["version", "payment_terms_days", "po_number", "issuing_entity"])
+
+
+def _draft_for_update(invoice_id: int) -> Invoice:
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("contract", "contract__issuing_entity", "issuing_entity", "version", "customer")
+        .get(pk=invoice_id)
+    )
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise ValidationError({"status": [f"Invoice {invoice.number} is already {invoice.get_status_display().lower()}; only drafts can be approved."]})
+    return invoice
+
+
+@dataclass
+class ApproveResult:
+    invoice: Invoice
+    problems: list[str]
+
+    @property
+    def issued(self) -> bool:
+        return not self.problems
+
+
+def invoice_recheck(*, invoice_id: int) -> list[str]:
+    """Re-read the contract's terms into a draft and run the checks again: the hold reasons (and
+    the review task) follow what is wrong now. Returns the problems; nothing is issued."""
+    with transaction.atomic():
+        invoice = _draft_for_update(invoice_id)
+        _draft_terms_refresh(invoice)
+        problems = invoice_presend_problems(invoice)
+        if problems:
+            invoice_hold(invoice=invoice, problems=problems)
+        elif invoice.hold_reasons:
+            invoice.hold_reasons = []
+            invoice.save(update_fields=["hold_reasons"])
+    return problems
+
+
+def invoice_approve(*, invoice_id: int, user=None, issue_date: date | None = None) -> ApproveResult:
+    """Finance approves a draft: take the contract's current terms, run the checks, and issue and
+    send it when they pass. When they fail the draft stays held with the reasons (nothing raised,
+    so a bulk approval reports each invoice it could not issue)."""
+    with transaction.atomic():
+        invoice = _draft_for_update(invoice_id)
+        _draft_terms_refresh(invoice)
+        problems = invoice_presend_problems(invoice)
+        if problems:
+            invoice_hold(invoice=invoice, problems=problems)
+            return ApproveResult(invoice=invoice, problems=problems)
+        _issue(invoice, issue_date=issue_date or tenant_today())
+    return ApproveResult(invoice=invoice, problems=[])
+
+
+def invoice_po_record(*, invoice_id: int, po_number: str, user=None) -> Invoice:
+    """Record the customer's PO number on a draft (when the contract has none for this invoice)."""
+    po_number = (po_number or "").strip()
+    if not po_number:
+        raise ValidationError({"po_number": ["Enter the PO number the customer gave you."]})
+    if len(po_number) > 100:
+        raise ValidationError({"po_number": ["A PO number has at most 100 characters."]})
+    with transaction.atomic():
+        invoice = _draft_for_update(invoice_id)
+        invoice.po_number = po_number
+        invoice.save(update_fields=["po_number"])
+    return invoice
+
+
+def credit_note_create(
+    *, invoice_id: int, amount: Decimal | str, reason: str, issue_date: date | None = None, created_by=None
+) -> CreditNote:
+    """Credit (part of) an issued invoice; the credits of an invoice never exceed its total.
+
+    The invoice row is locked first, so two concurrent credit notes see each other's amounts.
+    A credit note that brings the credited total to the invoice total voids the invoice.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Say why the invoice is credited; it is printed on the credit note."]})
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update(of=("self",)).select_related("issuing_entity").get(pk=invoice_id)
+        if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
+            raise ValidationError({"invoice": [f"Only issued invoices can be credited; this one is {invoice.status}."]})
+        value = quantize(to_decimal(amount, "amount"), invoice.currency)
+        if value <= 0:
+            raise ValidationError({"amount": ["A credit note amount must be greater than zero."]})
+        already = CreditNote.objects.filter(invoice=invoice).aggregate(s=Sum("amount"))["s"] or ZERO
+        remaining = quantize(invoice.total - already, invoice.currency)
+        if value > remaining:
+            raise ValidationError({
+                "amount": [f"{value} {invoice.currency} is more than the {remaining} {invoice.currency} left to credit on {invoice.number}."]
+            })
+        day = issue_date or tenant_today()
+        note = CreditNote.objects.create(
+            invoice=invoice, issue_date=day, currency=invoice.currency, amount=value, reason=reason[:500], created_by=created_by,
+            number=document_number_assign(
+                issuing_entity_id=invoice.issuing_entity_id, prefix=invoice.issuing_entity.invoice_prefix,
+                kind=NumberSequenceKind.CREDIT_NOTE, issue_date=day,
+            ),
+        )
+        invoice.credited_total = already + value
+        fields = ["credited_total"]
+        if invoice.credited_total == invoice.total:
+            invoice.status = InvoiceStatus.VOID
+            fields.append("status")
+        invoice.save(update_fields=fields)
+    return note

@@ -1,0 +1,150 @@
+"""Invoice PDFs: real WeasyPrint output, read back with pypdf (and saved for people to look at)."""
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+from datetime import date, datetime, timezone as dt_timezone
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.core.files.storage import default_storage
+
+from billing.models import Invoice
+from billing.services.pdf import invoice_pdf_bytes, invoice_pdf_name, invoice_pdf_render, invoice_pdf_store
+from billing.services.triggers import contract_bill_due
+from billing.tests.builders import contract_with
+
+D = Decimal
+RETAINER = {"kind": "recurring", "description": "Platform retainer", "amount": D("3100.00"), "frequency": "monthly", "timing": "advance"}
+
+
+@pytest.fixture(autouse=True)
+def now_in_march():
+    with time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=dt_timezone.utc), tick=False):
+        yield
+
+
+def pdf_pages(data: bytes) -> list[str]:
+    from pypdf import PdfReader
+
+    return [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def save_for_review(artifacts_dir: str, name: str, data: bytes) -> str:
+    """Keep the PDF and its pages as PNGs (pdftoppm) under test-artifacts/ for a person to look at."""
+    import glob
+
+    for old in glob.glob(os.path.join(artifacts_dir, f"{name}-*.png")):
+        os.remove(old)
+    path = os.path.join(artifacts_dir, f"{name}.pdf")
+    with open(path, "wb") as handle:
+        handle.write(data)
+    subprocess.run(["pdftoppm", "-png", "-r", "80", path, os.path.join(artifacts_dir, name)], check=False, timeout=60)
+    return path
+
+
+def issued(*lines, as_of=date(2026, 3, 1), **kwargs) -> Invoice:
+    contract = contract_with(*lines, start=date(2026, 1, 1), **kwargs)
+    invoices = contract_bill_due(contract_id=contract.pk, as_of=as_of).invoices
+    assert len(invoices) == 1 and invoices[0].status == "issued", [i.hold_reasons for i in invoices]
+    return Invoice.objects.select_related("customer", "contract", "issuing_entity").get(pk=invoices[0].pk)
+
+
+def sixty_line_invoice() -> Invoice:
+    fees = [
+        {"kind": "fixed_fee", "description": f"Deliverable {n:02d}: workshop, design review and written recommendations for workstream {n}",
+         "amount": D("1250.00") + n, "bill_on": date(2026, 3, 1)}
+        for n in range(1, 61)
+    ]
+    return issued(*fees, po_number="PO-60-LINES", po_required=True)
+
+
+def test_the_pdf_names_the_number_po_due_date_and_total(in_tenant_a, artifacts_dir):
+    invoice = issued(RETAINER, po_number="PO-7781", po_required=True, payment_terms_days=30)
+    data = invoice_pdf_render(invoice=invoice)
+    save_for_review(artifacts_dir, "invoice-one-page", data)
+    (text,) = pdf_pages(data)
+    assert invoice.number in text
+    assert "PO-7781" in text
+    assert "31 Mar 2026" in text  # issued 1 March, net 30
+    assert "9,300.00 USD" in text  # Jan + Feb (catch-up) + Mar at 3,100.00
+    assert "Platform retainer" in text and "Net 30 days" in text
+    assert invoice.customer.legal_name in text and invoice.issuing_entity.legal_name in text
+    assert "IBAN GB33BUKB20201555555555" in text  # how to pay
+
+
+def test_a_sixty_line_invoice_runs_over_pages_with_the_header_repeated(in_tenant_a, artifacts_dir):
+    invoice = sixty_line_invoice()
+    assert invoice.lines.count() == 60
+    data = invoice_pdf_render(invoice=invoice)
+    save_for_review(artifacts_dir, "invoice-sixty-lines", data)
+    pages = pdf_pages(data)
+    assert len(pages) >= 3
+    for number, text in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in text
+    for text in pages[1:]:
+        if "Deliverable" in text:  # every page that continues the table repeats its header
+            assert "DESCRIPTION" in text and "UNIT PRICE" in text and "AMOUNT (USD)" in text
+        assert f"Invoice {invoice.number}" in text  # running header names the invoice
+    everything = "\n".join(pages)
+    assert all(f"Deliverable {n:02d}" in everything for n in range(1, 61))
+    assert "PO-60-LINES" in everything and "Amount due" in pages[-1]
+
+
+@pytest.mark.parametrize("currency, amount, shown", [("JPY", D("310000"), "930,000 JPY"), ("KWD", D("950.125"), "2,850.375 KWD")])
+def test_currencies_with_zero_and_three_decimals_print_their_own_minor_units(in_tenant_a, artifacts_dir, currency, amount, shown):
+    invoice = issued({**RETAINER, "amount": amount}, currency=currency)
+    data = invoice_pdf_render(invoice=invoice)
+    save_for_review(artifacts_dir, f"invoice-{currency.lower()}", data)
+    (text,) = pdf_pages(data)
+    assert shown in text
+    if currency == "JPY":
+        assert not re.search(r"310,000\.\d", text)  # no decimals for yen
+    else:
+        assert "950.125" in text
+
+
+def test_a_draft_renders_with_a_draft_mark_and_is_never_stored(in_tenant_a):
+    contract = contract_with(RETAINER, start=date(2026, 3, 1), auto_issue=False)
+    (draft,) = contract_bill_due(contract_id=contract.pk, as_of=date(2026, 3, 1)).invoices
+    text = "\n".join(pdf_pages(invoice_pdf_bytes(invoice=draft)))
+    assert "DRAFT" in text and "NOT VALID FOR PAYMENT" in text
+    with pytest.raises(ValueError, match="Drafts"):
+        invoice_pdf_store(invoice=draft)
+
+
+def test_an_issued_pdf_is_stored_once_in_the_tenants_own_folder(in_tenant_a, media_root):
+    invoice = issued(RETAINER)
+    name = invoice_pdf_store(invoice=invoice)
+    assert name == invoice_pdf_name(invoice) and name.endswith(f"{invoice.number}.pdf")
+    path = default_storage.path(name)
+    assert path.startswith(str(media_root / in_tenant_a.schema))
+    mtime = os.path.getmtime(path)
+    assert invoice_pdf_store(invoice=invoice) == name  # not rendered again
+    assert os.path.getmtime(path) == mtime
+    assert invoice_pdf_bytes(invoice=invoice).startswith(b"%PDF")
+
+
+def test_discounts_and_credits_show_on_the_pdf(in_tenant_a):
+    from discounts.models import Credit, Discount
+    from discounts.services.application import invoice_adjustments_apply
+
+    contract = contract_with(RETAINER, start=date(2026, 3, 1), auto_issue=False)
+    Discount.objects.create(kind="percentage", value=D("10"), scope="contract", customer=contract.customer, contract=contract,
+                            start_date=date(2026, 3, 1), end_date=date(2026, 5, 31), status="active", reason="Launch")
+    Credit.objects.create(customer=contract.customer, amount=D("100.00"), balance=D("100.00"), currency="USD",
+                          expires_on=date(2026, 12, 31), reason="SLA credit")
+    (draft,) = contract_bill_due(contract_id=contract.pk, as_of=date(2026, 3, 1)).invoices
+    invoice_adjustments_apply(invoice=draft, lines=list(draft.lines.all()))
+    from billing.services.invoicing import invoice_approve
+
+    result = invoice_approve(invoice_id=draft.pk, issue_date=date(2026, 3, 1))
+    assert result.issued, result.problems
+    invoice = Invoice.objects.get(pk=draft.pk)
+    (text,) = pdf_pages(invoice_pdf_render(invoice=invoice))
+    assert "10 % off" in text and "−310.00" in text
+    assert "applied" in text and "−100.00" in text
+    assert "2,690.00 USD" in text  # 3,100 − 310 − 100
