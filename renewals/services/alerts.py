@@ -1,0 +1,154 @@
+"""The renewal-window and notice-deadline triggers (DESIGN.md §4).
+
+Each is a query for what is due and not yet done, so a cycle that runs late catches up and a cycle
+that runs twice finds nothing more to do.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.db.models import DateField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from contracts.models import Contract, ContractStatus, ContractVersion, PriceLine
+from renewals.models import DecisionKind, RenewalAlert, RenewalDecision, RenewalStatus, UNDECIDED_STATUSES
+from renewals.services import notify
+from renewals.services._common import current_tenant, step_lock
+from renewals.valuation import renewal_value
+
+# An alert escalates once when its notice deadline is this close (or already past) with no decision.
+ESCALATION_LEAD_DAYS = 7
+CHUNK = 500
+
+
+def _due_contracts(*, as_of: date, tenant_window: int):
+    """Active contracts whose window has opened (end − window ≤ as_of) with no alert for this term."""
+    day = timedelta(days=1)
+    opens_by_override = ExpressionWrapper(F("end_date") - F("renewal_window_days") * day, output_field=DateField())
+    return (
+        Contract.objects.filter(status=ContractStatus.ACTIVE, end_date__isnull=False)
+        .annotate(window_opens=opens_by_override)
+        .filter(
+            Q(renewal_window_days__isnull=True, end_date__lte=as_of + timedelta(days=tenant_window))
+            | Q(renewal_window_days__isnull=False, window_opens__lte=as_of)
+        )
+        .filter(~Exists(RenewalAlert.objects.filter(contract=OuterRef("pk"), end_date=OuterRef("end_date"))))
+        .select_related("customer")
+        .prefetch_related(
+            Prefetch("versions", queryset=ContractVersion.objects.order_by("effective_from").prefetch_related(
+                Prefetch("price_lines", queryset=PriceLine.objects.order_by("position", "id"))
+            ))
+        )
+        .order_by("pk")
+    )
+
+
+def _version_on(versions: list[ContractVersion], day: date) -> ContractVersion | None:
+    # Same rule as contracts.selectors.contract_terms_on, over prefetched rows.
+    chosen = None
+    for version in versions:
+        if version.effective_from <= day:
+            chosen = version
+    return chosen or (versions[0] if versions else None)
+
+
+def alert_for(contract: Contract, *, as_of: date, tenant_window: int, now) -> RenewalAlert:
+    """The alert for ``contract``'s current term, valued on ``as_of`` (not saved)."""
+    window = contract.renewal_window_days if contract.renewal_window_days is not None else tenant_window
+    versions = list(contract.versions.all())
+    version = _version_on(versions, as_of)
+    currency = version.currency if version is not None else contract.customer.currency
+    lines = list(version.price_lines.all()) if version is not None else []
+    value = renewal_value(
+        lines=lines, currency=currency, contract_start=contract.start_date, end=contract.end_date,
+        anchor=version.billing_anchor if version is not None else "calendar", as_of=max(as_of, contract.start_date),
+    )
+    window_start = contract.end_date - timedelta(days=window)
+    return RenewalAlert(
+        contract=contract, end_date=contract.end_date, raised_at=now, raised_on=as_of, window_days=window,
+        window_start=window_start, notice_deadline=contract.end_date - timedelta(days=contract.notice_period_days),
+        currency=currency, annual_recurring_value=value.annual_recurring, remaining_value=value.remaining,
+        owner_id=contract.owner_id or contract.customer.owner_id, status=RenewalStatus.OPEN,
+    )
+
+
+@transaction.atomic
+def renewal_alerts_raise_due(*, as_of: date) -> list[int]:
+    """Raise the alert of every contract term whose renewal window has opened by ``as_of``.
+
+    Returns the ids of the alerts raised now. The owner is the contract's owner, else the
+    customer's account manager. Owners are e-mailed once the transaction commits.
+    """
+    step_lock("raise")
+    tenant_window = current_tenant().renewal_window_days
+    now = timezone.now()
+    raised: list[RenewalAlert] = []
+    due = _due_contracts(as_of=as_of, tenant_window=tenant_window)
+    for contract in due.iterator(chunk_size=CHUNK):
+        raised.append(alert_for(contract, as_of=as_of, tenant_window=tenant_window, now=now))
+    if not raised:
+        return []
+    # Under the lock no other cycle can insert the same term; the unique constraint still guards it.
+    created = bulk_create_with_history(raised, RenewalAlert, batch_size=CHUNK, default_change_reason="Renewal window opened")
+    ids = [alert.pk for alert in created]
+    transaction.on_commit(lambda: notify.alerts_raised_notify(alert_ids=ids))
+    return ids
+
+
+@transaction.atomic
+def renewal_alerts_escalate_due(*, as_of: date) -> list[int]:
+    """Escalate, once, every undecided alert whose notice deadline is within a week or past.
+
+    Snoozing is not a decision: a snoozed alert escalates too, and comes back to the queue as open
+    (a snooze cannot hide a renewal past its notice deadline). Escalation e-mails the owner and the
+    tenant's admins after commit.
+    """
+    step_lock("escalate")
+    now = timezone.now()
+    due = list(
+        RenewalAlert.objects.select_for_update()
+        .filter(
+            status__in=UNDECIDED_STATUSES, escalated_at__isnull=True,
+            notice_deadline__lte=as_of + timedelta(days=ESCALATION_LEAD_DAYS),
+            # A term that already ended is handled by auto-renewal or expiry, not escalation.
+            end_date__gte=as_of,
+        )
+        .order_by("pk")
+    )
+    if not due:
+        return []
+    for alert in due:
+        alert.escalated_at = now
+        alert.status = RenewalStatus.OPEN
+        alert._change_reason = "Notice deadline near with no decision"
+    bulk_update_with_history(due, RenewalAlert, ["escalated_at", "status"], batch_size=CHUNK, default_change_reason="Escalated")
+    RenewalDecision.objects.bulk_create([
+        RenewalDecision(
+            alert=alert, decision=DecisionKind.ESCALATED, decided_at=now, decided_on=as_of,
+            note=f"Notice deadline {alert.notice_deadline.isoformat()} with no decision.",
+        )
+        for alert in due
+    ])
+    ids = [alert.pk for alert in due]
+    transaction.on_commit(lambda: notify.alerts_escalated_notify(alert_ids=ids))
+    return ids
+
+
+@transaction.atomic
+def renewal_alerts_reopen_due(*, as_of: date) -> list[int]:
+    """Snoozes that have run out put their alert back in the queue as open."""
+    step_lock("reopen")
+    now = timezone.now()
+    due = list(RenewalAlert.objects.select_for_update().filter(status=RenewalStatus.SNOOZED, snoozed_until__lte=as_of).order_by("pk"))
+    for alert in due:
+        alert.status = RenewalStatus.OPEN
+    if due:
+        bulk_update_with_history(due, RenewalAlert, ["status"], batch_size=CHUNK, default_change_reason="Snooze ended")
+        RenewalDecision.objects.bulk_create([
+            RenewalDecision(alert=a, decision=DecisionKind.REOPENED, decided_at=now, decided_on=as_of,
+                            note=f"Snoozed until {a.snoozed_until.isoformat()}.")
+            for a in due
+        ])
+    return [alert.pk for alert in due]
