@@ -3,3 +3,17 @@ from django.apps import AppConfig
 
 class DiscountsConfig(AppConfig):
     name = "discounts"
+    verbose_name = "Discounts, credits and price overrides"
+
+    def ready(self) -> None:
+        # The lifecycle joins the scheduler's cycle (beat and POST /api/v1/runs) before billing
+        # (order 50), so statuses are current when the invoices of the same day are made. Billing
+        # itself reads the dates, not the status, so a late or missing step never changes an invoice.
+        from billing.cycle import cycle_step_register
+
+        def run(*, as_of, contract_ids=None):
+            from discounts.services.lifecycle import exceptions_lifecycle_run
+
+            return exceptions_lifecycle_run(as_of=as_of, actor_label=f"cycle as of {as_of:%d %b %Y}")
+
+        cycle_step_register("discounts", order=45, run=run)

@@ -1,0 +1,414 @@
+"""Discount, credit and price-override endpoints of the public API (DESIGN.md §5).
+
+Bodies are parsed here (``parse_float=Decimal``: money never passes through a float) so every bad
+field of a request is reported by name in one 422 answer and nothing is written::
+
+    POST /api/v1/discounts
+    {"contract": "C-1001", "kind": "percentage", "value": "10", "start_date": "2026-01-01",
+     "end_date": "2026-03-31", "reason": "launch"}
+    POST /api/v1/credits
+    {"customer": "acme-ltd", "amount": "1000.00", "currency": "USD", "expires_on": "2026-12-31",
+     "reason": "SLA credit"}
+
+A contract is named by its number or id, a customer by its external_id or id, a price line by its
+line ref (``L1``) or id. Approval: ``approved_by`` (e-mail of a finance or admin user) or else the
+API key that posted it is recorded as the approver.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from ninja import Field, Query, Router, Schema, Status
+from ninja.errors import HttpError
+
+from discounts.models import Credit, Discount, PriceOverride
+from revexos.money import quantize
+
+router = Router(tags=["discounts"])
+
+DISCOUNT_FIELDS = {"contract", "customer", "kind", "value", "currency", "start_date", "end_date", "max_cycles", "price_line",
+                   "reason", "no_expiry_reason", "approved_by"}
+CREDIT_FIELDS = {"customer", "contract", "amount", "currency", "expires_on", "no_expiry_reason", "reason", "invoices", "approved_by"}
+OVERRIDE_FIELDS = {"contract", "price_line", "role", "rate", "start_date", "end_date", "reason", "approved_by"}
+
+
+class _Body:
+    """Typed access to a JSON object that collects every problem by field name."""
+
+    def __init__(self, request, allowed: set[str]):
+        try:
+            data = json.loads(request.body or b"null", parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HttpError(400, f"Malformed JSON: {exc}. Send a JSON object with Content-Type: application/json.") from None
+        if not isinstance(data, dict):
+            raise ValidationError({"body": ["Send a JSON object."]})
+        self.data = data
+        self.errors: dict[str, list[str]] = {}
+        for name in sorted(set(data) - allowed):
+            self.add(name, f"Unknown field; the fields are {', '.join(sorted(allowed))}.")
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def text(self, name: str, *, max_length: int = 500) -> str:
+        value = self.data.get(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            self.add(name, "Must be a string.")
+            return ""
+        if len(value) > max_length:
+            self.add(name, f"At most {max_length} characters.")
+        return value.strip()
+
+    def decimal(self, name: str) -> Decimal | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+            self.add(name, 'Must be a decimal string such as "10" or "1000.00".')
+            return None
+        try:
+            number = Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            self.add(name, f'{value!r} is not a number; send a decimal string such as "1000.00".')
+            return None
+        if not number.is_finite():
+            self.add(name, "Must be a finite number.")
+            return None
+        return number
+
+    def day(self, name: str) -> date | None:
+        value = self.data.get(name)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            self.add(name, "Must be an ISO 8601 date such as 2026-03-31.")
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.add(name, f"{value!r} is not a date; use YYYY-MM-DD.")
+            return None
+
+    def integer(self, name: str) -> int | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip().isdigit()):
+            self.add(name, "Must be a whole number such as 3.")
+            return None
+        number = int(value)
+        if number > 1000:
+            self.add(name, "At most 1000 billing cycles.")
+            return None
+        return number
+
+    def contract(self, name: str = "contract"):
+        from contracts.selectors import contract_by_ref
+
+        ref = self.data.get(name)
+        if ref is None or ref == "":
+            return None
+        if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+            self.add(name, "Name the contract by its number or id.")
+            return None
+        contract = contract_by_ref(str(ref))
+        if contract is None:
+            self.add(name, f"No contract {ref!r} (number or id).")
+        return contract
+
+    def customer(self, name: str = "customer"):
+        from contracts.selectors import customer_by_ref
+
+        ref = self.data.get(name)
+        if ref is None or ref == "":
+            return None
+        if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+            self.add(name, "Name the customer by its external_id or id.")
+            return None
+        customer = customer_by_ref(str(ref))
+        if customer is None:
+            self.add(name, f"No customer {ref!r} (external_id or id).")
+        return customer
+
+    def approver(self):
+        from revexos.accounts.models import User
+
+        email = self.text("approved_by", max_length=254)
+        if not email:
+            return None
+        user = User.objects.filter(email__iexact=email, is_active=True).first()
+        if user is None:
+            self.add("approved_by", f"No active user {email!r} in this workspace.")
+        return user
+
+    def create(self, service, **kwargs):
+        """Run the creating service; any problem (ours or the service's) is one 422 and nothing is kept."""
+        try:
+            with transaction.atomic():
+                obj = service(**kwargs)
+                if self.errors:
+                    raise _Rollback
+            return obj
+        except _Rollback:
+            pass
+        except ValidationError as exc:
+            found = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+            for name, messages in found.items():
+                if name not in self.errors:  # a field that did not parse keeps its own, more precise message
+                    self.errors[name] = list(messages)
+        raise ValidationError(self.errors)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _line_ref(contract, ref) -> str:
+    """A price line named by its line ref or its id (the service checks the contract has it)."""
+    if ref is None or ref == "":
+        return ""
+    ref = str(ref).strip()
+    if contract is not None and ref.isdigit():
+        from contracts.models import PriceLine
+
+        found = PriceLine.objects.filter(version__contract=contract, pk=int(ref)).values_list("line_ref", flat=True).first()
+        if found:
+            return found
+    return ref
+
+
+def _key_label(request) -> str:
+    key = getattr(request, "api_key", None)
+    return f"API key {key.name} ({key.prefix}…)" if key is not None else "API"
+
+
+def _money(value: Decimal, currency: str) -> str:
+    return str(quantize(value, currency)) if currency else format(value.normalize(), "f")
+
+
+def _approval_json(obj) -> dict:
+    return {"approved_by": obj.approver, "approved_at": obj.approved_at.isoformat() if obj.approved_at else None}
+
+
+def discount_json(d: Discount) -> dict:
+    return {
+        "id": str(d.pk), "reference": d.reference, "status": d.status, "kind": d.kind,
+        "value": _money(d.value, d.currency) if d.kind == "fixed" else format(d.value.normalize(), "f"),
+        "currency": d.currency or None, "scope": d.scope, "customer": d.customer.external_id,
+        "contract": d.contract.number if d.contract_id else None, "price_line": d.line_ref or None,
+        "start_date": d.start_date.isoformat(), "end_date": d.end_date.isoformat() if d.end_date else None,
+        "max_cycles": d.max_cycles, "no_expiry_reason": d.no_expiry_reason or None, "reason": d.reason,
+        "revoked_at": d.revoked_at.isoformat() if d.revoked_at else None, "revoke_reason": d.revoke_reason or None,
+        **_approval_json(d),
+    }
+
+
+def credit_json(c: Credit) -> dict:
+    return {
+        "id": str(c.pk), "reference": c.reference, "status": c.status, "customer": c.customer.external_id,
+        "contract": c.contract.number if c.contract_id else None, "amount": _money(c.amount, c.currency),
+        "balance": _money(c.balance, c.currency), "currency": c.currency,
+        "expires_on": c.expires_on.isoformat() if c.expires_on else None, "no_expiry_reason": c.no_expiry_reason or None,
+        "invoices": list(c.pinned_invoices), "reason": c.reason,
+        "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None, **_approval_json(c),
+    }
+
+
+def override_json(o: PriceOverride) -> dict:
+    return {
+        "id": str(o.pk), "reference": o.reference, "status": o.status, "contract": o.contract.number,
+        "customer": o.customer.external_id, "price_line": o.line_ref, "role": o.role or None,
+        "rate": format(o.rate.normalize(), "f") if o.rate != quantize(o.rate, o.currency) else _money(o.rate, o.currency),
+        "currency": o.currency, "start_date": o.start_date.isoformat(), "end_date": o.end_date.isoformat(), "reason": o.reason,
+        **_approval_json(o),
+    }
+
+
+class ListFilters(Schema):
+    status: str = Field("", description="scheduled, active, expired, revoked (credits: active, used, expired, revoked)")
+    contract: str = Field("", description="Contract id or number")
+    customer: str = Field("", description="Customer id or external_id")
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
+
+
+class Page(Schema):
+    items: list[dict]
+    count: int
+
+
+def _filtered(queryset, filters: ListFilters):
+    from contracts.selectors import contract_by_ref, customer_by_ref
+
+    if filters.status:
+        queryset = queryset.filter(status__in=[s.strip() for s in filters.status.split(",") if s.strip()])
+    if filters.contract:
+        contract = contract_by_ref(filters.contract)
+        queryset = queryset.filter(contract=contract) if contract else queryset.none()
+    if filters.customer:
+        customer = customer_by_ref(filters.customer)
+        queryset = queryset.filter(customer=customer) if customer else queryset.none()
+    return queryset
+
+
+def _page(queryset, filters: ListFilters, to_json) -> dict:
+    rows = list(queryset[filters.offset: filters.offset + filters.limit])
+    return {"items": [to_json(r) for r in rows], "count": queryset.count()}
+
+
+def _doc(required: list[str], properties: dict, example: dict) -> dict:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"type": "object", "required": required, "properties": properties}, "example": example}}}}
+
+
+_DEC = {"type": "string", "format": "decimal"}
+_DAY = {"type": "string", "format": "date"}
+_STR = {"type": "string"}
+
+
+@router.get("/discounts", response=Page, summary="List discounts, newest first")
+def discounts_list(request, filters: Query[ListFilters]):
+    qs = _filtered(Discount.objects.select_related("customer", "contract", "approved_by"), filters)
+    return _page(qs, filters, discount_json)
+
+
+@router.post(
+    "/discounts", response={201: dict}, summary="Grant a discount (end date, max_cycles or a no-expiry reason required)",
+    openapi_extra=_doc(
+        ["kind", "value", "start_date", "reason"],
+        {"contract": _STR, "customer": _STR, "kind": {"type": "string", "enum": ["percentage", "fixed"]}, "value": _DEC,
+         "currency": _STR, "start_date": _DAY, "end_date": _DAY, "max_cycles": {"type": "integer", "minimum": 1},
+         "price_line": _STR, "reason": _STR, "no_expiry_reason": _STR, "approved_by": {"type": "string", "format": "email"}},
+        {"contract": "C-1001", "kind": "percentage", "value": "10", "start_date": "2026-01-01", "end_date": "2026-03-31", "reason": "launch"},
+    ),
+)
+def discounts_post(request):
+    from discounts.services.exceptions import discount_create
+
+    body = _Body(request, DISCOUNT_FIELDS)
+    contract = body.contract()
+    discount = body.create(
+        discount_create, contract=contract, customer=body.customer(),
+        kind=body.text("kind", max_length=20), value=body.decimal("value"), start_date=body.day("start_date"),
+        end_date=body.day("end_date"), max_cycles=body.integer("max_cycles"), reason=body.text("reason"),
+        no_expiry_reason=body.text("no_expiry_reason"), currency=body.text("currency", max_length=3),
+        line_ref=_line_ref(contract, body.data.get("price_line")), approved_by=body.approver(),
+        approved_label=_key_label(request), via="api",
+    )
+    return Status(201, discount_json(discount))
+
+
+@router.get("/discounts/{discount_id}", response=dict, summary="A discount")
+def discounts_detail(request, discount_id: str):
+    return discount_json(_get(Discount, discount_id, "discount"))
+
+
+class RevokeIn(Schema):
+    reason: str
+
+
+class ExtendIn(Schema):
+    reason: str
+    end_date: date | None = None
+    max_cycles: int | None = None
+
+
+@router.post("/discounts/{discount_id}/revoke", response=dict, summary="Revoke a discount (with a reason)")
+def discounts_revoke(request, discount_id: str, payload: RevokeIn):
+    from discounts.services.exceptions import exception_revoke
+
+    obj = _get(Discount, discount_id, "discount")
+    return discount_json(exception_revoke(kind="discount", pk=obj.pk, reason=payload.reason, actor_label=_key_label(request)))
+
+
+@router.post("/discounts/{discount_id}/extend", response=dict, summary="Extend a discount (later end date or more cycles)")
+def discounts_extend(request, discount_id: str, payload: ExtendIn):
+    from discounts.services.exceptions import exception_extend
+
+    obj = _get(Discount, discount_id, "discount")
+    return discount_json(exception_extend(kind="discount", pk=obj.pk, reason=payload.reason, end_date=payload.end_date,
+                                          max_cycles=payload.max_cycles, actor_label=_key_label(request)))
+
+
+@router.get("/credits", response=Page, summary="List credits, newest first")
+def credits_list(request, filters: Query[ListFilters]):
+    qs = _filtered(Credit.objects.select_related("customer", "contract", "approved_by"), filters)
+    return _page(qs, filters, credit_json)
+
+
+@router.post(
+    "/credits", response={201: dict}, summary="Grant a credit (reduces the amount due of the next invoices)",
+    openapi_extra=_doc(
+        ["customer", "amount", "currency", "reason"],
+        {"customer": _STR, "contract": _STR, "amount": _DEC, "currency": _STR, "expires_on": _DAY, "no_expiry_reason": _STR,
+         "reason": _STR, "invoices": {"type": "array", "items": _STR, "description": "Pinned: invoice numbers or CONTRACT@YYYY-MM"},
+         "approved_by": {"type": "string", "format": "email"}},
+        {"customer": "acme-ltd", "amount": "1000.00", "currency": "USD", "expires_on": "2026-12-31", "reason": "SLA credit"},
+    ),
+)
+def credits_post(request):
+    from discounts.services.exceptions import credit_create
+
+    body = _Body(request, CREDIT_FIELDS)
+    pins = body.data.get("invoices") or []
+    if not isinstance(pins, list) or not all(isinstance(p, str) for p in pins):
+        body.add("invoices", "A list of invoice numbers or CONTRACT@YYYY-MM names.")
+        pins = []
+    credit = body.create(
+        credit_create, customer=body.customer(), contract=body.contract(), pinned_invoices=pins,
+        amount=body.decimal("amount"), currency=body.text("currency", max_length=3), expires_on=body.day("expires_on"),
+        no_expiry_reason=body.text("no_expiry_reason"), reason=body.text("reason"), approved_by=body.approver(),
+        approved_label=_key_label(request), via="api",
+    )
+    return Status(201, credit_json(credit))
+
+
+@router.get("/credits/{credit_id}", response=dict, summary="A credit with its balance")
+def credits_detail(request, credit_id: str):
+    return credit_json(_get(Credit, credit_id, "credit"))
+
+
+@router.get("/price-overrides", response=Page, summary="List custom rates, newest first")
+def overrides_list(request, filters: Query[ListFilters]):
+    qs = _filtered(PriceOverride.objects.select_related("customer", "contract", "approved_by"), filters)
+    return _page(qs, filters, override_json)
+
+
+@router.post(
+    "/price-overrides", response={201: dict}, summary="Grant a custom rate for a price line (or a rate-card role) with a window",
+    openapi_extra=_doc(
+        ["contract", "price_line", "rate", "start_date", "end_date", "reason"],
+        {"contract": _STR, "price_line": _STR, "role": _STR, "rate": _DEC, "start_date": _DAY, "end_date": _DAY, "reason": _STR,
+         "approved_by": {"type": "string", "format": "email"}},
+        {"contract": "C-1001", "price_line": "L3", "role": "engineer", "rate": "120.00", "start_date": "2026-03-01",
+         "end_date": "2026-05-31", "reason": "pilot pricing"},
+    ),
+)
+def overrides_post(request):
+    from discounts.services.exceptions import price_override_create
+
+    body = _Body(request, OVERRIDE_FIELDS)
+    contract = body.contract()
+    override = body.create(
+        price_override_create, contract=contract, line_ref=_line_ref(contract, body.data.get("price_line")),
+        role=body.text("role", max_length=100), rate=body.decimal("rate"), start_date=body.day("start_date"),
+        end_date=body.day("end_date"), reason=body.text("reason"), approved_by=body.approver(),
+        approved_label=_key_label(request), via="api",
+    )
+    return Status(201, override_json(override))
+
+
+def _get(model, ref: str, label: str):
+    if not str(ref).isdigit():
+        raise Http404(f"No {label} {ref!r}.")
+    try:
+        return model.objects.select_related("customer", "contract", "approved_by").get(pk=int(ref))
+    except model.DoesNotExist:
+        raise Http404(f"No {label} {ref!r}.") from None

@@ -1,0 +1,1 @@
+"""Use cases that change discounts, credits and overrides; one transaction each."""

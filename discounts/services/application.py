@@ -1,0 +1,214 @@
+"""Discounts on draft invoices and credits at issue: the ORM side of ``discounts/applicator.py``.
+
+Billing calls two functions and nothing else:
+
+- ``invoice_adjustments_apply(invoice=…)`` when a draft's lines are stored: discount rows and the
+  draft's subtotal / discount_total / total / amount_due. Safe to call again on a draft (it
+  recomputes from scratch), refused once the invoice is issued (the database would refuse anyway).
+- ``invoice_credits_apply(invoice=…)`` inside the issuing transaction, before the row turns into
+  an issued invoice: locks the customer's usable credits, reduces the amount due and the balances.
+"""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Q
+
+from discounts import applicator
+from discounts.models import (
+    Credit,
+    CreditApplication,
+    CreditStatus,
+    Discount,
+    DiscountApplication,
+    EventAction,
+    ExceptionEvent,
+    ExceptionStatus,
+)
+from revexos.money import quantize
+
+ZERO = Decimal("0")
+
+
+def _applicator_lines(invoice, lines) -> list[applicator.Line]:
+    return [
+        applicator.Line(
+            key=line.pk, amount=quantize(line.amount, invoice.currency), line_ref=line.line_ref,
+            period_start=line.period_start, period_end=line.period_end, contract_id=invoice.contract_id,
+        )
+        for line in lines
+    ]
+
+
+def _line_dates(invoice, lines) -> tuple[date, date]:
+    days = [invoice.billing_date]
+    for line in lines:
+        if line.period_start:
+            days.append(line.period_start)
+        if line.period_end:
+            days.append(line.period_end)
+    return min(days), max(days)
+
+
+def discounts_for_invoice(*, invoice, lines, lock: bool = False) -> list[Discount]:
+    """Discounts whose scope covers the invoice and whose window touches its lines, oldest first."""
+    first, last = _line_dates(invoice, lines)
+    queryset = Discount.objects.exclude(status=ExceptionStatus.REVOKED).filter(
+        Q(contract_id=invoice.contract_id) | Q(scope="customer", customer_id=invoice.customer_id),
+        start_date__lte=last,
+    ).filter(Q(end_date__isnull=True) | Q(end_date__gte=first)).filter(
+        Q(kind="percentage") | Q(currency=invoice.currency)
+    ).order_by("created_at", "id")
+    if lock:
+        # Serialises invoices of one customer sharing a max_cycles discount (two contracts at once).
+        queryset = queryset.select_for_update(of=("self",))
+    return list(queryset)
+
+
+def cycles_used(*, discount_ids, exclude_invoice_id=None) -> dict[int, set[str]]:
+    rows = DiscountApplication.objects.filter(discount_id__in=list(discount_ids))
+    if exclude_invoice_id is not None:
+        rows = rows.exclude(invoice_id=exclude_invoice_id)
+    result: dict[int, set[str]] = {}
+    for discount_id, key in rows.values_list("discount_id", "cycle_key").distinct():
+        result.setdefault(discount_id, set()).add(key)
+    return result
+
+
+def discount_terms(discount: Discount, used: set[str]) -> applicator.DiscountTerms:
+    remaining = None if discount.max_cycles is None else max(discount.max_cycles - len(used), 0)
+    return applicator.DiscountTerms(
+        id=discount.pk, kind=discount.kind, value=discount.value, start=discount.start_date, end=discount.end_date,
+        line_ref=discount.line_ref, contract_id=discount.contract_id, currency=discount.currency,
+        cycles_remaining=remaining, cycle_keys_used=frozenset(used),
+    )
+
+
+def invoice_adjustments_apply(*, invoice, lines=None):
+    """Apply the discounts in force to a draft invoice and set its totals (DESIGN.md §4 order).
+
+    Call inside the transaction that stores the draft. Tax (none yet) is kept as the invoice has
+    it; credits come at issue.
+    """
+    from billing.models import InvoiceStatus
+
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise ValueError(f"Invoice {invoice.number} is {invoice.status}; discounts are applied to drafts only.")
+    lines = list(invoice.lines.all()) if lines is None else list(lines)
+    DiscountApplication.objects.filter(invoice=invoice).delete()
+    discounts = discounts_for_invoice(invoice=invoice, lines=lines, lock=True)
+    used = cycles_used(discount_ids=[d.pk for d in discounts], exclude_invoice_id=invoice.pk)
+    result = applicator.apply_discounts(
+        lines=_applicator_lines(invoice, lines),
+        discounts=[discount_terms(d, used.get(d.pk, set())) for d in discounts],
+        currency=invoice.currency, billing_date=invoice.billing_date, tax_total=invoice.tax_total,
+    )
+    DiscountApplication.objects.bulk_create([
+        DiscountApplication(
+            discount_id=a.discount_id, invoice=invoice, invoice_line_id=a.line_key, amount=a.amount,
+            cycle_key=a.cycle_key, coverage=a.coverage.quantize(Decimal("0.000001")), stage=a.stage,
+        )
+        for a in result.applications
+    ])
+    invoice.subtotal = result.subtotal
+    invoice.discount_total = result.discount_total
+    invoice.tax_total = result.tax_total
+    invoice.total = result.total
+    invoice.amount_due = max(result.total - invoice.credit_applied, ZERO)
+    invoice.save(update_fields=["subtotal", "discount_total", "tax_total", "total", "amount_due"])
+
+    # A discount whose last cycle this invoice used has run its course: say so now, not at the next beat.
+    by_discount = result.cycles_by_discount()
+    for discount in discounts:
+        if discount.max_cycles is None or discount.pk not in by_discount:
+            continue
+        total_used = used.get(discount.pk, set()) | by_discount[discount.pk]
+        if len(total_used) >= discount.max_cycles and discount.status != ExceptionStatus.EXPIRED:
+            previous = discount.status
+            discount.status = ExceptionStatus.EXPIRED
+            discount.save(update_fields=["status"])
+            ExceptionEvent.objects.create(
+                discount=discount, action=EventAction.CYCLES_USED, from_status=previous, to_status=discount.status,
+                effective_on=invoice.billing_date, actor_label="billing",
+                reason=f"{discount.max_cycles} of {discount.max_cycles} billing cycles used",
+                detail={"invoice": invoice.pk, "cycles": sorted(total_used)},
+            )
+    return invoice
+
+
+def invoice_discounts_reapply_for(*, discount: Discount) -> int:
+    """Recompute the drafts a discount touches (after a revoke or an extension); issued ones stay."""
+    from billing.models import Invoice, InvoiceStatus
+
+    scope = Q(contract_id=discount.contract_id) if discount.contract_id else Q(customer_id=discount.customer_id)
+    drafts = Invoice.objects.select_for_update(of=("self",)).filter(scope, status=InvoiceStatus.DRAFT)
+    count = 0
+    for invoice in drafts:
+        invoice_adjustments_apply(invoice=invoice)
+        count += 1
+    return count
+
+
+# --------------------------------------------------------------------------- credits
+
+
+def pin_tokens(invoice) -> set[str]:
+    """The names a credit may pin an invoice by: its number, and ``<contract>@<YYYY-MM>`` of its billing month."""
+    tokens = {f"{invoice.contract.number}@{invoice.billing_date:%Y-%m}"}
+    if invoice.number:
+        tokens.add(invoice.number)
+    return tokens
+
+
+def invoice_credits_apply(*, invoice, on: date | None = None) -> Decimal:
+    """Use the customer's credits on ``invoice`` in its issuing transaction; returns the amount applied.
+
+    Called by ``billing.services.invoicing._issue`` after the number is assigned and before the
+    invoice row becomes issued; writes credit_applied and amount_due while the row is a draft.
+    """
+    day = on or invoice.issue_date or invoice.billing_date
+    due = quantize(invoice.total - invoice.credit_applied, invoice.currency)
+    if due <= 0:
+        return ZERO
+    tokens = pin_tokens(invoice)
+    candidates = list(
+        Credit.objects.select_for_update(of=("self",))
+        .filter(customer_id=invoice.customer_id, currency=invoice.currency, status=CreditStatus.ACTIVE, balance__gt=0)
+        .filter(Q(contract__isnull=True) | Q(contract_id=invoice.contract_id))
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=day))
+        .order_by("id")
+    )
+    usable = [c for c in candidates if not c.pinned_invoices or tokens & set(c.pinned_invoices)]
+    result = applicator.apply_credits(
+        amount_due=due, currency=invoice.currency, on=day,
+        credits=[
+            applicator.CreditBalance(id=c.pk, balance=c.balance, currency=c.currency, expires_on=c.expires_on,
+                                     pinned=bool(c.pinned_invoices))
+            for c in usable
+        ],
+    )
+    if not result.applications:
+        return ZERO
+    by_id = {c.pk: c for c in usable}
+    for applied in result.applications:
+        credit = by_id[applied.credit_id]
+        CreditApplication.objects.create(credit=credit, invoice=invoice, amount=applied.amount, applied_on=day)
+        credit.balance = applied.balance_after
+        fields = ["balance"]
+        if credit.balance == 0:
+            credit.status = CreditStatus.USED
+            fields.append("status")
+            ExceptionEvent.objects.create(
+                credit=credit, action=EventAction.USED_UP, from_status=CreditStatus.ACTIVE, to_status=CreditStatus.USED,
+                effective_on=day, actor_label="billing", reason=f"Balance used on invoice {invoice.number or invoice.pk}",
+                detail={"invoice": invoice.pk},
+            )
+        credit.save(update_fields=fields)
+    from billing.models import Invoice
+
+    invoice.credit_applied = quantize(invoice.credit_applied + result.credit_applied, invoice.currency)
+    invoice.amount_due = result.amount_due
+    # A queryset update: the row is still a draft here, and only these two columns are written.
+    Invoice.objects.filter(pk=invoice.pk).update(credit_applied=invoice.credit_applied, amount_due=invoice.amount_due)
+    return result.credit_applied
