@@ -7,6 +7,7 @@ test); tests that need committed data use ``committed_db`` and create uniquely n
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from dataclasses import dataclass, field
 
@@ -142,3 +143,47 @@ def _public_schema_between_tests():
         connection.set_schema_to_public()
     except Exception:
         pass
+
+
+# --- Browser tests: Debian's headless Chromium driven by Playwright against the live server. ---
+# One Playwright instance per session (two sync instances cannot share a thread). Tests get
+# ``page`` (a fresh context) and ``shot(name)`` for screenshots under test-artifacts/.
+# Playwright's sync API runs an event loop in this thread; the ORM calls of tests stay sync.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is not installed: run `make system-deps` (Debian package chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, committed_db, live_server_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def shot(page, artifacts_dir, request):
+    def take(name: str, *, full_page: bool = True) -> str:
+        path = os.path.join(artifacts_dir, f"{request.node.name}-{name}.png")
+        page.screenshot(path=path, full_page=full_page)
+        return path
+
+    return take

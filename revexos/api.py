@@ -130,3 +130,21 @@ def health(request):
 @api.get("/me", response=WhoAmIOut, tags=["meta"], summary="The tenant and key a request authenticates as")
 def whoami(request):
     return {"tenant": request.tenant.slug, "key_name": request.api_key.name, "key_prefix": request.api_key.prefix}
+
+
+# App routers (each app owns its endpoints; paths are relative to /api/v1/).
+from contracts.api import router as contracts_router  # noqa: E402
+
+api.add_router("", contracts_router)
+
+from billing.api import router as billing_router  # noqa: E402
+
+api.add_router("", billing_router)
+
+from renewals.api import router as renewals_router  # noqa: E402
+
+api.add_router("", renewals_router)
+
+from discounts.api import router as discounts_router  # noqa: E402
+
+api.add_router("", discounts_router)

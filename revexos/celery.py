@@ -23,4 +23,37 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/15"),
         "args": ("revexos.tenancy.tasks.tenant_heartbeat",),
     },
+    # Billing: hourly, so each tenant's "today" (its own time zone) is billed soon after it starts;
+    # every step is idempotent, so the extra runs only find nothing to do.
+    "billing-cycle": {
+        "task": "revexos.tenancy.tasks.dispatch_to_tenants",
+        "schedule": crontab(minute=5),
+        "args": ("billing.tasks.cycle_tenant",),
+    },
+    # Inbox rows stored while the broker or a worker was down.
+    "billing-inbox-sweep": {
+        "task": "revexos.tenancy.tasks.dispatch_to_tenants",
+        "schedule": crontab(minute="*/5"),
+        "args": ("billing.tasks.delivery_events_sweep",),
+    },
+    # Invoice e-mails whose send task was lost or whose retry is due (SMTP outage, broker down).
+    "billing-outbox-sweep": {
+        "task": "revexos.tenancy.tasks.dispatch_to_tenants",
+        "schedule": crontab(minute="*/5"),
+        "args": ("billing.tasks.invoice_deliveries_sweep",),
+    },
+    # Renewals' raise/escalate/auto-renew/expire is a step of the billing cycle above (registered in
+    # renewals.apps). The digest runs hourly and goes out once a day per owner, from 07:00 local time.
+    "renewals-digest": {
+        "task": "revexos.tenancy.tasks.dispatch_to_tenants",
+        "schedule": crontab(minute=35),
+        "args": ("renewals.tasks.renewal_digest_tenant",),
+    },
+    # Discounts, credits and overrides: activate/expire on the tenant's local dates. Also a step of the
+    # billing cycle above (registered in discounts.apps); idempotent, so running both is harmless.
+    "discounts-lifecycle": {
+        "task": "revexos.tenancy.tasks.dispatch_to_tenants",
+        "schedule": crontab(minute=1),
+        "args": ("discounts.tasks.lifecycle_tenant",),
+    },
 }

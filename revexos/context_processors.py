@@ -5,10 +5,17 @@ from revexos.accounts.roles import has_capability
 # Navigation of the app shell: (label, url name, capability). Later modules add their entries here.
 NAVIGATION = [
     ("Home", "home", "dashboard.view"),
+    ("Customers", "contracts:customer_list", "customers.view"),
+    ("Contracts", "contracts:contract_list", "contracts.view"),
+    ("Renewals", "renewals:queue", "renewals.view"),
+    ("Discounts & credits", "discounts:list", "contracts.view"),
+    ("Invoices", "billing:invoice_list", "invoices.view"),
+    ("Review tasks", "billing:review_task_list", "invoices.view"),
 ]
 ADMIN_NAVIGATION = [
     ("Users", "accounts:user_list", "users.manage"),
     ("API keys", "accounts:api_keys", "api_keys.manage"),
+    ("Issuing entities", "contracts:issuing_entity_list", "issuing_entities.manage"),
 ]
 
 

@@ -39,6 +39,8 @@ def main() -> int:
     started = time.monotonic()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "revexos.settings")
     os.environ.setdefault("TENANT_URL_PORT", str(PORT))
+    # Invoices and invitations are e-mailed; in development they land as files under var/mail/.
+    os.environ.setdefault("EMAIL_URL", f"file://{var_dir() / 'mail'}")
     with services():
         manage("migrate_schemas", "--shared", "-v", "0")
         manage("migrate_schemas", "--tenant", "-v", "0")
@@ -65,6 +67,7 @@ def main() -> int:
             print(f"  Demo workspace: http://demo.localhost:{PORT}/")
             print(f"  Sign-up page:   http://localhost:{PORT}/")
             print(f"  API docs:       http://demo.localhost:{PORT}/api/v1/docs")
+            print(f"  E-mail:         {os.environ['EMAIL_URL']}")
             print("  Demo logins (password: %s):" % DEMO_PASSWORD)
             for email, _, label, name in DEMO_USERS:
                 print(f"    {label:<16} {email:<24} ({name})")

@@ -13,4 +13,8 @@ urlpatterns = [
     path("accounts/", include("revexos.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("", include("contracts.urls")),
+    path("renewals/", include("renewals.urls")),
+    path("billing/", include("billing.urls")),
+    path("discounts/", include("discounts.urls")),
 ]

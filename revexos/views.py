@@ -23,4 +23,12 @@ def home(request):
         "user_count": User.objects.filter(is_active=True).count(),
         "api_key_count": ApiKey.objects.filter(revoked_at__isnull=True).count(),
     }
+    if "renewals" in context["panels"]:
+        from renewals.selectors import renewal_home_summary
+
+        context["renewals"] = renewal_home_summary(user=request.user)  # one grouped query
+    if "finance" in context["panels"]:
+        from billing.selectors import billing_home_summary
+
+        context["billing"] = billing_home_summary()  # three grouped queries
     return render(request, "home.html", context)

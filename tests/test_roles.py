@@ -24,6 +24,9 @@ PAGES = [
     ("accounts:user_list", {}, "users.manage"),
     ("accounts:user_create", {}, "users.manage"),
     ("accounts:api_keys", {}, "api_keys.manage"),
+    ("billing:invoice_list", {}, "invoices.view"),
+    ("billing:review_task_list", {}, "invoices.view"),
+    ("billing:outbox", {}, "invoices.view"),
 ]
 
 

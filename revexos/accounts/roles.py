@@ -11,19 +11,24 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # Reading the workspace.
     "dashboard.view": frozenset({A, F, M, V}),
     "contracts.view": frozenset({A, F, M, V}),
+    "customers.view": frozenset({A, F, M, V}),
     "invoices.view": frozenset({A, F, M, V}),
     # Configuration.
     "contracts.manage": frozenset({A, F}),
     "customers.manage": frozenset({A, F, M}),
     # Money moves.
     "invoices.approve": frozenset({A, F}),
+    "milestones.deliver": frozenset({A, F, M}),
     "discounts.manage": frozenset({A, F}),
+    "renewals.view": frozenset({A, F, M, V}),
     "renewals.decide": frozenset({A, F, M}),
     "insights.view": frozenset({A, F, M, V}),
     # Administration.
     "users.manage": frozenset({A}),
     "api_keys.manage": frozenset({A}),
     "settings.manage": frozenset({A}),
+    # Issuing entities carry bank details printed on invoices: admins only.
+    "issuing_entities.manage": frozenset({A}),
 }
 
 

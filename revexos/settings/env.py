@@ -24,16 +24,19 @@ def mailer_settings(url: str) -> dict:
     """Translate ``EMAIL_URL`` into Django's ``MAILERS["default"]``.
 
     ``smtp://user:pass@host:port`` (``smtp+tls://`` for STARTTLS, ``smtp+ssl://`` for implicit
-    TLS, ``?timeout=10``), ``console://`` and ``locmem://``.
+    TLS, ``?timeout=10``), ``file:///folder`` (one .log file per message, for development),
+    ``console://`` and ``locmem://``.
     """
     parsed = urlparse(url)
     scheme = parsed.scheme
+    if scheme == "file":
+        return {"BACKEND": "django.core.mail.backends.filebased.EmailBackend", "OPTIONS": {"file_path": parsed.path}}
     if scheme == "console":
         return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
     if scheme == "locmem":
         return {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
     if scheme not in {"smtp", "smtp+tls", "smtp+ssl"}:
-        raise ValueError(f"EMAIL_URL scheme {scheme!r} is not supported; use smtp://, smtp+tls://, smtp+ssl://, console:// or locmem://")
+        raise ValueError(f"EMAIL_URL scheme {scheme!r} is not supported; use smtp://, smtp+tls://, smtp+ssl://, file://, console:// or locmem://")
     query = parse_qs(parsed.query)
     return {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",

@@ -15,9 +15,33 @@ class Command(BaseCommand):
         if Tenant.objects.filter(slug=DEMO_SLUG).exists():
             self.stdout.write("Demo tenant exists; keeping its data.")
             return
-        tenant_provision(
+        result = tenant_provision(
             slug=DEMO_SLUG, name="Northwind Consulting (demo)",
             admin_email=DEMO_USERS[0][0], admin_password=DEMO_PASSWORD, admin_name=DEMO_USERS[0][3],
             extra_users=[(email, DEMO_PASSWORD, role, name) for email, role, _, name in DEMO_USERS[1:]],
         )
         self.stdout.write("Demo tenant created.")
+        # Each module seeds its demo data inside the new tenant's schema.
+        from django_tenants.utils import schema_context
+
+        from contracts.services.demo import contracts_demo_seed
+
+        from billing.cycle import cycle_run
+        from discounts.services.demo import discounts_demo_seed
+        from revexos.dates import tenant_today
+
+        with schema_context(result.tenant.schema_name):
+            seeded = contracts_demo_seed()
+            exceptions = discounts_demo_seed()
+            # Run the scheduler's cycle once as of today: past periods are invoiced, renewal alerts
+            # raised and discounts activated, so the demo opens on a living workspace.
+            cycle = cycle_run(as_of=tenant_today())
+        self.stdout.write(
+            f"Demo contracts: {seeded['contracts']} contracts for {seeded['customers']} customers, {seeded['amendments']} amended."
+        )
+        self.stdout.write(f"Demo exceptions: {exceptions}")
+        self.stdout.write(f"Demo cycle as of today: { {name: _counts(result) for name, result in cycle.items()} }")
+
+
+def _counts(result: dict) -> dict:
+    return {key: (len(value) if isinstance(value, (list, tuple, set)) else value) for key, value in result.items()}
