@@ -11,7 +11,7 @@ from celery.exceptions import Retry
 from django.core.exceptions import ValidationError
 
 from billing import tasks
-from billing.models import BillingReviewTask, DeliveryStatus, Invoice, InvoiceDelivery
+from billing.models import BillingReviewTask, Invoice, InvoiceDelivery
 from billing.services import delivery as delivery_service
 from billing.services.delivery import (
     MAX_ATTEMPTS,
