@@ -86,7 +86,13 @@ def main(argv: list[str]) -> int:
         run.copy_seconds, lines = scenarios.invoice_copy_baseline(schema=schema)
     run.note += f"; {lines:,} lines"
 
-    rows = [ingest, run]
+    print(f"rendering the finance home over {len(ids):,} contracts…", flush=True)
+    with schema_context(schema):
+        dashboard = scenarios.dashboard_render(host=host, contracts=len(ids))
+    print(f"scanning {len(ids):,} contracts for leakage as of {first}…", flush=True)
+    with schema_context(schema):
+        leakage = scenarios.leakage_scan_run(as_of=first, contracts=len(ids))
+    rows = [ingest, run, dashboard, *leakage]
     print()
     print(f"machine: {platform.machine()} · {os.cpu_count()} cores · {platform.system()} {platform.release()} · Python {platform.python_version()}")
     with connection.cursor() as cursor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 
 D = Decimal
@@ -55,6 +55,7 @@ def _profile(rng: random.Random) -> str:
 
 
 def contracts_generate(*, count: int, today: date, seed: int = 7) -> Generated:
+    from billing.models import TimeEntry
     from contracts.models import (
         Contract,
         ContractVersion,
@@ -65,7 +66,6 @@ def contracts_generate(*, count: int, today: date, seed: int = 7) -> Generated:
         PriceTier,
         RateCardEntry,
     )
-    from billing.models import TimeEntry
 
     rng = random.Random(seed)
     start, prev_end, _ = month_bounds(today)
@@ -166,9 +166,9 @@ def contracts_generate(*, count: int, today: date, seed: int = 7) -> Generated:
 
 
 def _noon(day: date):
-    from datetime import datetime, time, timezone
+    from datetime import datetime, time
 
-    return datetime.combine(day, time(12), tzinfo=timezone.utc)
+    return datetime.combine(day, time(12), tzinfo=UTC)
 
 
 def usage_batches(*, usage_contracts: list[tuple[str, str]], events: int, batch_size: int, month_start: date, month_end: date,

@@ -218,3 +218,68 @@ def invoice_copy_baseline(*, schema: str) -> tuple[float, int]:
         cursor.execute("SELECT count(*) FROM billing_invoiceline")
         lines = cursor.fetchone()[0]
     return seconds, lines
+
+
+def dashboard_render(*, host: str, contracts: int, renders: int = 3) -> Row:
+    """The finance home over the whole bench portfolio, through the Django test client as the
+    tenant admin (whose home carries the finance dashboard): time per render and query count."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from revexos.accounts.models import User
+
+    client = Client(HTTP_HOST=host)
+    client.force_login(User.objects.get(email="admin@bench.example"))
+    timings: list[float] = []
+    queries = 0
+    for _ in range(renders):
+        with CaptureQueriesContext(connection) as captured:
+            began = time.perf_counter()
+            response = client.get("/")
+            timings.append(time.perf_counter() - began)
+        if response.status_code != 200:
+            raise RuntimeError(f"the finance home answered {response.status_code}")
+        queries = len(captured.captured_queries)
+    return Row(
+        scenario="finance home render (forecast, value, at risk; test client)", rows=contracts, seconds=_percentile(timings, 50),
+        unit="contracts per render", p50_ms=_percentile(timings, 50) * 1000, p99_ms=max(timings) * 1000,
+        note=f"{queries} queries per render, {renders} renders, {len(response.content):,} bytes",
+    )
+
+
+def leakage_scan_run(*, as_of: date, contracts: int) -> list[Row]:
+    """The leakage scan (rules L1–L10) over the whole bench portfolio.
+
+    1. as of the billing run's date, right after it: the clean steady state (what the nightly
+       cycle step costs when billing kept up); then a rescan of the same day;
+    2. as of one month later with that month's billing not run yet: every due retainer period,
+       closed T&M and usage period is a finding — the heavy case (create findings + review tasks);
+    3. a rescan of that day: the upsert path (refresh by fingerprint, nothing new).
+    """
+    from billing.pricing import add_months
+    from insights.services.leakage import leakage_scan
+
+    def timed(day):
+        began = time.perf_counter()
+        result = leakage_scan(as_of=day)
+        return result, time.perf_counter() - began
+
+    clean, clean_s = timed(as_of)
+    later = add_months(as_of, 1)
+    heavy, heavy_s = timed(later)
+    again, again_s = timed(later)
+    from django.db.models import Count
+
+    from insights.models import LeakageFinding
+
+    by_rule = dict(LeakageFinding.objects.filter(status="open").values_list("rule").annotate(n=Count("id")).values_list("rule", "n"))
+    return [
+        Row(scenario=f"leakage scan L1–L10 as of {as_of} (after billing)", rows=contracts, seconds=clean_s,
+            unit="contracts scanned", note=f"{clean.found:,} findings"),
+        Row(scenario=f"leakage scan as of {later} (month not billed yet)", rows=heavy.found, seconds=heavy_s,
+            unit="findings created", note=(f"{contracts:,} contracts; {heavy.created:,} findings and {heavy.review_tasks_opened:,} "
+                                           f"review tasks created; open by rule {dict(sorted(by_rule.items()))}")),
+        Row(scenario="leakage rescan of the same day (upsert by fingerprint)", rows=again.found, seconds=again_s,
+            unit="findings refreshed", note=f"{again.created} new, {again.updated:,} refreshed, {again.resolved} resolved"),
+    ]

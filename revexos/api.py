@@ -148,3 +148,11 @@ api.add_router("", renewals_router)
 from discounts.api import router as discounts_router  # noqa: E402
 
 api.add_router("", discounts_router)
+
+from insights.api import router as insights_router  # noqa: E402
+
+api.add_router("", insights_router)
+
+from insights.api_leakage import router as leakage_router  # noqa: E402
+
+api.add_router("", leakage_router)

@@ -11,6 +11,10 @@ NAVIGATION = [
     ("Discounts & credits", "discounts:list", "contracts.view"),
     ("Invoices", "billing:invoice_list", "invoices.view"),
     ("Review tasks", "billing:review_task_list", "invoices.view"),
+    ("Forecast", "insights:forecast", "insights.view"),
+    ("Contract value", "insights:contract_value", "insights.view"),
+    ("Revenue at risk", "insights:at_risk", "insights.view"),
+    ("Leakage", "leakage:list", "insights.view"),
 ]
 ADMIN_NAVIGATION = [
     ("Users", "accounts:user_list", "users.manage"),

@@ -17,4 +17,6 @@ urlpatterns = [
     path("renewals/", include("renewals.urls")),
     path("billing/", include("billing.urls")),
     path("discounts/", include("discounts.urls")),
+    path("insights/leakage/", include("insights.urls_leakage")),
+    path("insights/", include("insights.urls")),
 ]

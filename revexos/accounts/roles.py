@@ -23,6 +23,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "renewals.view": frozenset({A, F, M, V}),
     "renewals.decide": frozenset({A, F, M}),
     "insights.view": frozenset({A, F, M, V}),
+    # Leakage findings: acknowledge, resolve, dismiss, scan now.
+    "leakage.manage": frozenset({A, F}),
     # Administration.
     "users.manage": frozenset({A}),
     "api_keys.manage": frozenset({A}),

@@ -193,6 +193,9 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "revexos")
 
 NINJA_PAGINATION_PER_PAGE = 50
 
+# How long the finance home keeps its forecast and contract-value figures (0 = always recompute).
+INSIGHTS_HOME_CACHE_SECONDS = int(env_str("INSIGHTS_HOME_CACHE_SECONDS", "600"))
+
 STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")

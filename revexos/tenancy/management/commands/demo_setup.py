@@ -28,11 +28,14 @@ class Command(BaseCommand):
 
         from billing.cycle import cycle_run
         from discounts.services.demo import discounts_demo_seed
+        from insights.services.demo import leakage_demo_seed
         from revexos.dates import tenant_today
 
         with schema_context(result.tenant.schema_name):
             seeded = contracts_demo_seed()
             exceptions = discounts_demo_seed()
+            # Planted leaks the first cycle's leakage step finds (one of each rule L1–L10).
+            leaks = leakage_demo_seed()
             # Run the scheduler's cycle once as of today: past periods are invoiced, renewal alerts
             # raised and discounts activated, so the demo opens on a living workspace.
             cycle = cycle_run(as_of=tenant_today())
@@ -40,6 +43,7 @@ class Command(BaseCommand):
             f"Demo contracts: {seeded['contracts']} contracts for {seeded['customers']} customers, {seeded['amendments']} amended."
         )
         self.stdout.write(f"Demo exceptions: {exceptions}")
+        self.stdout.write(f"Demo leaks planted: {leaks}")
         self.stdout.write(f"Demo cycle as of today: { {name: _counts(result) for name, result in cycle.items()} }")
 
 
