@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     print(f"scanning {len(ids):,} contracts for leakage as of {first}…", flush=True)
     with schema_context(schema):
         leakage = scenarios.leakage_scan_run(as_of=first, contracts=len(ids))
-    rows = [ingest, run, dashboard, *leakage]
+    rows = [ingest, run, *dashboard, *leakage]
     print()
     print(f"machine: {platform.machine()} · {os.cpu_count()} cores · {platform.system()} {platform.release()} · Python {platform.python_version()}")
     with connection.cursor() as cursor:
