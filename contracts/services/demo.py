@@ -183,6 +183,10 @@ def contracts_demo_seed(*, today: date | None = None, seed: int = 20260101, cont
         }
         if data["po_required"]:
             data["po_number"] = f"PO-{rng.randrange(10000, 99999)}"
+        if n % 22 == 2 and status == "active":
+            # The client's procurement has not sent the PO yet: invoices wait, held, until finance records it.
+            data["po_required"] = True
+            data.pop("po_number", None)
         contract = contract_create(data=data, user=admin, note="Demo data")
         # Amend about a third of the running contracts part-way through their term.
         amend_on = start + timedelta(days=rng.randrange(40, 120))
