@@ -17,6 +17,14 @@ KIND_COLOURS = {
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 240, 64, 28, 12
 
 
+def _share(part: Decimal, whole: Decimal) -> float:
+    """The fraction of an axis an amount fills: the one place a Decimal becomes a (pixel) float.
+
+    Amounts themselves stay Decimal on every bar and segment; only SVG coordinates are floats.
+    """
+    return float(part / whole) if whole else 0.0
+
+
 def _nice_max(value: Decimal) -> Decimal:
     """A round axis maximum ≥ value: 1, 2 or 5 × a power of ten."""
     if value <= 0:
@@ -77,12 +85,12 @@ def forecast_chart(*, rows: list[MonthTotals], currency: str, href: str) -> Stac
         x = LEFT + slot * index + (slot - bar_w) / 2
         month = row.month.strftime("%Y-%m")
         bar = Bar(month=row.month, label=row.month.strftime("%b %y"), x=x, total=total, href=href.format(month=month, kind=""))
-        y = float(HEIGHT - BOTTOM)
+        y = HEIGHT - BOTTOM
         for kind in KINDS:
             money = row.by_currency_kind.get((currency, kind))
             if money is None or money.net <= 0:
                 continue
-            h = float(money.net / top) * plot_h
+            h = _share(money.net, top) * plot_h
             y -= h
             used.add(kind)
             bar.segments.append(Segment(kind, KIND_LABELS[kind], KIND_COLOURS[kind], x, y, bar_w, h, money.net,
@@ -107,6 +115,6 @@ class HBar:
 def horizontal_bars(*, items: list[tuple[str, str, Decimal, int, str]], width: int = 360, row_h: int = 26) -> tuple[list[HBar], int]:
     """(label, sublabel, amount, count, href) → bars scaled to the largest amount, and the chart height."""
     top = max((amount for _, _, amount, _, _ in items), default=Decimal(0)) or Decimal(1)
-    bars = [HBar(label, sub, i * row_h, float(amount / top) * width, amount, count, href)
+    bars = [HBar(label, sub, i * row_h, _share(amount, top) * width, amount, count, href)
             for i, (label, sub, amount, count, href) in enumerate(items)]
     return bars, max(len(items) * row_h, row_h)
