@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test bench install system-deps clean
+.PHONY: run test lint format bench install system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "RevExOS needs Python 3.12 or newer (Django 6). Set PYTHON=/path/to/python3.12."; exit 1; }
@@ -32,6 +32,15 @@ run: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(PY) -m revexos.embedded exec -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# Lint and format check (ruff, configured in pyproject.toml); `make format` rewrites.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
 	$(PY) -m revexos.embedded exec -- $(PY) -m bench

@@ -4,8 +4,10 @@ Tenants are created once per session and committed, so a live server thread and 
 worker can see them. Tests that only need the ORM use the ``db`` fixture (rolled back after each
 test); tests that need committed data use ``committed_db`` and create uniquely named rows.
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -50,11 +52,16 @@ def _provision(slug: str) -> TenantFixture:
     if Tenant.objects.filter(slug=slug).exists():
         raise RuntimeError(f"test tenant {slug} already exists; is the test database stale? use --create-db")
     result = tenant_provision(
-        slug=slug, name=f"{slug.title()} Corp", admin_email=users[Role.ADMIN], admin_password=PASSWORD,
+        slug=slug,
+        name=f"{slug.title()} Corp",
+        admin_email=users[Role.ADMIN],
+        admin_password=PASSWORD,
         with_api_key=True,
         extra_users=[(email, PASSWORD, role) for role, email in users.items() if role != Role.ADMIN],
     )
-    return TenantFixture(slug=slug, schema=result.tenant.schema_name, host=result.domain, api_key=result.api_key, users=users)
+    return TenantFixture(
+        slug=slug, schema=result.tenant.schema_name, host=result.domain, api_key=result.api_key, users=users
+    )
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +72,9 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
 
     keepdb = django_db_keepdb and not django_db_createdb
     with django_db_blocker.unblock():
-        db_cfg = setup_databases(verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=set(), keepdb=keepdb)
+        db_cfg = setup_databases(
+            verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=set(), keepdb=keepdb
+        )
         tenants = {"a": _provision("tenant-a"), "b": _provision("tenant-b")}
         connection.set_schema_to_public()
     pytest.revexos_tenants = tenants  # read by the tenant_a / tenant_b fixtures
@@ -141,10 +150,8 @@ def artifacts_dir() -> str:
 def _public_schema_between_tests():
     """Requests switch the connection's schema; never let one test start in another's tenant."""
     yield
-    try:
+    with contextlib.suppress(Exception):
         connection.set_schema_to_public()
-    except Exception:
-        pass
 
 
 # --- Browser tests: Debian's headless Chromium driven by Playwright against the live server. ---
@@ -155,8 +162,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 

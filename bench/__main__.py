@@ -6,6 +6,7 @@ Works on its own database (``<DATABASE_URL's name>_bench``, dropped and recreate
     python -m bench                          # defaults: a few minutes on 2 cores
     python -m bench --contracts 10000 --events 1000000 --workers 4
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,9 +17,13 @@ import time
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--contracts", type=int, default=10_000, help="contracts to generate and bill (default 10,000)")
-    p.add_argument("--events", type=int, default=200_000, help="usage events sent through the HTTP API (default 200,000)")
+    p.add_argument(
+        "--events", type=int, default=200_000, help="usage events sent through the HTTP API (default 200,000)"
+    )
     p.add_argument("--batch", type=int, default=1000, help="events per API batch (≤ 1,000)")
     p.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
     p.add_argument("--server-workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers")
@@ -51,8 +56,13 @@ def main(argv: list[str]) -> int:
     from revexos.tenancy.services.provisioning import tenant_provision
 
     call_command("migrate_schemas", "--shared", verbosity=0)
-    tenant = tenant_provision(slug="bench", name="Bench Corp", admin_email="admin@bench.example",
-                              admin_password="Bench-password-2026", with_api_key=True)
+    tenant = tenant_provision(
+        slug="bench",
+        name="Bench Corp",
+        admin_email="admin@bench.example",
+        admin_password="Bench-password-2026",
+        with_api_key=True,
+    )
     schema, host = tenant.tenant.schema_name, tenant.domain
     connection.set_schema_to_public()
 
@@ -64,14 +74,23 @@ def main(argv: list[str]) -> int:
         t = time.perf_counter()
         data = generate.contracts_generate(count=args.contracts, today=today)
         gen_seconds = time.perf_counter() - t
-        print(f"generated {args.contracts:,} contracts ({data.time_entries:,} time entries) in {gen_seconds:.1f}s: "
-              + ", ".join(f"{k} {v}" for k, v in sorted(data.profile_counts.items())), flush=True)
-        batches = generate.usage_batches(usage_contracts=data.usage_contracts, events=args.events, batch_size=args.batch,
-                                         month_start=month_start, month_end=month_end)
+        print(
+            f"generated {args.contracts:,} contracts ({data.time_entries:,} time entries) in {gen_seconds:.1f}s: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(data.profile_counts.items())),
+            flush=True,
+        )
+        batches = generate.usage_batches(
+            usage_contracts=data.usage_contracts,
+            events=args.events,
+            batch_size=args.batch,
+            month_start=month_start,
+            month_end=month_end,
+        )
 
     print(f"ingesting {args.events:,} usage events over HTTP…", flush=True)
-    ingest = scenarios.ingestion_over_http(batches=batches, host=host, api_key=tenant.api_key,
-                                           server_workers=args.server_workers, clients=args.clients)
+    ingest = scenarios.ingestion_over_http(
+        batches=batches, host=host, api_key=tenant.api_key, server_workers=args.server_workers, clients=args.clients
+    )
     connection.close()
     with schema_context(schema):
         ingest.copy_seconds = scenarios.usage_copy_baseline(schema=schema)
@@ -94,7 +113,9 @@ def main(argv: list[str]) -> int:
         leakage = scenarios.leakage_scan_run(as_of=first, contracts=len(ids))
     rows = [ingest, run, *dashboard, *leakage]
     print()
-    print(f"machine: {platform.machine()} · {os.cpu_count()} cores · {platform.system()} {platform.release()} · Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()} · {os.cpu_count()} cores · {platform.system()} {platform.release()} · Python {platform.python_version()}"
+    )
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         print(f"PostgreSQL {cursor.fetchone()[0]} · total bench time {time.perf_counter() - started:.0f}s")
@@ -106,9 +127,13 @@ def main(argv: list[str]) -> int:
         p99 = f"{r.p99_ms:.0f}" if r.p99_ms is not None else "–"
         copy_rate = f"{r.copy_rate:,.0f}" if r.copy_rate else "–"
         ratio = f"{r.rate / r.copy_rate:.3f}" if r.copy_rate else "–"
-        print(f"{r.scenario:<62} {r.rows:>10,} {r.seconds:>8.1f} {r.rate:>10,.0f} {p50:>8} {p99:>8} {copy_rate:>12} {ratio:>8}")
+        print(
+            f"{r.scenario:<62} {r.rows:>10,} {r.seconds:>8.1f} {r.rate:>10,.0f} {p50:>8} {p99:>8} {copy_rate:>12} {ratio:>8}"
+        )
         print(f"  {r.unit}: {r.note}")
-    print("\n'vs COPY' = measured rate ÷ rate of raw COPY of the same rows into an empty copy of the table (same indexes).")
+    print(
+        "\n'vs COPY' = measured rate ÷ rate of raw COPY of the same rows into an empty copy of the table (same indexes)."
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """The bench's own database: created fresh next to DATABASE_URL's, never the application's."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,13 @@ def bench_url(base_url: str, name: str) -> str:
 
 def conninfo(url: str) -> dict:
     cfg = dj_database_url.parse(url)
-    params = {"dbname": cfg["NAME"], "user": cfg.get("USER") or None, "password": cfg.get("PASSWORD") or None,
-              "host": cfg.get("HOST") or None, "port": cfg.get("PORT") or None}
+    params = {
+        "dbname": cfg["NAME"],
+        "user": cfg.get("USER") or None,
+        "password": cfg.get("PASSWORD") or None,
+        "host": cfg.get("HOST") or None,
+        "port": cfg.get("PORT") or None,
+    }
     return {k: v for k, v in params.items() if v not in (None, "")}
 
 

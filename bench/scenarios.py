@@ -1,4 +1,5 @@
 """Bench scenarios. Each returns a Row: what was measured, beside raw PostgreSQL COPY of the same rows."""
+
 from __future__ import annotations
 
 import http.client
@@ -57,12 +58,30 @@ class Server:
     def __init__(self, *, workers: int, host: str):
         self.port = _free_port()
         self.host = host
-        env = dict(os.environ, DEBUG="false", LOG_LEVEL="WARNING", AXES_ENABLED="false",
-                   PYTHONWARNINGS="ignore:No directory at:UserWarning")
+        env = dict(
+            os.environ,
+            DEBUG="false",
+            LOG_LEVEL="WARNING",
+            AXES_ENABLED="false",
+            PYTHONWARNINGS="ignore:No directory at:UserWarning",
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "revexos.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(workers),
-             "--log-level", "warning", "--timeout", "120"],
-            cwd=ROOT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "revexos.wsgi",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "-w",
+                str(workers),
+                "--log-level",
+                "warning",
+                "--timeout",
+                "120",
+            ],
+            cwd=ROOT,
+            env=env,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -88,7 +107,9 @@ class Server:
             self.process.kill()
 
 
-def ingestion_over_http(*, batches: list[list[dict]], host: str, api_key: str, server_workers: int, clients: int) -> Row:
+def ingestion_over_http(
+    *, batches: list[list[dict]], host: str, api_key: str, server_workers: int, clients: int
+) -> Row:
     """POST every batch to /api/v1/usage-events from ``clients`` keep-alive connections."""
     server = Server(workers=server_workers, host=host)
     try:
@@ -135,8 +156,12 @@ def ingestion_over_http(*, batches: list[list[dict]], host: str, api_key: str, s
     events = sum(len(b) for b in batches)
     return Row(
         scenario=f"usage ingestion, HTTP API ({clients} clients, {server_workers} gunicorn workers)",
-        rows=events, seconds=seconds, unit="events", p50_ms=_percentile(latencies, 50) * 1000,
-        p99_ms=_percentile(latencies, 99) * 1000, note=f"{len(batches)} batches of ≤1,000; {accepted[0]:,} accepted",
+        rows=events,
+        seconds=seconds,
+        unit="events",
+        p50_ms=_percentile(latencies, 50) * 1000,
+        p99_ms=_percentile(latencies, 99) * 1000,
+        note=f"{len(batches)} batches of ≤1,000; {accepted[0]:,} accepted",
     )
 
 
@@ -148,7 +173,9 @@ def copy_rows(*, table: str, columns: list[str], rows_sql: str, schema: str) -> 
     with connection.cursor() as cursor:
         cursor.execute(f'SET search_path TO "{schema}", public')
         cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
-        cursor.execute(f"CREATE TABLE {scratch} (LIKE {table} INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS)")
+        cursor.execute(
+            f"CREATE TABLE {scratch} (LIKE {table} INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS)"
+        )
         buffer = []
         with cursor.copy(f"COPY ({rows_sql}) TO STDOUT") as out:
             for chunk in out:
@@ -164,8 +191,12 @@ def copy_rows(*, table: str, columns: list[str], rows_sql: str, schema: str) -> 
 
 def usage_copy_baseline(*, schema: str) -> float:
     cols = ["id", "transaction_id", "contract_id", "metric", "quantity", "timestamp", "properties", "received_at"]
-    return copy_rows(table="billing_usageevent", columns=cols, schema=schema,
-                     rows_sql=f"SELECT {', '.join(cols)} FROM billing_usageevent")
+    return copy_rows(
+        table="billing_usageevent",
+        columns=cols,
+        schema=schema,
+        rows_sql=f"SELECT {', '.join(cols)} FROM billing_usageevent",
+    )
 
 
 def _billing_worker(args) -> dict:
@@ -187,7 +218,7 @@ def month_end_run(*, schema: str, as_of: date, contract_ids: list[int], workers:
     """The month-end billing run over every contract, in ``workers`` processes taking chunks."""
     import multiprocessing
 
-    chunks = [(schema, as_of.isoformat(), contract_ids[i:i + chunk]) for i in range(0, len(contract_ids), chunk)]
+    chunks = [(schema, as_of.isoformat(), contract_ids[i : i + chunk]) for i in range(0, len(contract_ids), chunk)]
     began = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         results = pool.map(_billing_worker, chunks, chunksize=1)
@@ -196,24 +227,75 @@ def month_end_run(*, schema: str, as_of: date, contract_ids: list[int], workers:
     if errors:
         raise RuntimeError(f"billing errors, e.g. {errors[0]}")
     invoices = sum(r["invoices"] for r in results)
-    return Row(scenario=f"month-end billing run ({workers} worker processes, chunks of {chunk})", rows=invoices,
-               seconds=seconds, unit="invoices", note=f"{len(contract_ids):,} contracts")
+    return Row(
+        scenario=f"month-end billing run ({workers} worker processes, chunks of {chunk})",
+        rows=invoices,
+        seconds=seconds,
+        unit="invoices",
+        note=f"{len(contract_ids):,} contracts",
+    )
 
 
 def invoice_copy_baseline(*, schema: str) -> tuple[float, int]:
     """COPY the invoices and lines the run produced into empty copies: (seconds, lines)."""
     from django.db import connection
 
-    inv_cols = ["id", "contract_id", "customer_id", "issuing_entity_id", "version_id", "number", "status", "currency",
-                "billing_date", "issue_date", "due_date", "po_number", "payment_terms_days", "subtotal", "discount_total",
-                "tax_total", "total", "credit_applied", "amount_due", "hold_reasons", "created_at", "issued_at", "amount_paid",
-                "credited_total"]
-    line_cols = ["id", "invoice_id", "contract_id", "position", "kind", "description", "quantity", "unit_amount", "amount", "period_start",
-                 "period_end", "price_line_id", "line_ref", "milestone_id", "billing_key", "source"]
-    seconds = copy_rows(table="billing_invoice", columns=inv_cols, schema=schema,
-                        rows_sql=f"SELECT {', '.join(inv_cols)} FROM billing_invoice")
-    seconds += copy_rows(table="billing_invoiceline", columns=line_cols, schema=schema,
-                         rows_sql=f"SELECT {', '.join(line_cols)} FROM billing_invoiceline")
+    inv_cols = [
+        "id",
+        "contract_id",
+        "customer_id",
+        "issuing_entity_id",
+        "version_id",
+        "number",
+        "status",
+        "currency",
+        "billing_date",
+        "issue_date",
+        "due_date",
+        "po_number",
+        "payment_terms_days",
+        "subtotal",
+        "discount_total",
+        "tax_total",
+        "total",
+        "credit_applied",
+        "amount_due",
+        "hold_reasons",
+        "created_at",
+        "issued_at",
+        "amount_paid",
+        "credited_total",
+    ]
+    line_cols = [
+        "id",
+        "invoice_id",
+        "contract_id",
+        "position",
+        "kind",
+        "description",
+        "quantity",
+        "unit_amount",
+        "amount",
+        "period_start",
+        "period_end",
+        "price_line_id",
+        "line_ref",
+        "milestone_id",
+        "billing_key",
+        "source",
+    ]
+    seconds = copy_rows(
+        table="billing_invoice",
+        columns=inv_cols,
+        schema=schema,
+        rows_sql=f"SELECT {', '.join(inv_cols)} FROM billing_invoice",
+    )
+    seconds += copy_rows(
+        table="billing_invoiceline",
+        columns=line_cols,
+        schema=schema,
+        rows_sql=f"SELECT {', '.join(line_cols)} FROM billing_invoiceline",
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM billing_invoiceline")
         lines = cursor.fetchone()[0]
@@ -245,8 +327,12 @@ def dashboard_render(*, host: str, contracts: int, renders: int = 3) -> list[Row
                 raise RuntimeError(f"the finance home answered {response.status_code}")
             queries = len(captured.captured_queries)
         return Row(
-            scenario=f"finance home render, {label} (test client)", rows=contracts, seconds=_percentile(timings, 50),
-            unit="contracts per render", p50_ms=_percentile(timings, 50) * 1000, p99_ms=max(timings) * 1000,
+            scenario=f"finance home render, {label} (test client)",
+            rows=contracts,
+            seconds=_percentile(timings, 50),
+            unit="contracts per render",
+            p50_ms=_percentile(timings, 50) * 1000,
+            p99_ms=max(timings) * 1000,
             note=f"{queries} queries per render, {renders} renders, {len(response.content):,} bytes",
         )
 
@@ -262,8 +348,8 @@ def leakage_scan_run(*, as_of: date, contracts: int) -> list[Row]:
        closed T&M and usage period is a finding — the heavy case (create findings + review tasks);
     3. a rescan of that day: the upsert path (refresh by fingerprint, nothing new).
     """
-    from billing.pricing import add_months
     from insights.services.leakage import leakage_scan
+    from revexos.pricing import add_months
 
     def timed(day):
         began = time.perf_counter()
@@ -278,13 +364,35 @@ def leakage_scan_run(*, as_of: date, contracts: int) -> list[Row]:
 
     from insights.models import LeakageFinding
 
-    by_rule = dict(LeakageFinding.objects.filter(status="open").values_list("rule").annotate(n=Count("id")).values_list("rule", "n"))
+    by_rule = dict(
+        LeakageFinding.objects.filter(status="open")
+        .values_list("rule")
+        .annotate(n=Count("id"))
+        .values_list("rule", "n")
+    )
     return [
-        Row(scenario=f"leakage scan L1–L10 as of {as_of} (after billing)", rows=contracts, seconds=clean_s,
-            unit="contracts scanned", note=f"{clean.found:,} findings"),
-        Row(scenario=f"leakage scan as of {later} (month not billed yet)", rows=heavy.found, seconds=heavy_s,
-            unit="findings created", note=(f"{contracts:,} contracts; {heavy.created:,} findings and {heavy.review_tasks_opened:,} "
-                                           f"review tasks created; open by rule {dict(sorted(by_rule.items()))}")),
-        Row(scenario="leakage rescan of the same day (upsert by fingerprint)", rows=again.found, seconds=again_s,
-            unit="findings refreshed", note=f"{again.created} new, {again.updated:,} refreshed, {again.resolved} resolved"),
+        Row(
+            scenario=f"leakage scan L1–L10 as of {as_of} (after billing)",
+            rows=contracts,
+            seconds=clean_s,
+            unit="contracts scanned",
+            note=f"{clean.found:,} findings",
+        ),
+        Row(
+            scenario=f"leakage scan as of {later} (month not billed yet)",
+            rows=heavy.found,
+            seconds=heavy_s,
+            unit="findings created",
+            note=(
+                f"{contracts:,} contracts; {heavy.created:,} findings and {heavy.review_tasks_opened:,} "
+                f"review tasks created; open by rule {dict(sorted(by_rule.items()))}"
+            ),
+        ),
+        Row(
+            scenario="leakage rescan of the same day (upsert by fingerprint)",
+            rows=again.found,
+            seconds=again_s,
+            unit="findings refreshed",
+            note=f"{again.created} new, {again.updated:,} refreshed, {again.resolved} resolved",
+        ),
     ]

@@ -16,7 +16,17 @@ from billing.models import (
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 0
-    fields = ["position", "kind", "description", "quantity", "unit_amount", "amount", "period_start", "period_end", "billing_key"]
+    fields = [
+        "position",
+        "kind",
+        "description",
+        "quantity",
+        "unit_amount",
+        "amount",
+        "period_start",
+        "period_end",
+        "billing_key",
+    ]
 
     # Lines of an issued invoice are immutable (the database refuses it too).
     def has_change_permission(self, request, obj=None):
@@ -36,7 +46,16 @@ class InvoiceAdmin(SimpleHistoryAdmin):
     search_fields = ["number", "contract__number", "customer__legal_name"]
     list_select_related = ["contract", "customer"]
     inlines = [InvoiceLineInline]
-    readonly_fields = ["number", "issue_date", "due_date", "issued_at", "subtotal", "total", "amount_due", "credited_total"]
+    readonly_fields = [
+        "number",
+        "issue_date",
+        "due_date",
+        "issued_at",
+        "subtotal",
+        "total",
+        "amount_due",
+        "credited_total",
+    ]
 
     def has_delete_permission(self, request, obj=None):
         # Issued invoices are refused by the database anyway; say so up front.
@@ -66,7 +85,17 @@ class UsageEventAdmin(admin.ModelAdmin):
 
 @admin.register(TimeEntry)
 class TimeEntryAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "contract", "person", "role", "work_date", "hours", "billable", "line_ref", "invoice_line"]
+    list_display = [
+        "external_id",
+        "contract",
+        "person",
+        "role",
+        "work_date",
+        "hours",
+        "billable",
+        "line_ref",
+        "invoice_line",
+    ]
     raw_id_fields = ["contract", "invoice_line"]
 
 

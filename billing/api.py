@@ -4,6 +4,7 @@ Ingestion bodies are parsed here rather than by a schema so that decimals never 
 float (``parse_float=Decimal``) and every problem of a batch is reported by item and field in one
 answer; the services validate the whole batch before writing anything.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,13 +37,21 @@ def _batch_body(request, key: str):
     if isinstance(body, dict):
         extra = sorted(set(body) - {key})
         if extra:
-            raise ValidationError({name: [f"Unknown field; send {{\"{key}\": [...]}} or a bare JSON array."] for name in extra})
+            raise ValidationError(
+                {name: [f'Unknown field; send {{"{key}": [...]}} or a bare JSON array.'] for name in extra}
+            )
         return body.get(key)
     return body
 
 
 def _body_doc(schema: dict, description: str) -> dict:
-    return {"requestBody": {"required": True, "description": description, "content": {"application/json": {"schema": schema}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
 
 
 _DEC = {"type": "string", "format": "decimal", "example": "12.5"}
@@ -52,28 +61,41 @@ USAGE_EVENT_DOC = {
     "required": ["transaction_id", "metric", "quantity", "timestamp"],
     "properties": {
         "transaction_id": {"type": "string", "maxLength": 200},
-        "contract": _REF, "customer": {"type": "string", "description": "id or external_id (instead of contract)"},
-        "metric": {"type": "string"}, "quantity": _DEC,
-        "timestamp": {"type": "string", "format": "date-time"}, "properties": {"type": "object"},
+        "contract": _REF,
+        "customer": {"type": "string", "description": "id or external_id (instead of contract)"},
+        "metric": {"type": "string"},
+        "quantity": _DEC,
+        "timestamp": {"type": "string", "format": "date-time"},
+        "properties": {"type": "object"},
     },
 }
 TIME_ENTRY_DOC = {
     "type": "object",
     "required": ["external_id", "contract", "person", "role", "date", "hours"],
     "properties": {
-        "external_id": {"type": "string"}, "contract": _REF, "person": {"type": "string"}, "role": {"type": "string"},
-        "date": {"type": "string", "format": "date"}, "hours": _DEC, "billable": {"type": "boolean", "default": True},
-        "description": {"type": "string"}, "price_line": {"type": "string", "description": "line ref or id (optional)"},
+        "external_id": {"type": "string"},
+        "contract": _REF,
+        "person": {"type": "string"},
+        "role": {"type": "string"},
+        "date": {"type": "string", "format": "date"},
+        "hours": _DEC,
+        "billable": {"type": "boolean", "default": True},
+        "description": {"type": "string"},
+        "price_line": {"type": "string", "description": "line ref or id (optional)"},
     },
 }
 DELIVERY_DOC = {
     "type": "object",
     "required": ["kind", "contract", "external_id"],
     "properties": {
-        "kind": {"type": "string", "enum": ["milestone_completed", "scope_changed"]}, "contract": _REF,
-        "milestone_ref": {"type": "string"}, "occurred_at": {"type": "string", "format": "date-time"},
-        "external_id": {"type": "string"}, "source": {"type": "string", "default": "api"},
-        "description": {"type": "string"}, "details": {},
+        "kind": {"type": "string", "enum": ["milestone_completed", "scope_changed"]},
+        "contract": _REF,
+        "milestone_ref": {"type": "string"},
+        "occurred_at": {"type": "string", "format": "date-time"},
+        "external_id": {"type": "string"},
+        "source": {"type": "string", "default": "api"},
+        "description": {"type": "string"},
+        "details": {},
     },
 }
 
@@ -95,8 +117,10 @@ class DeliveryOut(Schema):
 
 
 @router.post(
-    "/usage-events", response={202: IngestOut}, summary="Send a batch of usage events (≤ 1,000; idempotent by transaction_id)",
-    openapi_extra=_body_doc(_batch_doc(USAGE_EVENT_DOC, "events"), "A JSON array of events or {\"events\": [...]}"),
+    "/usage-events",
+    response={202: IngestOut},
+    summary="Send a batch of usage events (≤ 1,000; idempotent by transaction_id)",
+    openapi_extra=_body_doc(_batch_doc(USAGE_EVENT_DOC, "events"), 'A JSON array of events or {"events": [...]}'),
 )
 def usage_events_post(request):
     result = usage_events_ingest(events=_batch_body(request, "events"))
@@ -104,8 +128,12 @@ def usage_events_post(request):
 
 
 @router.post(
-    "/time-entries", response={202: IngestOut}, summary="Send a batch of time entries (≤ 1,000; idempotent by external_id)",
-    openapi_extra=_body_doc(_batch_doc(TIME_ENTRY_DOC, "entries"), "A JSON array of time entries or {\"entries\": [...]}"),
+    "/time-entries",
+    response={202: IngestOut},
+    summary="Send a batch of time entries (≤ 1,000; idempotent by external_id)",
+    openapi_extra=_body_doc(
+        _batch_doc(TIME_ENTRY_DOC, "entries"), 'A JSON array of time entries or {"entries": [...]}'
+    ),
 )
 def time_entries_post(request):
     result = time_entries_ingest(entries=_batch_body(request, "entries"))
@@ -113,7 +141,9 @@ def time_entries_post(request):
 
 
 @router.post(
-    "/delivery-events", response={202: DeliveryOut}, summary="Report a delivery event (milestone completed, scope changed)",
+    "/delivery-events",
+    response={202: DeliveryOut},
+    summary="Report a delivery event (milestone completed, scope changed)",
     openapi_extra=_body_doc(DELIVERY_DOC, "One event; idempotent by source + external_id"),
 )
 def delivery_events_post(request):
@@ -140,10 +170,19 @@ class RunOut(Schema):
 
 
 def _run_json(run: BillingRun) -> dict:
-    return {"id": str(run.pk), "status": run.status, "as_of": run.as_of, "only": run.only, "summary": run.summary, "error": run.error}
+    return {
+        "id": str(run.pk),
+        "status": run.status,
+        "as_of": run.as_of,
+        "only": run.only,
+        "summary": run.summary,
+        "error": run.error,
+    }
 
 
-@router.post("/runs", response={200: RunOut, 202: RunOut}, summary="Run the billing cycle as of a date (catches up past dates)")
+@router.post(
+    "/runs", response={200: RunOut, 202: RunOut}, summary="Run the billing cycle as of a date (catches up past dates)"
+)
 def runs_post(request, payload: RunIn):
     from django.db import transaction
 
@@ -153,7 +192,9 @@ def runs_post(request, payload: RunIn):
 
     cycle_steps(payload.only)  # unknown step names are a 422 before anything is recorded
     if payload.as_of > tenant_today():
-        raise ValidationError({"as_of": [f"{payload.as_of} is in the future; a run bills what is due up to today ({tenant_today()})."]})
+        raise ValidationError(
+            {"as_of": [f"{payload.as_of} is in the future; a run bills what is due up to today ({tenant_today()})."]}
+        )
     if payload.run_async:
         with transaction.atomic():
             run = run_create(as_of=payload.as_of, only=payload.only)
@@ -224,10 +265,13 @@ class InvoicePage(Schema):
 @router.get("/invoices", response=InvoicePage, summary="List invoices, newest first")
 def invoices_list(request, filters: Query[InvoiceFilters]):
     qs = invoice_list(
-        status=filters.status or None, contract=filters.contract or None, customer=filters.customer or None,
-        issued_from=filters.issued_from, issued_to=filters.issued_to,
+        status=filters.status or None,
+        contract=filters.contract or None,
+        customer=filters.customer or None,
+        issued_from=filters.issued_from,
+        issued_to=filters.issued_to,
     )
-    rows = list(qs[filters.offset: filters.offset + filters.limit])
+    rows = list(qs[filters.offset : filters.offset + filters.limit])
     return {"items": [invoice_as_json(i) for i in rows], "count": qs.count()}
 
 
@@ -243,10 +287,11 @@ def invoices_detail(request, invoice_id: str):
         raise Http404(f"No invoice {invoice_id!r}.") from None
 
 
-
 @router.get(
-    "/invoices/{invoice_id}/pdf", summary="An invoice as PDF (drafts carry a DRAFT mark)",
-    response={200: None}, openapi_extra={"responses": {"200": {"description": "The PDF", "content": {"application/pdf": {}}}}},
+    "/invoices/{invoice_id}/pdf",
+    summary="An invoice as PDF (drafts carry a DRAFT mark)",
+    response={200: None},
+    openapi_extra={"responses": {"200": {"description": "The PDF", "content": {"application/pdf": {}}}}},
 )
 def invoices_pdf(request, invoice_id: str):
     from django.http import HttpResponse
@@ -256,7 +301,9 @@ def invoices_pdf(request, invoice_id: str):
 
     if not invoice_id.isdigit():
         raise Http404(f"No invoice {invoice_id!r}.")
-    invoice = get_object_or_404(Invoice.objects.select_related("customer", "contract", "issuing_entity"), pk=int(invoice_id))
+    invoice = get_object_or_404(
+        Invoice.objects.select_related("customer", "contract", "issuing_entity"), pk=int(invoice_id)
+    )
     response = HttpResponse(invoice_pdf_bytes(invoice=invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{invoice_pdf_filename(invoice)}"'
     return response

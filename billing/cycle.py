@@ -6,6 +6,7 @@ dict`` returning what it created and changed; a step that works per contract als
 ``contract_ids(*, as_of)`` so the beat can split a large tenant into chunks for several workers,
 and may give ``prepare(*, as_of)`` to run once before the chunks (e.g. an inbox sweep).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -28,7 +29,11 @@ _STEPS: dict[str, CycleStep] = {}
 
 
 def cycle_step_register(
-    name: str, *, order: int, run: Callable[..., dict], contract_ids: Callable[..., list[int]] | None = None,
+    name: str,
+    *,
+    order: int,
+    run: Callable[..., dict],
+    contract_ids: Callable[..., list[int]] | None = None,
     prepare: Callable[..., dict] | None = None,
 ) -> CycleStep:
     step = CycleStep(name=name, order=order, run=run, contract_ids=contract_ids, prepare=prepare)
@@ -41,7 +46,9 @@ def cycle_steps(only: Iterable[str] | None = None) -> list[CycleStep]:
     if only:
         unknown = sorted(set(only) - set(_STEPS))
         if unknown:
-            raise ValidationError({"only": [f"Unknown step {', '.join(unknown)}; the cycle has {', '.join(sorted(_STEPS))}."]})
+            raise ValidationError(
+                {"only": [f"Unknown step {', '.join(unknown)}; the cycle has {', '.join(sorted(_STEPS))}."]}
+            )
         wanted = set(only)
     else:
         wanted = set(_STEPS)

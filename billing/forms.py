@@ -1,4 +1,5 @@
 """Forms of the finance workspace. They validate input; the services decide."""
+
 from __future__ import annotations
 
 from django import forms
@@ -10,7 +11,11 @@ from billing.selectors import DUE_WINDOWS
 class InvoiceFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *InvoiceStatus.choices])
     customer = forms.ChoiceField(required=False)
-    contract = forms.CharField(required=False, max_length=50, widget=forms.TextInput(attrs={"placeholder": "Contract number", "type": "search"}))
+    contract = forms.CharField(
+        required=False,
+        max_length=50,
+        widget=forms.TextInput(attrs={"placeholder": "Contract number", "type": "search"}),
+    )
     due = forms.ChoiceField(required=False, choices=[("", "Any due date"), *DUE_WINDOWS.items()])
     held = forms.ChoiceField(required=False, choices=[("", "Held or not"), ("yes", "Held drafts"), ("no", "Not held")])
 
@@ -40,5 +45,9 @@ class ReviewFilterForm(forms.Form):
 
     def __init__(self, *args, users=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].choices = [("", "Anyone"), ("me", "Assigned to me"), ("none", "Unassigned"),
-                                           *[(str(u.pk), u.get_full_name() or u.email) for u in users]]
+        self.fields["assignee"].choices = [
+            ("", "Anyone"),
+            ("me", "Assigned to me"),
+            ("none", "Unassigned"),
+            *[(str(u.pk), u.get_full_name() or u.email) for u in users],
+        ]

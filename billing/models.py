@@ -8,6 +8,7 @@ obligation twice, whatever the scheduler or a redelivered webhook does.
 Issued invoices, their lines and credit notes are immutable; migration 0002 enforces that with
 PostgreSQL triggers, so no code path (admin, shell, a bug) can rewrite an issued document.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -88,7 +89,9 @@ class TimeEntry(models.Model):
         verbose_name_plural = "time entries"
         indexes = [
             models.Index(fields=["contract", "work_date"], name="time_contract_date"),
-            models.Index(fields=["contract"], condition=Q(invoice_line__isnull=True, billable=True), name="time_unbilled"),
+            models.Index(
+                fields=["contract"], condition=Q(invoice_line__isnull=True, billable=True), name="time_unbilled"
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(hours__gt=0) & Q(hours__lte=24), name="time_hours_in_a_day"),
@@ -124,7 +127,9 @@ class DeliveryEvent(models.Model):
     class Meta:
         ordering = ["received_at", "id"]
         constraints = [models.UniqueConstraint(fields=["source", "external_id"], name="delivery_event_once")]
-        indexes = [models.Index(fields=["received_at"], condition=Q(processed_at__isnull=True), name="delivery_unprocessed")]
+        indexes = [
+            models.Index(fields=["received_at"], condition=Q(processed_at__isnull=True), name="delivery_unprocessed")
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id} {self.kind}"
@@ -186,13 +191,22 @@ class Invoice(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(subtotal__gte=0) & Q(discount_total__gte=0) & Q(tax_total__gte=0) & Q(total__gte=0)
-                & Q(credit_applied__gte=0) & Q(amount_due__gte=0) & Q(amount_paid__gte=0) & Q(credited_total__gte=0),
+                condition=Q(subtotal__gte=0)
+                & Q(discount_total__gte=0)
+                & Q(tax_total__gte=0)
+                & Q(total__gte=0)
+                & Q(credit_applied__gte=0)
+                & Q(amount_due__gte=0)
+                & Q(amount_paid__gte=0)
+                & Q(credited_total__gte=0),
                 name="invoice_amounts_non_negative",
             ),
-            models.CheckConstraint(condition=Q(credited_total__lte=models.F("total")), name="invoice_credited_within_total"),
             models.CheckConstraint(
-                condition=Q(status="draft") | (Q(number__isnull=False) & Q(issue_date__isnull=False) & Q(due_date__isnull=False)),
+                condition=Q(credited_total__lte=models.F("total")), name="invoice_credited_within_total"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft")
+                | (Q(number__isnull=False) & Q(issue_date__isnull=False) & Q(due_date__isnull=False)),
                 name="invoice_issued_has_number_and_dates",
             ),
             models.CheckConstraint(
@@ -230,18 +244,29 @@ class InvoiceLine(models.Model):
     amount = money_field(default=ZERO)
     period_start = models.DateField(null=True, blank=True)
     period_end = models.DateField(null=True, blank=True)
-    price_line = models.ForeignKey("contracts.PriceLine", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    price_line = models.ForeignKey(
+        "contracts.PriceLine", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     line_ref = models.CharField(max_length=40, blank=True)
-    milestone = models.ForeignKey("contracts.Milestone", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    milestone = models.ForeignKey(
+        "contracts.Milestone", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     billing_key = models.CharField(max_length=200, unique=True)
-    source = models.JSONField(default=dict, blank=True, help_text="Where the amount came from: aggregates, counts, proration.")
+    source = models.JSONField(
+        default=dict, blank=True, help_text="Where the amount came from: aggregates, counts, proration."
+    )
 
     class Meta:
         ordering = ["invoice", "position", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gte=0) & Q(quantity__gte=0) & Q(unit_amount__gte=0), name="invoice_line_non_negative"),
             models.CheckConstraint(
-                condition=Q(period_start__isnull=True) | Q(period_end__isnull=True) | Q(period_end__gte=models.F("period_start")),
+                condition=Q(amount__gte=0) & Q(quantity__gte=0) & Q(unit_amount__gte=0),
+                name="invoice_line_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_start__isnull=True)
+                | Q(period_end__isnull=True)
+                | Q(period_end__gte=models.F("period_start")),
                 name="invoice_line_period_ordered",
             ),
         ]
@@ -260,7 +285,9 @@ class CreditNote(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     amount = money_field()
     reason = models.CharField(max_length=500)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -285,7 +312,12 @@ class NumberSequence(models.Model):
     last_value = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["issuing_entity", "kind"], name="number_sequence_one_per_entity")]
+        constraints = [
+            models.UniqueConstraint(fields=["issuing_entity", "kind"], name="number_sequence_one_per_entity")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuing_entity_id}/{self.kind}: {self.last_value}"
 
 
 # --------------------------------------------------------------------------- review and runs
@@ -312,11 +344,15 @@ class BillingReviewTask(models.Model):
     """Something a person in finance must look at. ``dedupe_key`` makes raising it idempotent."""
 
     kind = models.CharField(max_length=20, choices=ReviewTaskKind.choices)
-    contract = models.ForeignKey("contracts.Contract", null=True, blank=True, on_delete=models.CASCADE, related_name="review_tasks")
+    contract = models.ForeignKey(
+        "contracts.Contract", null=True, blank=True, on_delete=models.CASCADE, related_name="review_tasks"
+    )
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.CASCADE, related_name="review_tasks")
     title = models.CharField(max_length=300)
     detail = models.TextField(blank=True)
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="billing_review_tasks")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="billing_review_tasks"
+    )
     status = models.CharField(max_length=10, choices=ReviewTaskStatus.choices, default=ReviewTaskStatus.OPEN)
     resolution = models.TextField(blank=True)
     dedupe_key = models.CharField(max_length=200, unique=True)
@@ -355,6 +391,9 @@ class BillingRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"run as of {self.as_of} ({self.status})"
+
 
 # --------------------------------------------------------------------------- delivery (outbox)
 
@@ -391,10 +430,14 @@ class InvoiceDelivery(models.Model):
     status = models.CharField(max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When the sweep tries again; empty when given up or done.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweep tries again; empty when given up or done."
+    )
     message_id = models.CharField(max_length=250)
     pdf_name = models.CharField(max_length=300, blank=True, help_text="The stored PDF that was attached.")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sending_started_at = models.DateTimeField(null=True, blank=True)
@@ -405,11 +448,15 @@ class InvoiceDelivery(models.Model):
         verbose_name_plural = "invoice deliveries"
         indexes = [
             # The sweep's question: what is due to be (re)tried? That set stays small.
-            models.Index(fields=["next_attempt_at"], condition=Q(status__in=["queued", "failed", "sending"]), name="delivery_due"),
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(status__in=["queued", "failed", "sending"]), name="delivery_due"
+            ),
             models.Index(fields=["invoice", "-created_at"], name="delivery_invoice_recent"),
         ]
         constraints = [
-            models.CheckConstraint(condition=~Q(status="sent") | Q(sent_at__isnull=False), name="delivery_sent_has_date"),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="delivery_sent_has_date"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,5 @@
 """Read queries for invoices and billing facts (views, API, insights). Query counts do not grow with rows."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -19,7 +20,8 @@ def contract_versions_many(*, contract_ids: list[int]) -> dict[int, list]:
     lines = PriceLine.objects.prefetch_related("tiers", "rates").order_by("position", "id")
     versions = (
         ContractVersion.objects.filter(contract_id__in=contract_ids)
-        .prefetch_related(Prefetch("price_lines", queryset=lines)).order_by("contract_id", "effective_from")
+        .prefetch_related(Prefetch("price_lines", queryset=lines))
+        .order_by("contract_id", "effective_from")
     )
     result: dict[int, list] = defaultdict(list)
     for version in versions:
@@ -32,8 +34,12 @@ def _lines() -> Prefetch:
 
 
 def invoice_list(
-    *, status: str | None = None, contract: str | None = None, customer: str | None = None,
-    issued_from: date | None = None, issued_to: date | None = None,
+    *,
+    status: str | None = None,
+    contract: str | None = None,
+    customer: str | None = None,
+    issued_from: date | None = None,
+    issued_to: date | None = None,
 ) -> QuerySet[Invoice]:
     """Invoices newest first; ``contract`` by id or number, ``customer`` by id or external_id."""
     qs = Invoice.objects.select_related("contract", "customer").prefetch_related(_lines())
@@ -122,11 +128,19 @@ def _latest_delivery(field: str):
 
     from billing.models import InvoiceDelivery
 
-    return Subquery(InvoiceDelivery.objects.filter(invoice=OuterRef("pk")).order_by("-created_at", "-id").values(field)[:1])
+    return Subquery(
+        InvoiceDelivery.objects.filter(invoice=OuterRef("pk")).order_by("-created_at", "-id").values(field)[:1]
+    )
 
 
 def invoice_workspace_list(
-    *, status: str = "", customer: str = "", contract: str = "", due: str = "", held: str = "", today: date | None = None,
+    *,
+    status: str = "",
+    customer: str = "",
+    contract: str = "",
+    due: str = "",
+    held: str = "",
+    today: date | None = None,
 ) -> QuerySet[Invoice]:
     """Invoices for the finance list, newest first, each with its latest delivery's state (no
     per-row queries: the delivery comes in as two subquery columns)."""
@@ -136,14 +150,18 @@ def invoice_workspace_list(
 
     today = today or timezone.localdate()
     qs = Invoice.objects.select_related("contract", "customer").annotate(
-        delivery_status=_latest_delivery("status"), delivery_error=_latest_delivery("last_error"),
+        delivery_status=_latest_delivery("status"),
+        delivery_error=_latest_delivery("last_error"),
     )
     if status:
         qs = qs.filter(status=status)
     if customer.isdigit():
         qs = qs.filter(customer_id=int(customer))
     if contract:
-        qs = qs.filter(Q(contract__number__iexact=contract) | (Q(contract_id=int(contract)) if contract.isdigit() else Q(pk__in=[])))
+        qs = qs.filter(
+            Q(contract__number__iexact=contract)
+            | (Q(contract_id=int(contract)) if contract.isdigit() else Q(pk__in=[]))
+        )
     if held == "yes":
         qs = qs.filter(status="draft").exclude(hold_reasons=[])
     elif held == "no":
@@ -164,10 +182,19 @@ def invoice_totals(qs: QuerySet[Invoice]) -> list[dict]:
     adding two currencies)."""
     from django.db.models import Count, Sum
 
-    rows = qs.order_by().values("currency").annotate(count=Count("id"), total=Sum("total"), due=Sum("amount_due")).order_by("currency")
+    rows = (
+        qs.order_by()
+        .values("currency")
+        .annotate(count=Count("id"), total=Sum("total"), due=Sum("amount_due"))
+        .order_by("currency")
+    )
     return [
-        {"currency": r["currency"], "count": r["count"], "total": quantize(r["total"] or 0, r["currency"]),
-         "due": quantize(r["due"] or 0, r["currency"])}
+        {
+            "currency": r["currency"],
+            "count": r["count"],
+            "total": quantize(r["total"] or 0, r["currency"]),
+            "due": quantize(r["due"] or 0, r["currency"]),
+        }
         for r in rows
     ]
 
@@ -179,9 +206,16 @@ def invoice_workspace_detail(*, invoice_id: int) -> Invoice:
         Invoice.objects.select_related("contract", "customer", "issuing_entity", "version")
         .prefetch_related(
             _lines(),
-            Prefetch("deliveries", queryset=InvoiceDelivery.objects.select_related("requested_by").order_by("-created_at", "-id")),
-            Prefetch("credit_notes", queryset=CreditNote.objects.select_related("created_by").order_by("-issue_date", "-id")),
-            Prefetch("review_tasks", queryset=BillingReviewTask.objects.select_related("assignee").order_by("-created_at")),
+            Prefetch(
+                "deliveries",
+                queryset=InvoiceDelivery.objects.select_related("requested_by").order_by("-created_at", "-id"),
+            ),
+            Prefetch(
+                "credit_notes", queryset=CreditNote.objects.select_related("created_by").order_by("-issue_date", "-id")
+            ),
+            Prefetch(
+                "review_tasks", queryset=BillingReviewTask.objects.select_related("assignee").order_by("-created_at")
+            ),
         )
         .get(pk=invoice_id)
     )
@@ -223,16 +257,25 @@ def billing_home_summary(*, today: date | None = None) -> dict:
 
     today = today or timezone.localdate()
     drafts = Invoice.objects.filter(status="draft").aggregate(
-        held=Count("id", filter=~Q(hold_reasons=[])), waiting=Count("id", filter=Q(hold_reasons=[])),
+        held=Count("id", filter=~Q(hold_reasons=[])),
+        waiting=Count("id", filter=Q(hold_reasons=[])),
     )
     issued = (
-        Invoice.objects.filter(issue_date__gte=today.replace(day=1), issue_date__lte=today).exclude(status="draft")
-        .values("currency").annotate(count=Count("id"), total=Sum("total")).order_by("currency")
+        Invoice.objects.filter(issue_date__gte=today.replace(day=1), issue_date__lte=today)
+        .exclude(status="draft")
+        .values("currency")
+        .annotate(count=Count("id"), total=Sum("total"))
+        .order_by("currency")
     )
     failed = InvoiceDelivery.objects.filter(status=DeliveryStatus.FAILED).count()
     return {
-        "held": drafts["held"], "waiting": drafts["waiting"], "failed_sends": failed,
-        "issued": [{"currency": r["currency"], "count": r["count"], "total": quantize(r["total"] or 0, r["currency"])} for r in issued],
+        "held": drafts["held"],
+        "waiting": drafts["waiting"],
+        "failed_sends": failed,
+        "issued": [
+            {"currency": r["currency"], "count": r["count"], "total": quantize(r["total"] or 0, r["currency"])}
+            for r in issued
+        ],
         "issued_count": sum(r["count"] for r in issued),
     }
 

@@ -4,6 +4,7 @@ Beat fires ``revexos.tenancy.tasks.dispatch_to_tenants`` with ``cycle_tenant`` (
 revexos/celery.py); each tenant's cycle splits its contracts into chunks that are separate tasks,
 so several workers share a large tenant.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -33,7 +34,7 @@ def cycle_tenant(as_of: str | None = None) -> dict:
         ids = step.contract_ids(as_of=day)
         for start in range(0, len(ids), CHUNK_SIZE):
             cycle_chunk.apply_async(
-                kwargs={"step": step.name, "contract_ids": ids[start:start + CHUNK_SIZE], "as_of": day.isoformat()},
+                kwargs={"step": step.name, "contract_ids": ids[start : start + CHUNK_SIZE], "as_of": day.isoformat()},
                 headers={"_schema_name": connection.schema_name},
             )
         fanned[step.name] = len(ids)

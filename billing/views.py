@@ -1,4 +1,5 @@
 """Billing pages and actions. Logic lives in services; views translate HTTP."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -13,7 +14,9 @@ from revexos.accounts.decorators import requires
 
 def _back(request):
     target = request.POST.get("next") or request.META.get("HTTP_REFERER") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(target)
     return redirect("home")
 
@@ -57,13 +60,22 @@ PAGE_SIZE = 25
 
 
 def _errors(exc: ValidationError) -> str:
-    return " ".join(m for msgs in exc.message_dict.values() for m in msgs) if hasattr(exc, "message_dict") else " ".join(exc.messages)
+    return (
+        " ".join(m for msgs in exc.message_dict.values() for m in msgs)
+        if hasattr(exc, "message_dict")
+        else " ".join(exc.messages)
+    )
 
 
 def _customers():
     from contracts.models import Customer
 
-    return Customer.objects.filter(invoices__isnull=False).distinct().order_by("legal_name").values_list("pk", "legal_name")
+    return (
+        Customer.objects.filter(invoices__isnull=False)
+        .distinct()
+        .order_by("legal_name")
+        .values_list("pk", "legal_name")
+    )
 
 
 def _invoice_list_context(request) -> dict:
@@ -74,8 +86,12 @@ def _invoice_list_context(request) -> dict:
     query = request.GET.copy()
     query.pop("page", None)
     return {
-        "form": form, "page": page, "invoices": page.object_list, "totals": selectors.invoice_totals(qs),
-        "query": query.urlencode(), "can_approve": has_capability(request.user, "invoices.approve"),
+        "form": form,
+        "page": page,
+        "invoices": page.object_list,
+        "totals": selectors.invoice_totals(qs),
+        "query": query.urlencode(),
+        "can_approve": has_capability(request.user, "invoices.approve"),
     }
 
 
@@ -107,9 +123,14 @@ def invoices_bulk_approve(request):
     if issued:
         messages.success(request, f"Issued and queued for e-mail: {', '.join(r.invoice.number for r in issued)}.")
     for r in held:
-        messages.error(request, f"Draft #{r.invoice.pk} ({r.invoice.contract.number}) is still held: {' '.join(r.problems)}")
+        messages.error(
+            request, f"Draft #{r.invoice.pk} ({r.invoice.contract.number}) is still held: {' '.join(r.problems)}"
+        )
     if skipped:
-        messages.warning(request, f"{len(skipped)} selected invoice{'s were' if len(skipped) != 1 else ' was'} not a draft and left as is.")
+        messages.warning(
+            request,
+            f"{len(skipped)} selected invoice{'s were' if len(skipped) != 1 else ' was'} not a draft and left as is.",
+        )
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = request.POST.get("next") or reverse("billing:invoice_list")
@@ -125,13 +146,17 @@ def invoice_detail(request, invoice_id: int):
         raise Http404("No such invoice.") from None
     credited = invoice.credited_total
     context = {
-        "invoice": invoice, "lines": list(invoice.lines.all()), "deliveries": list(invoice.deliveries.all()),
-        "credit_notes": list(invoice.credit_notes.all()), "review_tasks": list(invoice.review_tasks.all()),
+        "invoice": invoice,
+        "lines": list(invoice.lines.all()),
+        "deliveries": list(invoice.deliveries.all()),
+        "credit_notes": list(invoice.credit_notes.all()),
+        "review_tasks": list(invoice.review_tasks.all()),
         "can_approve": has_capability(request.user, "invoices.approve"),
         "is_draft": invoice.status == InvoiceStatus.DRAFT,
         "can_credit": invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.VOID),
         "remaining_credit": invoice.total - credited,
-        "credit_form": CreditNoteForm(), "po_form": PoForm(initial={"po_number": invoice.po_number}),
+        "credit_form": CreditNoteForm(),
+        "po_form": PoForm(initial={"po_number": invoice.po_number}),
         "last_failed": next((d for d in invoice.deliveries.all() if d.status == DeliveryStatus.FAILED), None),
     }
     return render(request, "billing/invoice_detail.html", context)
@@ -167,7 +192,10 @@ def invoice_approve_view(request, invoice_id: int):
         messages.error(request, _errors(exc))
         return _to_invoice(invoice_id)
     if result.issued:
-        messages.success(request, f"Invoice {result.invoice.number} is issued; its e-mail to {', '.join(result.invoice.customer.billing_emails)} is on its way.")
+        messages.success(
+            request,
+            f"Invoice {result.invoice.number} is issued; its e-mail to {', '.join(result.invoice.customer.billing_emails)} is on its way.",
+        )
     else:
         messages.error(request, "The invoice is still held: " + " ".join(result.problems))
     return _to_invoice(invoice_id)
@@ -184,9 +212,14 @@ def invoice_recheck_view(request, invoice_id: int):
         messages.error(request, _errors(exc))
         return _to_invoice(invoice_id)
     if problems:
-        messages.warning(request, f"Checked again against the contract: {len(problems)} problem{'s' if len(problems) != 1 else ''} left.")
+        messages.warning(
+            request,
+            f"Checked again against the contract: {len(problems)} problem{'s' if len(problems) != 1 else ''} left.",
+        )
     else:
-        messages.success(request, "Checked again against the contract: every check passes. Approve it to issue and send it.")
+        messages.success(
+            request, "Checked again against the contract: every check passes. Approve it to issue and send it."
+        )
     return _to_invoice(invoice_id)
 
 
@@ -230,8 +263,12 @@ def credit_note_create_view(request, invoice_id: int):
     try:
         if not form.is_valid():
             raise ValidationError(form.errors)
-        note = credit_note_create(invoice_id=invoice_id, amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"],
-                                  created_by=request.user)
+        note = credit_note_create(
+            invoice_id=invoice_id,
+            amount=form.cleaned_data["amount"],
+            reason=form.cleaned_data["reason"],
+            created_by=request.user,
+        )
         messages.success(request, f"Credit note {note.number} for {note.amount} {note.currency} is issued.")
     except Invoice.DoesNotExist:
         raise Http404("No such invoice.") from None
@@ -250,7 +287,12 @@ def _users():
 
 
 def _task_context(request, task, **extra) -> dict:
-    return {"task": task, "users": extra.pop("users", None) or _users(), "can_act": has_capability(request.user, "invoices.approve"), **extra}
+    return {
+        "task": task,
+        "users": extra.pop("users", None) or _users(),
+        "can_act": has_capability(request.user, "invoices.approve"),
+        **extra,
+    }
 
 
 @requires("invoices.view")
@@ -263,14 +305,22 @@ def review_task_list(request):
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "tasks": page.object_list, "users": users, "query": query.urlencode(),
-               "can_act": has_capability(request.user, "invoices.approve")}
+    context = {
+        "form": form,
+        "page": page,
+        "tasks": page.object_list,
+        "users": users,
+        "query": query.urlencode(),
+        "can_act": has_capability(request.user, "invoices.approve"),
+    }
     template = "billing/review_tasks.html#task-table" if request.htmx else "billing/review_tasks.html"
     return render(request, template, context)
 
 
 def _task_row(request, task_id: int, **extra):
-    task = get_object_or_404(BillingReviewTask.objects.select_related("contract", "contract__customer", "invoice", "assignee"), pk=task_id)
+    task = get_object_or_404(
+        BillingReviewTask.objects.select_related("contract", "contract__customer", "invoice", "assignee"), pk=task_id
+    )
     if request.htmx:
         return render(request, "billing/review_tasks.html#task-row", _task_context(request, task, **extra))
     error = extra.get("error")
@@ -317,7 +367,9 @@ def outbox(request):
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     counts = selectors.delivery_counts()
     context = {
-        "page": page, "deliveries": page.object_list, "status": status,
+        "page": page,
+        "deliveries": page.object_list,
+        "status": status,
         "statuses": [(value, label, counts.get(value, 0)) for value, label in DeliveryStatus.choices],
         "query": f"status={status}" if status else "",
     }

@@ -3,6 +3,7 @@
 Versions that have taken effect (and their lines, tiers and rates) are read-only here as in the
 services: terms in force are history. Change them by amending the contract in the app.
 """
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -43,7 +44,16 @@ class CustomerAdmin(SimpleHistoryAdmin):
 
 class ContractVersionInline(admin.TabularInline):
     model = ContractVersion
-    fields = ["version", "effective_from", "currency", "payment_terms_days", "po_number", "po_required", "billing_anchor", "reason"]
+    fields = [
+        "version",
+        "effective_from",
+        "currency",
+        "payment_terms_days",
+        "po_number",
+        "po_required",
+        "billing_anchor",
+        "reason",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -140,7 +150,9 @@ class PriceTierAdmin(SimpleHistoryAdmin):
     list_select_related = ["price_line"]
 
     def has_change_permission(self, request, obj=None):
-        return not _locked_version(getattr(getattr(obj, "price_line", None), "version", None)) and super().has_change_permission(request, obj)
+        return not _locked_version(
+            getattr(getattr(obj, "price_line", None), "version", None)
+        ) and super().has_change_permission(request, obj)
 
     has_delete_permission = has_change_permission
 
@@ -151,7 +163,9 @@ class RateCardEntryAdmin(SimpleHistoryAdmin):
     list_select_related = ["price_line"]
 
     def has_change_permission(self, request, obj=None):
-        return not _locked_version(getattr(getattr(obj, "price_line", None), "version", None)) and super().has_change_permission(request, obj)
+        return not _locked_version(
+            getattr(getattr(obj, "price_line", None), "version", None)
+        ) and super().has_change_permission(request, obj)
 
     has_delete_permission = has_change_permission
 

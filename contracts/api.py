@@ -4,6 +4,7 @@ The schemas below document the shape; values are validated by the same services 
 CSV import use (contracts.wire), so every door gives the same error under the same field name.
 Money is a decimal string ("3100.00"); see contracts.wire for how JSON numbers are treated.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,9 @@ class CustomerIn(_Open):
     external_id: Text_ = Field(None, description="Your id for the customer, e.g. acme-ltd. Required on create.")
     legal_name: Text_ = None
     currency: Text_ = Field(None, description="ISO 4217, default USD")
-    billing_emails: Annotated[Any, WithJsonSchema({"type": "array", "items": {"type": "string", "format": "email"}})] = None
+    billing_emails: Annotated[
+        Any, WithJsonSchema({"type": "array", "items": {"type": "string", "format": "email"}})
+    ] = None
     tax_id: Text_ = None
     address: AddressIn | None = None
     crm_id: Text_ = None
@@ -86,7 +89,10 @@ class RateIn(_Open):
 class PriceLineIn(_Open):
     kind: Text_ = Field(None, description="fixed_fee | recurring | milestone | time_and_materials | usage")
     description: Text_ = None
-    line_ref: Text_ = Field(None, description="Optional: continue this line of the current terms (amendments), or choose the ref of a new line")
+    line_ref: Text_ = Field(
+        None,
+        description="Optional: continue this line of the current terms (amendments), or choose the ref of a new line",
+    )
     amount: Decimal_ = None
     bill_on: Date_ = None
     frequency: Text_ = Field(None, description="monthly | quarterly | annual")
@@ -99,7 +105,9 @@ class PriceLineIn(_Open):
     rates: list[RateIn] | None = None
     cap: Decimal_ = None
     metric: Text_ = None
-    charge_model: Text_ = Field(None, description="per_unit | graduated | volume | package | percentage | graduated_percentage")
+    charge_model: Text_ = Field(
+        None, description="per_unit | graduated | volume | package | percentage | graduated_percentage"
+    )
     aggregation: Text_ = Field(None, description="sum (default) | count | max | unique_count")
     aggregation_property: Text_ = None
     unit_amount: Decimal_ = None
@@ -120,7 +128,9 @@ class ContractIn(_Open):
     number: Text_ = None
     title: Text_ = None
     status: Text_ = Field(None, description="active (default) or draft, which keeps it out of billing until activated")
-    issuing_entity: Text_ = Field(None, description="Id, invoice prefix or legal name; defaults to the only (or only same-currency) entity")
+    issuing_entity: Text_ = Field(
+        None, description="Id, invoice prefix or legal name; defaults to the only (or only same-currency) entity"
+    )
     owner: Text_ = Field(None, description="E-mail of the owning user")
     start_date: Date_ = None
     end_date: Date_ = None
@@ -147,7 +157,8 @@ class AmendmentIn(_Open):
     po_required: Bool_ = None
     billing_anchor: Text_ = None
     price_lines: list[PriceLineIn] | None = Field(
-        None, description="The complete new set of lines; omit to keep the current lines. Lines continue old ones by line_ref.",
+        None,
+        description="The complete new set of lines; omit to keep the current lines. Lines continue old ones by line_ref.",
     )
 
 
@@ -250,7 +261,7 @@ class CustomerPage(Schema):
 
 def _page(queryset, filters: PageFilters, to_wire) -> dict:
     """One page: the rows are serialised only for the page, with a fixed number of queries."""
-    rows = list(queryset[filters.offset: filters.offset + filters.limit])
+    rows = list(queryset[filters.offset : filters.offset + filters.limit])
     return {"items": [to_wire(row) for row in rows], "count": queryset.count()}
 
 
@@ -293,7 +304,7 @@ class ContractPage(Schema):
 
 @router.get("/contracts", response=ContractPage, summary="List contracts with their current terms")
 def contracts_list(request, filters: Query[ContractFilters]):
-    from contracts.selectors import version_in_force
+    from revexos.schedule import version_in_force
 
     customer_id = ""
     if filters.customer:
@@ -311,7 +322,9 @@ def contracts_create(request, payload: ContractIn):
 
 
 @router.get("/contracts/{ref}", response=ContractOut, summary="A contract with the terms in force (by id or number)")
-def contracts_detail(request, ref: str, as_of: str = Query(None, description="Terms in force on this date (default today)")):
+def contracts_detail(
+    request, ref: str, as_of: str = Query(None, description="Terms in force on this date (default today)")
+):
     from datetime import date
 
     from django.core.exceptions import ValidationError

@@ -3,6 +3,7 @@
 Used to show an amendment against the terms it replaces before it is saved. Lines are matched by
 ``line_ref``, so a changed price shows as a change to the same obligation, not a remove and add.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -115,5 +116,9 @@ def _fields(old: dict | None, new: dict | None) -> tuple[FieldChange, ...]:
             continue
         if new is None and before in (None, "", []):
             continue
-        changes.append(FieldChange(field=key.replace("_", " "), old=display(before) if old else "", new=display(after) if new else ""))
+        changes.append(
+            FieldChange(
+                field=key.replace("_", " "), old=display(before) if old else "", new=display(after) if new else ""
+            )
+        )
     return tuple(changes)

@@ -5,6 +5,7 @@ turned into the wire form of DESIGN.md §5 and handed to the same service the AP
 ValidationError (``price_lines.2.amount``) is mapped back onto the inputs. So there is one set
 of rules and the UI, the API and the CSV import can never disagree.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -38,7 +39,9 @@ def _select(label: str, choices, help_text: str = "") -> forms.CharField:
 
 
 def _date(label: str, help_text: str = "") -> forms.CharField:
-    return forms.CharField(label=label, required=False, help_text=help_text, widget=forms.DateInput(attrs={"type": "date"}))
+    return forms.CharField(
+        label=label, required=False, help_text=help_text, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
 
 def _check(label: str, help_text: str = "") -> forms.BooleanField:
@@ -48,7 +51,9 @@ def _check(label: str, help_text: str = "") -> forms.BooleanField:
 def _users():
     from revexos.accounts.models import User
 
-    return [("", "— nobody —")] + [(u.email, u.get_full_name()) for u in User.objects.filter(is_active=True).order_by("full_name", "email")]
+    return [("", "— nobody —")] + [
+        (u.email, u.get_full_name()) for u in User.objects.filter(is_active=True).order_by("full_name", "email")
+    ]
 
 
 class ServiceForm(forms.Form):
@@ -79,7 +84,9 @@ class CustomerForm(ServiceForm):
     legal_name = _text("Legal name")
     currency = _select("Currency", CURRENCIES)
     billing_emails = forms.CharField(
-        label="Billing e-mails", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        label="Billing e-mails",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Invoices go to these addresses; separate them with commas or new lines.",
     )
     tax_id = _text("Tax id")
@@ -96,8 +103,12 @@ class CustomerForm(ServiceForm):
     is_active = _check("Active")
 
     error_map = {
-        "address.line1": "address_line1", "address.line2": "address_line2", "address.city": "city",
-        "address.region": "region", "address.postal_code": "postal_code", "address.country": "country",
+        "address.line1": "address_line1",
+        "address.line2": "address_line2",
+        "address.city": "city",
+        "address.region": "region",
+        "address.postal_code": "postal_code",
+        "address.country": "country",
     }
 
     def __init__(self, *args, **kwargs):
@@ -113,7 +124,12 @@ class CustomerForm(ServiceForm):
         wire = customer_to_wire(customer)
         initial = {k: v for k, v in wire.items() if k in cls.base_fields}
         initial["billing_emails"] = "\n".join(wire["billing_emails"])
-        initial.update({f: getattr(customer, f) for f in ("address_line1", "address_line2", "city", "region", "postal_code", "country")})
+        initial.update(
+            {
+                f: getattr(customer, f)
+                for f in ("address_line1", "address_line2", "city", "region", "postal_code", "country")
+            }
+        )
         initial["owner"] = wire["owner"] or ""
         return initial
 
@@ -121,18 +137,32 @@ class CustomerForm(ServiceForm):
         self.is_valid()
         d = self.cleaned_data
         return {
-            "external_id": d["external_id"], "legal_name": d["legal_name"], "currency": d["currency"],
-            "billing_emails": d["billing_emails"], "tax_id": d["tax_id"],
-            "address": {"line1": d["address_line1"], "line2": d["address_line2"], "city": d["city"], "region": d["region"],
-                        "postal_code": d["postal_code"], "country": d["country"]},
-            "crm_id": d["crm_id"], "accounting_id": d["accounting_id"], "stripe_customer_id": d["stripe_customer_id"],
-            "owner": d["owner"], "is_active": d["is_active"],
+            "external_id": d["external_id"],
+            "legal_name": d["legal_name"],
+            "currency": d["currency"],
+            "billing_emails": d["billing_emails"],
+            "tax_id": d["tax_id"],
+            "address": {
+                "line1": d["address_line1"],
+                "line2": d["address_line2"],
+                "city": d["city"],
+                "region": d["region"],
+                "postal_code": d["postal_code"],
+                "country": d["country"],
+            },
+            "crm_id": d["crm_id"],
+            "accounting_id": d["accounting_id"],
+            "stripe_customer_id": d["stripe_customer_id"],
+            "owner": d["owner"],
+            "is_active": d["is_active"],
         }
 
 
 class IssuingEntityForm(ServiceForm):
     legal_name = _text("Legal name")
-    invoice_prefix = _text("Invoice number prefix", "Invoice numbers read <prefix><year>-<sequence>, e.g. INV-2026-000042.")
+    invoice_prefix = _text(
+        "Invoice number prefix", "Invoice numbers read <prefix><year>-<sequence>, e.g. INV-2026-000042."
+    )
     currency = _select("Default currency", CURRENCIES)
     tax_id = _text("Tax id")
     email = _text("Billing contact e-mail")
@@ -143,7 +173,9 @@ class IssuingEntityForm(ServiceForm):
     postal_code = _text("Postal code")
     country = _text("Country", "Two letters, e.g. GB.", maxlength=2)
     bank_details = forms.CharField(
-        label="Bank details", required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        label="Bank details",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Printed on invoices as payment instructions.",
     )
     is_active = _check("Active", "Inactive entities issue no new contracts.")
@@ -160,10 +192,21 @@ class IssuingEntityForm(ServiceForm):
         self.is_valid()
         d = self.cleaned_data
         return {
-            "legal_name": d["legal_name"], "invoice_prefix": d["invoice_prefix"], "currency": d["currency"],
-            "tax_id": d["tax_id"], "email": d["email"], "bank_details": d["bank_details"], "is_active": d["is_active"],
-            "address": {"line1": d["address_line1"], "line2": d["address_line2"], "city": d["city"], "region": d["region"],
-                        "postal_code": d["postal_code"], "country": d["country"]},
+            "legal_name": d["legal_name"],
+            "invoice_prefix": d["invoice_prefix"],
+            "currency": d["currency"],
+            "tax_id": d["tax_id"],
+            "email": d["email"],
+            "bank_details": d["bank_details"],
+            "is_active": d["is_active"],
+            "address": {
+                "line1": d["address_line1"],
+                "line2": d["address_line2"],
+                "city": d["city"],
+                "region": d["region"],
+                "postal_code": d["postal_code"],
+                "country": d["country"],
+            },
         }
 
 
@@ -174,7 +217,9 @@ class ContractForm(ServiceForm):
     title = _text("Title")
     customer = _select("Customer", [])
     issuing_entity = _select("Issuing entity", [], "The legal entity of yours that invoices this contract.")
-    status = _select("Status", [(ContractStatus.ACTIVE, "Active (signed)"), (ContractStatus.DRAFT, "Draft (not billed yet)")])
+    status = _select(
+        "Status", [(ContractStatus.ACTIVE, "Active (signed)"), (ContractStatus.DRAFT, "Draft (not billed yet)")]
+    )
     owner = _select("Owner", [])
     start_date = _date("Start date")
     end_date = _date("End date", "Leave empty for an open-ended contract.")
@@ -182,7 +227,9 @@ class ContractForm(ServiceForm):
     renewal_term_months = _text("Renewal term (months)", inputmode="numeric")
     notice_period_days = _text("Notice period (days)", inputmode="numeric")
     renewal_uplift_pct = _text("Renewal uplift %", inputmode="decimal")
-    signed_document = forms.FileField(label="Signed document", required=False, help_text="PDF, Word or image, up to 20 MB.")
+    signed_document = forms.FileField(
+        label="Signed document", required=False, help_text="PDF, Word or image, up to 20 MB."
+    )
     # Terms (versioned)
     currency = _select("Currency", CURRENCIES)
     payment_terms_days = _text("Payment terms (days)", inputmode="numeric")
@@ -190,14 +237,27 @@ class ContractForm(ServiceForm):
     po_number = _text("PO number")
     po_required = _check("A PO number is required on invoices")
 
-    HEADER = ("number", "title", "customer", "issuing_entity", "status", "owner", "start_date", "end_date", "auto_renew",
-              "renewal_term_months", "notice_period_days", "renewal_uplift_pct")
+    HEADER = (
+        "number",
+        "title",
+        "customer",
+        "issuing_entity",
+        "status",
+        "owner",
+        "start_date",
+        "end_date",
+        "auto_renew",
+        "renewal_term_months",
+        "notice_period_days",
+        "renewal_uplift_pct",
+    )
     TERMS = ("currency", "payment_terms_days", "billing_anchor", "po_number", "po_required")
 
     def __init__(self, *args, full_status: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["customer"].widget.choices = [("", "— choose a customer —")] + [
-            (str(c.pk), f"{c.legal_name} ({c.external_id})") for c in Customer.objects.filter(is_active=True).order_by("legal_name")
+            (str(c.pk), f"{c.legal_name} ({c.external_id})")
+            for c in Customer.objects.filter(is_active=True).order_by("legal_name")
         ]
         self.fields["issuing_entity"].widget.choices = [("", "— default —")] + [
             (str(e.pk), e.legal_name) for e in IssuingEntity.objects.filter(is_active=True).order_by("legal_name")
@@ -209,8 +269,15 @@ class ContractForm(ServiceForm):
     @classmethod
     def initial_for(cls, contract=None, version=None) -> dict[str, Any]:
         if contract is None:
-            return {"status": ContractStatus.ACTIVE, "currency": "USD", "payment_terms_days": "30", "billing_anchor": "calendar",
-                    "renewal_term_months": "12", "notice_period_days": "30", "renewal_uplift_pct": "0"}
+            return {
+                "status": ContractStatus.ACTIVE,
+                "currency": "USD",
+                "payment_terms_days": "30",
+                "billing_anchor": "calendar",
+                "renewal_term_months": "12",
+                "notice_period_days": "30",
+                "renewal_uplift_pct": "0",
+            }
         from contracts.wire import contract_to_wire
 
         wire = contract_to_wire(contract, version)
@@ -242,11 +309,15 @@ class AmendmentForm(ServiceForm):
     def changes_wire(self) -> dict[str, Any]:
         self.is_valid()
         d = self.cleaned_data
-        return {k: d[k] for k in ("reason", "currency", "payment_terms_days", "billing_anchor", "po_number", "po_required")}
+        return {
+            k: d[k] for k in ("reason", "currency", "payment_terms_days", "billing_anchor", "po_number", "po_required")
+        }
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="CSV file", required=False, help_text="UTF-8, comma separated, with the header row of the template.")
+    file = forms.FileField(
+        label="CSV file", required=False, help_text="UTF-8, comma separated, with the header row of the template."
+    )
 
 
 # ----------------------------------------------------------------------------- price line rows
@@ -371,7 +442,13 @@ def line_row(*, token: str, values: dict[str, Any], errors: dict[str, list[str]]
     names = list(LINE_FIELDS.get(kind, ())) + list(LINE_OPTIONAL_FIELDS.get(kind, ()))
     if kind == PriceLineKind.USAGE:
         names += list(USAGE_MODEL_FIELDS.get(charge_model, ()))
-    defaults = {"frequency": "monthly", "timing": "advance", "aggregation": "sum", "free_units": "0", "minimum_commitment": "0"}
+    defaults = {
+        "frequency": "monthly",
+        "timing": "advance",
+        "aggregation": "sum",
+        "free_units": "0",
+        "minimum_commitment": "0",
+    }
     fields_out = []
     for name in names:
         if name in ("tiers", "rates"):
@@ -385,44 +462,80 @@ def line_row(*, token: str, values: dict[str, Any], errors: dict[str, list[str]]
         value = values.get(name)
         if value in (None, "") and name in defaults:
             value = defaults[name]
-        fields_out.append(RowField(
-            name=name, label=label, value=_str(value), kind=kind_of_input, options=CHOICES.get(name, []),
-            errors=errors.get(name, []), help=FIELD_HELP.get(name, ""),
-        ))
+        fields_out.append(
+            RowField(
+                name=name,
+                label=label,
+                value=_str(value),
+                kind=kind_of_input,
+                options=CHOICES.get(name, []),
+                errors=errors.get(name, []),
+                help=FIELD_HELP.get(name, ""),
+            )
+        )
     has_tiers = kind == PriceLineKind.USAGE and "tiers" in USAGE_MODEL_FIELDS.get(charge_model, ())
     has_rates = kind == PriceLineKind.TIME_AND_MATERIALS
     price_field = "rate" if charge_model == ChargeModel.GRADUATED_PERCENTAGE else "unit_amount"
     tiers = []
     if has_tiers:
-        raw_tiers = values.get("tiers") or [{"up_to": "", price_field: "", "flat_amount": ""}, {"up_to": None, price_field: "", "flat_amount": ""}]
+        raw_tiers = values.get("tiers") or [
+            {"up_to": "", price_field: "", "flat_amount": ""},
+            {"up_to": None, price_field: "", "flat_amount": ""},
+        ]
         for index, tier in enumerate(raw_tiers):
-            tiers.append(SubRow(
-                token=new_token(),
-                values={"up_to": _str(tier.get("up_to")), "price": _str(tier.get(price_field)), "flat_amount": _str(tier.get("flat_amount"))},
-                errors={("price" if k == price_field else k): v for k, v in _sub_errors(errors, f"tiers.{index}.").items()},
-            ))
+            tiers.append(
+                SubRow(
+                    token=new_token(),
+                    values={
+                        "up_to": _str(tier.get("up_to")),
+                        "price": _str(tier.get(price_field)),
+                        "flat_amount": _str(tier.get("flat_amount")),
+                    },
+                    errors={
+                        ("price" if k == price_field else k): v
+                        for k, v in _sub_errors(errors, f"tiers.{index}.").items()
+                    },
+                )
+            )
     rates = []
     if has_rates:
         raw_rates = values.get("rates") or [{"role": "", "hourly_rate": ""}]
         for index, rate in enumerate(raw_rates):
-            rates.append(SubRow(token=new_token(), values={"role": _str(rate.get("role")), "hourly_rate": _str(rate.get("hourly_rate"))},
-                                errors=_sub_errors(errors, f"rates.{index}.")))
+            rates.append(
+                SubRow(
+                    token=new_token(),
+                    values={"role": _str(rate.get("role")), "hourly_rate": _str(rate.get("hourly_rate"))},
+                    errors=_sub_errors(errors, f"rates.{index}."),
+                )
+            )
     return LineRow(
-        token=token, kind=kind, charge_model=charge_model, description=_str(values.get("description")),
-        line_ref=_str(values.get("line_ref")), fields=fields_out, tiers=tiers, rates=rates, tier_price_field=price_field,
-        errors=errors, has_tiers=has_tiers, has_rates=has_rates,
+        token=token,
+        kind=kind,
+        charge_model=charge_model,
+        description=_str(values.get("description")),
+        line_ref=_str(values.get("line_ref")),
+        fields=fields_out,
+        tiers=tiers,
+        rates=rates,
+        tier_price_field=price_field,
+        errors=errors,
+        has_tiers=has_tiers,
+        has_rates=has_rates,
     )
 
 
 def _sub_errors(errors: dict[str, list[str]], prefix: str) -> dict[str, list[str]]:
-    return {k[len(prefix):]: v for k, v in errors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in errors.items() if k.startswith(prefix)}
 
 
 def row_values_from_post(data, token: str) -> dict[str, Any]:
     """Everything posted for one row, as strings, tiers and rates as lists (before kind filtering)."""
     prefix = f"pl-{token}-"
-    values: dict[str, Any] = {"kind": data.get(prefix + "kind", ""), "description": data.get(prefix + "description", ""),
-                              "line_ref": data.get(prefix + "line_ref", "")}
+    values: dict[str, Any] = {
+        "kind": data.get(prefix + "kind", ""),
+        "description": data.get(prefix + "description", ""),
+        "line_ref": data.get(prefix + "line_ref", ""),
+    }
     for name in SCALAR_FIELDS:
         if prefix + name in data:
             values[name] = data.get(prefix + name, "")
@@ -430,7 +543,14 @@ def row_values_from_post(data, token: str) -> dict[str, Any]:
     for tier_token in data.getlist(prefix + "tier"):
         tp = f"{prefix}tier-{tier_token}-"
         price = data.get(tp + "price", "")
-        tiers.append({"up_to": data.get(tp + "up_to", ""), "unit_amount": price, "rate": price, "flat_amount": data.get(tp + "flat_amount", "")})
+        tiers.append(
+            {
+                "up_to": data.get(tp + "up_to", ""),
+                "unit_amount": price,
+                "rate": price,
+                "flat_amount": data.get(tp + "flat_amount", ""),
+            }
+        )
     if tiers:
         values["tiers"] = tiers
     rates = []
@@ -446,7 +566,13 @@ def row_to_wire(values: dict[str, Any]) -> dict[str, Any]:
     """Only the keys the row's kind and charge model use; blanks left out so defaults apply."""
     kind = values.get("kind", "")
     charge_model = values.get("charge_model", "")
-    allowed = ("kind", "description", "line_ref") + tuple(LINE_FIELDS.get(kind, ())) + tuple(LINE_OPTIONAL_FIELDS.get(kind, ()))
+    allowed = (
+        "kind",
+        "description",
+        "line_ref",
+        *tuple(LINE_FIELDS.get(kind, ())),
+        *tuple(LINE_OPTIONAL_FIELDS.get(kind, ())),
+    )
     if kind == PriceLineKind.USAGE:
         allowed += tuple(USAGE_MODEL_FIELDS.get(charge_model, ()))
     wire: dict[str, Any] = {}
@@ -455,11 +581,18 @@ def row_to_wire(values: dict[str, Any]) -> dict[str, Any]:
         if key == "tiers":
             price = "rate" if charge_model == ChargeModel.GRADUATED_PERCENTAGE else "unit_amount"
             wire["tiers"] = [
-                {"up_to": t.get("up_to") or None, price: t.get(price, ""), **({"flat_amount": t["flat_amount"]} if t.get("flat_amount") else {})}
-                for t in (value or []) if any(str(v).strip() for v in t.values() if v is not None)
+                {
+                    "up_to": t.get("up_to") or None,
+                    price: t.get(price, ""),
+                    **({"flat_amount": t["flat_amount"]} if t.get("flat_amount") else {}),
+                }
+                for t in (value or [])
+                if any(str(v).strip() for v in t.values() if v is not None)
             ]
         elif key == "rates":
-            wire["rates"] = [r for r in (value or []) if (r.get("role") or "").strip() or (r.get("hourly_rate") or "").strip()]
+            wire["rates"] = [
+                r for r in (value or []) if (r.get("role") or "").strip() or (r.get("hourly_rate") or "").strip()
+            ]
         elif isinstance(value, str) and value.strip() == "":
             continue
         elif value is not None:
@@ -481,7 +614,7 @@ def rows_for(lines: list[dict[str, Any]], errors: dict[str, list[str]] | None = 
     rows = []
     for index, line in enumerate(lines):
         prefix = f"price_lines.{index}."
-        own = {k[len(prefix):]: v for k, v in errors.items() if k.startswith(prefix)}
+        own = {k[len(prefix) :]: v for k, v in errors.items() if k.startswith(prefix)}
         if f"price_lines.{index}" in errors:
             own[""] = errors[f"price_lines.{index}"]
         rows.append(line_row(token=new_token(), values=line, errors=own))

@@ -5,6 +5,7 @@ force on a date is the one with the latest ``effective_from`` on or before it; b
 uses the version in force at the period's start. PriceLines belong to a version; ``line_ref`` names
 the same obligation across versions, so billing keys survive amendments.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -81,7 +82,8 @@ class IssuingEntity(Address):
     bank_details = models.TextField(blank=True, help_text="Shown on invoices as payment instructions.")
     email = models.EmailField("billing contact e-mail", blank=True)
     invoice_prefix = models.CharField(
-        max_length=20, unique=True,
+        max_length=20,
+        unique=True,
         help_text="Invoice numbers read <prefix><year>-<sequence>, e.g. INV-2026-000042.",
     )
     is_active = models.BooleanField(default=True)
@@ -98,7 +100,8 @@ class IssuingEntity(Address):
 
 class Customer(Address):
     external_id = models.CharField(
-        max_length=100, unique=True,
+        max_length=100,
+        unique=True,
         help_text="Your id for the customer (e.g. acme-ltd); the API accepts it wherever a customer is named.",
     )
     legal_name = models.CharField(max_length=200)
@@ -109,7 +112,11 @@ class Customer(Address):
     accounting_id = models.CharField("accounting id", max_length=100, blank=True)
     stripe_customer_id = models.CharField("Stripe customer id", max_length=100, blank=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="customers",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
         help_text="The account manager.",
     )
     is_active = models.BooleanField(default=True)
@@ -150,13 +157,21 @@ class Contract(models.Model):
     notice_period_days = models.PositiveSmallIntegerField(default=30)
     renewal_uplift_pct = percent_field(verbose_name="renewal uplift %", default=Decimal("0"))
     renewal_window_days = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Days before the end date to raise the renewal alert; empty uses the tenant default (60).",
+        null=True,
+        blank=True,
+        help_text="Days before the end date to raise the renewal alert; empty uses the tenant default (60).",
     )
     auto_issue = models.BooleanField(
-        null=True, blank=True, help_text="Issue invoices that pass the checks automatically; empty uses the tenant setting.",
+        null=True,
+        blank=True,
+        help_text="Issue invoices that pass the checks automatically; empty uses the tenant setting.",
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="contracts",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contracts",
     )
     signed_document = models.FileField(upload_to=signed_document_path, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -196,7 +211,9 @@ class ContractVersion(models.Model):
     billing_anchor = models.CharField(max_length=12, choices=BillingAnchor.choices, default=BillingAnchor.CALENDAR)
     currency = models.CharField(max_length=3, choices=CURRENCIES, default="USD")
     reason = models.CharField(max_length=500, blank=True, help_text="Why the terms changed (amendments).")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -269,10 +286,14 @@ class PriceLine(models.Model):
     included_hours = quantity_field(null=True, blank=True)
     overage_rate = money_field(null=True, blank=True)
     # milestone
-    reference = models.CharField(max_length=100, blank=True, help_text="Milestone: its key in the project tool, e.g. PROJ-12.")
+    reference = models.CharField(
+        max_length=100, blank=True, help_text="Milestone: its key in the project tool, e.g. PROJ-12."
+    )
     expected_date = models.DateField(null=True, blank=True)
     percent_of_fixed_fee = percent_field(
-        null=True, blank=True, help_text="Milestone: a share of the version's fixed-fee total instead of an amount.",
+        null=True,
+        blank=True,
+        help_text="Milestone: a share of the version's fixed-fee total instead of an amount.",
     )
     # time_and_materials
     cap = money_field(null=True, blank=True, help_text="Not-to-exceed cap over the contract.")
@@ -291,7 +312,9 @@ class PriceLine(models.Model):
     free_amount = money_field(null=True, blank=True)
     minimum_commitment = money_field(default=Decimal("0"))
     threshold_amount = money_field(
-        null=True, blank=True, help_text="Usage: issue an interim invoice when unbilled usage reaches this value.",
+        null=True,
+        blank=True,
+        help_text="Usage: issue an interim invoice when unbilled usage reaches this value.",
     )
     history = HistoricalRecords()
 
@@ -360,10 +383,16 @@ class PriceTier(models.Model):
             # Only one unbounded tier per line; that it is the last is checked with the whole set.
             models.UniqueConstraint(fields=["price_line"], condition=Q(up_to__isnull=True), name="tier_one_unbounded"),
             models.CheckConstraint(
-                condition=(Q(up_to__isnull=True) | Q(up_to__gt=0)) & Q(unit_amount__gte=0) & Q(flat_amount__gte=0) & Q(rate__gte=0),
+                condition=(Q(up_to__isnull=True) | Q(up_to__gt=0))
+                & Q(unit_amount__gte=0)
+                & Q(flat_amount__gte=0)
+                & Q(rate__gte=0),
                 name="tier_values_non_negative",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"tier {self.position} up to {self.up_to if self.up_to is not None else '∞'}"
 
 
 class RateCardEntry(models.Model):
@@ -380,6 +409,9 @@ class RateCardEntry(models.Model):
             models.UniqueConstraint(fields=["price_line", "role"], name="rate_card_role_unique"),
             models.CheckConstraint(condition=Q(hourly_rate__gte=0), name="rate_card_rate_non_negative"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.role} at {self.hourly_rate}/h"
 
 
 class MilestoneStatus(models.TextChoices):

@@ -1,4 +1,5 @@
 """Read queries for contracts. Views, the API and billing read contracts through here."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -41,15 +42,6 @@ def contract_terms_on(*, contract: Contract, on: date) -> ContractVersion | None
 
 def contract_versions(*, contract: Contract) -> list[ContractVersion]:
     return list(_version_queryset().select_related("created_by").filter(contract=contract).order_by("effective_from"))
-
-
-def version_in_force(versions: list[ContractVersion], on: date) -> ContractVersion | None:
-    """Same rule as :func:`contract_terms_on`, over versions already loaded (ordered by date)."""
-    chosen = None
-    for version in versions:
-        if version.effective_from <= on:
-            chosen = version
-    return chosen or (versions[0] if versions else None)
 
 
 # ----------------------------------------------------------------------------- references
@@ -110,7 +102,12 @@ def customer_list(*, q: str = "", currency: str = "", status: str = "", owner: s
 
 
 def contract_list(
-    *, q: str = "", status: str = "", customer: str = "", issuing_entity: str = "", ending_within_days: int | None = None,
+    *,
+    q: str = "",
+    status: str = "",
+    customer: str = "",
+    issuing_entity: str = "",
+    ending_within_days: int | None = None,
     owner: str = "",
 ) -> QuerySet[Contract]:
     """Contracts with what a list row shows: customer, entity, owner and every version's lines."""
@@ -120,7 +117,9 @@ def contract_list(
     )
     if q:
         contracts = contracts.filter(
-            Q(number__icontains=q) | Q(title__icontains=q) | Q(customer__legal_name__icontains=q)
+            Q(number__icontains=q)
+            | Q(title__icontains=q)
+            | Q(customer__legal_name__icontains=q)
             | Q(customer__external_id__icontains=q)
         )
     if status:
@@ -150,12 +149,16 @@ def contract_value_of(contract: Contract, *, as_of: date | None = None) -> Contr
     """Total contract value from the contract's prefetched versions (see contracts.valuation)."""
     versions = [
         SimpleNamespace(
-            effective_from=v.effective_from, billing_anchor=v.billing_anchor, currency=v.currency,
+            effective_from=v.effective_from,
+            billing_anchor=v.billing_anchor,
+            currency=v.currency,
             lines=list(v.price_lines.all()),
         )
         for v in contract.versions.all()
     ]
-    return contract_value(start=contract.start_date, end=contract.end_date, versions=versions, as_of=as_of or timezone.localdate())
+    return contract_value(
+        start=contract.start_date, end=contract.end_date, versions=versions, as_of=as_of or timezone.localdate()
+    )
 
 
 def milestones_of(contract: Contract, versions: list[ContractVersion]) -> list[tuple[Milestone, PriceLine | None]]:
@@ -192,8 +195,7 @@ _LINE_SUMMARY = ("kind", "amount", "frequency", "charge_model", "metric", "cap",
 
 def _tracked_fields(record) -> list:
     return [
-        f for f in record.instance_type._meta.fields
-        if f.attname not in _SKIP and not f.attname.startswith("history_")
+        f for f in record.instance_type._meta.fields if f.attname not in _SKIP and not f.attname.startswith("history_")
     ]
 
 
@@ -240,8 +242,11 @@ def contract_history(*, contract: Contract, limit: int = 60) -> list[HistoryEven
         if r.history_type == "-":
             bucket.pop(r.id, None)
         else:
-            bucket[r.id] = (r.position, f"{'≤' + display(r.up_to) if r.up_to is not None else 'above'}: "
-                                         f"{display(r.unit_amount) if r.rate == 0 else display(r.rate) + ' %'}")
+            bucket[r.id] = (
+                r.position,
+                f"{'≤' + display(r.up_to) if r.up_to is not None else 'above'}: "
+                f"{display(r.unit_amount) if r.rate == 0 else display(r.rate) + ' %'}",
+            )
     for r in sorted(rate_records, key=lambda r: r.history_date):
         bucket = extras[r.price_line_id]["rates"]
         if r.history_type == "-":
@@ -285,14 +290,20 @@ def contract_history(*, contract: Contract, limit: int = 60) -> list[HistoryEven
     def close() -> None:
         nonlocal carried
         if current is not None and carried:
-            current.items.append(HistoryItem(subject=f"{carried} price line{'s' if carried != 1 else ''} carried over unchanged", action="kept"))
+            current.items.append(
+                HistoryItem(
+                    subject=f"{carried} price line{'s' if carried != 1 else ''} carried over unchanged", action="kept"
+                )
+            )
         carried = 0
 
     for record in all_records:
         who = str(record.history_user) if record.history_user_id else "API or system"
         note = record.history_change_reason or ""
         if (
-            current is None or who != current.who or note != current.note
+            current is None
+            or who != current.who
+            or note != current.note
             or (record.history_date - current.when).total_seconds() > 5
         ):
             close()
@@ -321,8 +332,11 @@ def contract_history(*, contract: Contract, limit: int = 60) -> list[HistoryEven
                     else:
                         carried += 1
                     continue
-                summary = [(f.verbose_name, "", _value(record, f)) for f in _tracked_fields(record)
-                           if f.attname in _LINE_SUMMARY and getattr(record, f.attname) not in (None, "")]
+                summary = [
+                    (f.verbose_name, "", _value(record, f))
+                    for f in _tracked_fields(record)
+                    if f.attname in _LINE_SUMMARY and getattr(record, f.attname) not in (None, "")
+                ]
                 for kind in ("tiers", "rates"):
                     text = extras_text(record.id, kind)
                     if text:

@@ -2,11 +2,12 @@
 
 The committed value of a contract over its term, priced the way billing will price it: every
 recurring period at the terms of the version in force at the period's start, prorated by days
-for partial periods (billing.pricing), plus one-off fees and milestone amounts once per line,
+for partial periods (revexos.pricing), plus one-off fees and milestone amounts once per line,
 plus usage minimum commitments per period. Time and materials is not committed money; its
 not-to-exceed caps are reported beside the value. Open-ended contracts are valued over their
 first twelve months (an annualised figure), which the result says.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -16,8 +17,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from billing.pricing import Period, add_months, billing_periods, full_period_for, prorate
 from revexos.money import quantize
+from revexos.pricing import Period, add_months, billing_periods, full_period_for, prorate
 
 ZERO = Decimal(0)
 
@@ -41,7 +42,9 @@ class ContractValue:
 _MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
 
 
-def contract_value(*, start: date, end: date | None, versions: Sequence[Any], as_of: date | None = None) -> ContractValue:
+def contract_value(
+    *, start: date, end: date | None, versions: Sequence[Any], as_of: date | None = None
+) -> ContractValue:
     """``versions``: objects with effective_from, billing_anchor, currency and ``lines`` (a list of
     objects with kind, line_ref, amount, frequency, minimum_commitment, cap, percent_of_fixed_fee),
     ordered by effective_from."""
@@ -66,13 +69,19 @@ def contract_value(*, start: date, end: date | None, versions: Sequence[Any], as
                 if not per_period or not line.frequency:
                     continue
                 for period in billing_periods(
-                    contract_start=start, contract_end=horizon_end, frequency=line.frequency,
-                    anchor=version.billing_anchor, until=window_end,
+                    contract_start=start,
+                    contract_end=horizon_end,
+                    frequency=line.frequency,
+                    anchor=version.billing_anchor,
+                    until=window_end,
                 ):
                     if period.start < window_start:
                         continue
                     full = full_period_for(
-                        period_start=period.start, frequency=line.frequency, anchor=version.billing_anchor, contract_start=start,
+                        period_start=period.start,
+                        frequency=line.frequency,
+                        anchor=version.billing_anchor,
+                        contract_start=start,
                     )
                     committed[currency] += prorate(amount=per_period, period=period, full=full, currency=currency)
             elif line.kind == "fixed_fee" or (line.kind == "milestone" and line.amount is not None):

@@ -3,6 +3,7 @@
 Lists and editors answer htmx requests with the page's partial (Django 6 template partials):
 ``contracts/contract_list.html#contract-table``, ``…#price-line-row`` and so on.
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,6 +48,7 @@ from contracts.services.issuing_entities import issuing_entity_create, issuing_e
 from contracts.wire import terms_to_wire
 from revexos.accounts.decorators import requires
 from revexos.accounts.roles import has_capability
+from revexos.schedule import version_in_force
 
 PAGE_SIZE = 25
 
@@ -70,7 +72,10 @@ def customer_list(request):
     filters = {k: request.GET.get(k, "").strip() for k in ("q", "currency", "status", "owner")}
     page = _page(request, selectors.customer_list(**filters))
     context = {
-        "page": page, "filters": filters, "qs": _querystring(request), "currencies": _currencies_in_use(),
+        "page": page,
+        "filters": filters,
+        "qs": _querystring(request),
+        "currencies": _currencies_in_use(),
         "can_manage": has_capability(request.user, "customers.manage"),
     }
     template = "contracts/customer_list.html#customer-table" if request.htmx else "contracts/customer_list.html"
@@ -87,10 +92,16 @@ def customer_detail(request, pk: int):
     contracts = selectors.contract_list(customer=str(customer.pk))
     today = timezone.localdate()
     rows = [(c, selectors.contract_value_of(c, as_of=today)) for c in contracts]
-    return render(request, "contracts/customer_detail.html", {
-        "customer": customer, "rows": rows, "can_manage": has_capability(request.user, "customers.manage"),
-        "can_manage_contracts": has_capability(request.user, "contracts.manage"),
-    })
+    return render(
+        request,
+        "contracts/customer_detail.html",
+        {
+            "customer": customer,
+            "rows": rows,
+            "can_manage": has_capability(request.user, "customers.manage"),
+            "can_manage_contracts": has_capability(request.user, "contracts.manage"),
+        },
+    )
 
 
 @requires("customers.manage")
@@ -108,7 +119,7 @@ def customer_form(request, pk: int | None = None):
                 messages.success(request, f"Customer {customer.legal_name} was saved.")
             return redirect("contracts:customer_detail", pk=customer.pk)
         except ValidationError as exc:
-            for name, errs in form.add_service_errors(exc).items():
+            for _name, errs in form.add_service_errors(exc).items():
                 form.add_error(None, errs)
             status = 400
     return render(request, "contracts/customer_form.html", {"form": form, "customer": customer}, status=status)
@@ -137,7 +148,7 @@ def issuing_entity_form(request, pk: int | None = None):
             messages.success(request, f"{entity.legal_name} was saved.")
             return redirect("contracts:issuing_entity_list")
         except ValidationError as exc:
-            for name, errs in form.add_service_errors(exc).items():
+            for _name, errs in form.add_service_errors(exc).items():
                 form.add_error(None, errs)
             status = 400
     return render(request, "contracts/issuing_entity_form.html", {"form": form, "entity": entity}, status=status)
@@ -156,13 +167,21 @@ def contract_list(request):
     rows = []
     for contract in page.object_list:
         versions = list(contract.versions.all())
-        rows.append({
-            "contract": contract, "version": selectors.version_in_force(versions, today), "versions": len(versions),
-            "value": selectors.contract_value_of(contract, as_of=today),
-        })
+        rows.append(
+            {
+                "contract": contract,
+                "version": version_in_force(versions, today),
+                "versions": len(versions),
+                "value": selectors.contract_value_of(contract, as_of=today),
+            }
+        )
     context = {
-        "page": page, "rows": rows, "filters": {**filters, "ending": ending}, "qs": _querystring(request),
-        "statuses": ContractStatus.choices, "entities": IssuingEntity.objects.order_by("legal_name"),
+        "page": page,
+        "rows": rows,
+        "filters": {**filters, "ending": ending},
+        "qs": _querystring(request),
+        "statuses": ContractStatus.choices,
+        "entities": IssuingEntity.objects.order_by("legal_name"),
         "can_manage": has_capability(request.user, "contracts.manage"),
     }
     template = "contracts/contract_list.html#contract-table" if request.htmx else "contracts/contract_list.html"
@@ -179,13 +198,17 @@ def contract_detail(request, pk: int):
         raise Http404("No such contract.") from None
     today = timezone.localdate()
     versions = list(contract.versions.all())
-    in_force = selectors.version_in_force(versions, today)
+    in_force = version_in_force(versions, today)
     shown = in_force
     wanted = request.GET.get("version", "")
     if wanted.isdigit():
         shown = next((v for v in versions if v.version == int(wanted)), in_force)
     context = {
-        "contract": contract, "versions": versions, "in_force": in_force, "shown": shown, "today": today,
+        "contract": contract,
+        "versions": versions,
+        "in_force": in_force,
+        "shown": shown,
+        "today": today,
         "scheduled": [v for v in versions if v.effective_from > today],
         "value": selectors.contract_value_of(contract, as_of=today),
         "milestones": selectors.milestones_of(contract, versions),
@@ -213,17 +236,28 @@ def _editor_context(form, rows, **extra):
 def contract_create_view(request):
     if request.method == "POST":
         form = ContractForm(request.POST, request.FILES)
-        tokens, lines = lines_from_post(request.POST)
+        _tokens, lines = lines_from_post(request.POST)
         data = {**form.header_wire(), **form.terms_wire(), "price_lines": lines}
         try:
-            contract = contract_create(data=data, user=request.user, signed_document=request.FILES.get("signed_document"))
+            contract = contract_create(
+                data=data, user=request.user, signed_document=request.FILES.get("signed_document")
+            )
         except ValidationError as exc:
             rest = form.add_service_errors(exc)
             rows = rows_for(lines, exc.message_dict)
             line_errors = {k: v for k, v in rest.items() if not k.startswith("price_lines.")}
-            return render(request, "contracts/contract_form.html", _editor_context(
-                form, rows, other_errors=line_errors, terms_editable=True, failed=True,
-            ), status=400)
+            return render(
+                request,
+                "contracts/contract_form.html",
+                _editor_context(
+                    form,
+                    rows,
+                    other_errors=line_errors,
+                    terms_editable=True,
+                    failed=True,
+                ),
+                status=400,
+            )
         messages.success(request, f"Contract {contract.number} was created.")
         return redirect("contracts:contract_detail", pk=contract.pk)
     initial = ContractForm.initial_for()
@@ -249,21 +283,41 @@ def contract_edit_view(request, pk: int):
             _, lines = lines_from_post(request.POST)
             data["price_lines"] = lines
         try:
-            contract_update(contract=contract, data=data, user=request.user, signed_document=request.FILES.get("signed_document"))
+            contract_update(
+                contract=contract, data=data, user=request.user, signed_document=request.FILES.get("signed_document")
+            )
         except ValidationError as exc:
             rest = form.add_service_errors(exc)
             rows = rows_for(lines, exc.message_dict) if editable else []
-            return render(request, "contracts/contract_form.html", _editor_context(
-                form, rows, contract=contract, latest=latest, terms_editable=editable, failed=True,
-                other_errors={k: v for k, v in rest.items() if not k.startswith("price_lines.")},
-            ), status=400)
+            return render(
+                request,
+                "contracts/contract_form.html",
+                _editor_context(
+                    form,
+                    rows,
+                    contract=contract,
+                    latest=latest,
+                    terms_editable=editable,
+                    failed=True,
+                    other_errors={k: v for k, v in rest.items() if not k.startswith("price_lines.")},
+                ),
+                status=400,
+            )
         messages.success(request, f"Contract {contract.number} was saved.")
         return redirect("contracts:contract_detail", pk=contract.pk)
     form = ContractForm(initial=ContractForm.initial_for(contract, latest), full_status=True)
     rows = rows_for(terms_to_wire(latest, with_refs=True)["price_lines"])
-    return render(request, "contracts/contract_form.html", _editor_context(
-        form, rows, contract=contract, latest=latest, terms_editable=editable,
-    ))
+    return render(
+        request,
+        "contracts/contract_form.html",
+        _editor_context(
+            form,
+            rows,
+            contract=contract,
+            latest=latest,
+            terms_editable=editable,
+        ),
+    )
 
 
 @requires("contracts.manage")
@@ -281,8 +335,13 @@ def contract_amend_view(request, pk: int):
         action = request.POST.get("action", "preview")
         try:
             if action == "save":
-                version = contract_amend(contract=contract, effective_from=effective_from, changes=changes, user=request.user)
-                messages.success(request, f"Amendment saved: version {version.version} of {contract.number} takes effect on {version.effective_from:%-d %b %Y}.")
+                version = contract_amend(
+                    contract=contract, effective_from=effective_from, changes=changes, user=request.user
+                )
+                messages.success(
+                    request,
+                    f"Amendment saved: version {version.version} of {contract.number} takes effect on {version.effective_from:%-d %b %Y}.",
+                )
                 if request.htmx:
                     response = HttpResponse(status=204)
                     response["HX-Redirect"] = reverse("contracts:contract_detail", args=[contract.pk])
@@ -293,20 +352,31 @@ def contract_amend_view(request, pk: int):
             status = 200
         except ValidationError as exc:
             rest = form.add_service_errors(exc)
-            context.update(form=form, rows=rows_for(lines, exc.message_dict), failed=True,
-                           other_errors={k: v for k, v in rest.items() if not k.startswith("price_lines.")})
+            context.update(
+                form=form,
+                rows=rows_for(lines, exc.message_dict),
+                failed=True,
+                other_errors={k: v for k, v in rest.items() if not k.startswith("price_lines.")},
+            )
             status = 400
         template = "contracts/contract_amend.html#amend-form" if request.htmx else "contracts/contract_amend.html"
         return render(request, template, context, status=status if not request.htmx else 200)
     wire = terms_to_wire(latest, with_refs=True)
     today = timezone.localdate()
     suggested = today.replace(day=1)
-    suggested = (suggested.replace(year=suggested.year + 1, month=1) if suggested.month == 12 else suggested.replace(month=suggested.month + 1))
+    suggested = (
+        suggested.replace(year=suggested.year + 1, month=1)
+        if suggested.month == 12
+        else suggested.replace(month=suggested.month + 1)
+    )
     if suggested <= latest.effective_from:
         suggested = latest.effective_from + timezone.timedelta(days=1)
-    form = AmendmentForm(initial={
-        "effective_from": suggested.isoformat(), **{k: wire[k] for k in ("currency", "payment_terms_days", "billing_anchor", "po_number", "po_required")},
-    })
+    form = AmendmentForm(
+        initial={
+            "effective_from": suggested.isoformat(),
+            **{k: wire[k] for k in ("currency", "payment_terms_days", "billing_anchor", "po_number", "po_required")},
+        }
+    )
     context.update(form=form, rows=rows_for(wire["price_lines"]))
     return render(request, "contracts/contract_amend.html", context)
 
@@ -334,7 +404,11 @@ def price_line_row(request):
     values = row_values_from_post(request.GET, token) if request.GET.get("token") else {}
     if request.GET.get("kind") and not request.GET.get("token"):
         values["kind"] = request.GET["kind"]
-    if values.get("kind") == PriceLineKind.USAGE and values.get("tiers") and values.get("charge_model") not in ("graduated", "volume", "graduated_percentage"):
+    if (
+        values.get("kind") == PriceLineKind.USAGE
+        and values.get("tiers")
+        and values.get("charge_model") not in ("graduated", "volume", "graduated_percentage")
+    ):
         values.pop("tiers")
     row = line_row(token=token, values=values)
     return render(request, "contracts/_editor.html#price-line-row", {"row": row, "kinds": PriceLineKind.choices})
@@ -343,9 +417,17 @@ def price_line_row(request):
 @requires("contracts.manage")
 @require_GET
 def tier_row(request):
-    row = LineRow(token=request.GET.get("line", ""), kind="usage", charge_model=request.GET.get("charge_model", ""),
-                  description="", line_ref="", fields=[], tiers=[], rates=[],
-                  tier_price_field="rate" if request.GET.get("charge_model") == "graduated_percentage" else "unit_amount")
+    row = LineRow(
+        token=request.GET.get("line", ""),
+        kind="usage",
+        charge_model=request.GET.get("charge_model", ""),
+        description="",
+        line_ref="",
+        fields=[],
+        tiers=[],
+        rates=[],
+        tier_price_field="rate" if request.GET.get("charge_model") == "graduated_percentage" else "unit_amount",
+    )
     tier = SubRow(token=new_token(), values={"up_to": "", "price": "", "flat_amount": ""})
     return render(request, "contracts/_editor.html#tier-row", {"row": row, "tier": tier})
 
@@ -353,8 +435,17 @@ def tier_row(request):
 @requires("contracts.manage")
 @require_GET
 def rate_row(request):
-    row = LineRow(token=request.GET.get("line", ""), kind="time_and_materials", charge_model="", description="", line_ref="",
-                  fields=[], tiers=[], rates=[], tier_price_field="unit_amount")
+    row = LineRow(
+        token=request.GET.get("line", ""),
+        kind="time_and_materials",
+        charge_model="",
+        description="",
+        line_ref="",
+        fields=[],
+        tiers=[],
+        rates=[],
+        tier_price_field="unit_amount",
+    )
     rate = SubRow(token=new_token(), values={"role": "", "hourly_rate": ""})
     return render(request, "contracts/_editor.html#rate-row", {"row": row, "rate": rate})
 
@@ -380,7 +471,9 @@ def _import_view(request, what: str):
             elif request.POST.get("payload"):
                 text = base64.b64decode(request.POST["payload"]).decode("utf-8")
         except (ValidationError, binascii.Error, UnicodeDecodeError) as exc:
-            messages_ = exc.messages if isinstance(exc, ValidationError) else ["The file could not be read; upload it again."]
+            messages_ = (
+                exc.messages if isinstance(exc, ValidationError) else ["The file could not be read; upload it again."]
+            )
             context["file_errors"] = messages_
             return render(request, "contracts/import.html", context, status=400)
         if text is None:

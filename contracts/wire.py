@@ -15,6 +15,7 @@ Money on the wire
 Nothing here queries the database: references (customer, issuing entity, owner) and uniqueness
 are resolved by the services.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,7 +28,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from billing.pricing import Tier, validate_tiers
 from contracts.models import (
     Aggregation,
     BillingAnchor,
@@ -41,6 +41,7 @@ from contracts.models import (
     Timing,
 )
 from revexos.money import MINOR_UNITS
+from revexos.pricing import Tier, validate_tiers
 
 # ----------------------------------------------------------------------------- field sets
 
@@ -71,16 +72,31 @@ TIER_FIELDS = {
 }
 TERMS_FIELDS = ("currency", "payment_terms_days", "po_number", "po_required", "billing_anchor")
 CONTRACT_FIELDS = (
-    "customer", "number", "title", "status", "issuing_entity", "owner", "start_date", "end_date",
-    "auto_renew", "renewal_term_months", "notice_period_days", "renewal_uplift_pct", "renewal_window_days",
+    "customer",
+    "number",
+    "title",
+    "status",
+    "issuing_entity",
+    "owner",
+    "start_date",
+    "end_date",
+    "auto_renew",
+    "renewal_term_months",
+    "notice_period_days",
+    "renewal_uplift_pct",
+    "renewal_window_days",
     "auto_issue",
 )
 # Read-only keys of a contract as read; accepted (and ignored) when a read contract is posted back.
 CONTRACT_READ_ONLY = ("id", "current_version")
 ADDRESS_KEYS = ("line1", "line2", "city", "region", "postal_code", "country")
 ADDRESS_MODEL_FIELDS = {
-    "line1": "address_line1", "line2": "address_line2", "city": "city", "region": "region",
-    "postal_code": "postal_code", "country": "country",
+    "line1": "address_line1",
+    "line2": "address_line2",
+    "city": "city",
+    "region": "region",
+    "postal_code": "postal_code",
+    "country": "country",
 }
 
 MAX_INTEGER_DIGITS = 14
@@ -112,7 +128,9 @@ class FieldErrors:
         if hasattr(exc, "error_dict"):
             for name, messages in exc.message_dict.items():
                 for message in messages:
-                    self.add(f"{prefix}{name}" if name != "__all__" else prefix.rstrip(".") or "non_field_errors", message)
+                    self.add(
+                        f"{prefix}{name}" if name != "__all__" else prefix.rstrip(".") or "non_field_errors", message
+                    )
         else:
             for message in exc.messages:
                 self.add(prefix.rstrip(".") or "non_field_errors", message)
@@ -135,7 +153,7 @@ def _blank(value: Any) -> bool:
 def parse_decimal(value: Any) -> Decimal:
     """A wire decimal: a plain decimal string or a JSON integer. Raises ValueError with a reason."""
     if isinstance(value, bool):
-        raise ValueError("Enter a number as a decimal string such as \"3100.00\", not true/false.")
+        raise ValueError('Enter a number as a decimal string such as "3100.00", not true/false.')
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, Decimal):
@@ -144,11 +162,11 @@ def parse_decimal(value: Any) -> Decimal:
         return value
     if isinstance(value, float):
         raise ValueError(
-            "Send amounts and quantities as decimal strings such as \"3100.00\"; JSON numbers with a "
+            'Send amounts and quantities as decimal strings such as "3100.00"; JSON numbers with a '
             "fraction are not accepted because they are binary floats."
         )
     if not isinstance(value, str):
-        raise ValueError("Enter a number as a decimal string such as \"3100.00\".")
+        raise ValueError('Enter a number as a decimal string such as "3100.00".')
     text = value.strip()
     if _GROUPED_RE.match(text):  # "3,100.00" typed into a form or a spreadsheet
         text = text.replace(",", "")
@@ -185,8 +203,14 @@ class Reader:
             self.errors.add(self.name(key), f"{what} is required.")
 
     def decimal(
-        self, key: str, *, required: bool = False, default: Decimal | None = None, positive: bool = False,
-        maximum: Decimal | None = None, label: str = "value",
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        default: Decimal | None = None,
+        positive: bool = False,
+        maximum: Decimal | None = None,
+        label: str = "value",
     ) -> Decimal | None:
         value = self.data.get(key)
         if _blank(value):
@@ -197,7 +221,7 @@ class Reader:
         except ValueError as exc:
             self.errors.add(self.name(key), str(exc))
             return default
-        sign, digits, exponent = number.as_tuple()
+        _sign, digits, exponent = number.as_tuple()
         places = max(0, -exponent)
         integer_digits = max(0, len(digits) + exponent)
         if number < 0:
@@ -207,7 +231,9 @@ class Reader:
         elif places > MAX_DECIMAL_PLACES:
             self.errors.add(self.name(key), f"Use at most {MAX_DECIMAL_PLACES} decimal places.")
         elif integer_digits > MAX_INTEGER_DIGITS:
-            self.errors.add(self.name(key), f"The {label} is too large (at most {MAX_INTEGER_DIGITS} digits before the point).")
+            self.errors.add(
+                self.name(key), f"The {label} is too large (at most {MAX_INTEGER_DIGITS} digits before the point)."
+            )
         elif maximum is not None and number > maximum:
             self.errors.add(self.name(key), f"The {label} must not be more than {maximum}.")
         else:
@@ -223,12 +249,14 @@ class Reader:
         kwargs.setdefault("maximum", Decimal(100))
         return self.decimal(key, **kwargs)
 
-    def integer(self, key: str, *, required: bool = False, default: int | None = None, minimum: int = 0, maximum: int = 32767) -> int | None:
+    def integer(
+        self, key: str, *, required: bool = False, default: int | None = None, minimum: int = 0, maximum: int = 32767
+    ) -> int | None:
         value = self.data.get(key)
         if _blank(value):
             self._missing(key, required)
             return default
-        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             self.errors.add(self.name(key), "Enter a whole number.")
             return default
         if isinstance(value, str):
@@ -273,7 +301,9 @@ class Reader:
         self.errors.add(self.name(key), f"“{value}” is not a date; use YYYY-MM-DD, e.g. 2026-01-15.")
         return None
 
-    def choice(self, key: str, choices: Iterable[str], *, required: bool = False, default: str = "", what: str = "value") -> str:
+    def choice(
+        self, key: str, choices: Iterable[str], *, required: bool = False, default: str = "", what: str = "value"
+    ) -> str:
         value = self.data.get(key)
         if _blank(value):
             self._missing(key, required)
@@ -284,8 +314,16 @@ class Reader:
             return default
         return value.strip()
 
-    def text(self, key: str, *, max_length: int, required: bool = False, default: str = "", pattern: re.Pattern | None = None,
-             pattern_message: str = "") -> str:
+    def text(
+        self,
+        key: str,
+        *,
+        max_length: int,
+        required: bool = False,
+        default: str = "",
+        pattern: re.Pattern | None = None,
+        pattern_message: str = "",
+    ) -> str:
         value = self.data.get(key)
         if _blank(value):
             self._missing(key, required)
@@ -309,7 +347,9 @@ class Reader:
             return default
         code = value.strip().upper() if isinstance(value, str) else value
         if code not in CURRENCY_CODES:
-            self.errors.add(self.name(key), f"“{value}” is not a supported currency; use an ISO 4217 code such as USD, EUR or GBP.")
+            self.errors.add(
+                self.name(key), f"“{value}” is not a supported currency; use an ISO 4217 code such as USD, EUR or GBP."
+            )
             return default
         return code
 
@@ -429,7 +469,9 @@ def price_line_read(data: Any, index: int, errors: FieldErrors) -> CleanLine:
     kind = r.choice("kind", PriceLineKind.values, required=True, what="price line kind")
     description = r.text("description", max_length=200, required=True)
     requested_ref = r.text(
-        "line_ref", max_length=40, pattern=LINE_REF_RE,
+        "line_ref",
+        max_length=40,
+        pattern=LINE_REF_RE,
         pattern_message="A line_ref is up to 40 letters, digits, dots, dashes or underscores, e.g. L3.",
     )
     if not kind:
@@ -437,7 +479,7 @@ def price_line_read(data: Any, index: int, errors: FieldErrors) -> CleanLine:
     charge_model = ""
     if kind == PriceLineKind.USAGE:
         charge_model = r.choice("charge_model", ChargeModel.values, required=True, what="charge model")
-    allowed = ("kind", "description", "line_ref") + line_allowed_fields(kind, charge_model)
+    allowed = ("kind", "description", "line_ref", *line_allowed_fields(kind, charge_model))
     kind_label = PriceLineKind(kind).label.lower()
     r.unknown_keys(
         allowed,
@@ -474,7 +516,10 @@ def price_line_read(data: Any, index: int, errors: FieldErrors) -> CleanLine:
         clean.rates = _rates_read(r.raw("rates"), prefix + "rates", errors)
     elif kind == PriceLineKind.USAGE:
         line.metric = r.text(
-            "metric", max_length=100, required=True, pattern=METRIC_RE,
+            "metric",
+            max_length=100,
+            required=True,
+            pattern=METRIC_RE,
             pattern_message="A metric code is lowercase letters, digits, dots, dashes or underscores, e.g. api_calls.",
         )
         line.frequency = r.choice("frequency", Frequency.values, required=True, what="frequency")
@@ -557,7 +602,9 @@ def _tiers_read(value: Any, name: str, charge_model: str, errors: FieldErrors) -
         parsed_ok = parsed_ok and len(errors.errors) == before
         tiers.append(tier)
     if parsed_ok:
-        problems = validate_tiers([Tier(up_to=t.up_to, unit_amount=t.unit_amount, flat_amount=t.flat_amount, rate=t.rate) for t in tiers])
+        problems = validate_tiers(
+            [Tier(up_to=t.up_to, unit_amount=t.unit_amount, flat_amount=t.flat_amount, rate=t.rate) for t in tiers]
+        )
         for problem in problems:
             errors.add(name, problem)
     return tiers
@@ -588,12 +635,17 @@ def price_lines_check_together(
         prefix = f"price_lines.{index}."
         if line.kind == PriceLineKind.MILESTONE and line.reference:
             if line.reference in references:
-                errors.add(prefix + "reference", f"Milestone reference {line.reference} is already used by line {references[line.reference] + 1}.")
+                errors.add(
+                    prefix + "reference",
+                    f"Milestone reference {line.reference} is already used by line {references[line.reference] + 1}.",
+                )
             references.setdefault(line.reference, index)
         if line.kind == PriceLineKind.MILESTONE and line.percent_of_fixed_fee is not None:
             percent_total += line.percent_of_fixed_fee
             if not has_fixed_fee:
-                errors.add(prefix + "percent_of_fixed_fee", "A percentage milestone needs a fixed fee line in the same terms.")
+                errors.add(
+                    prefix + "percent_of_fixed_fee", "A percentage milestone needs a fixed fee line in the same terms."
+                )
         for attr in ("bill_on", "expected_date"):
             when = getattr(line, attr, None)
             if when is None or start is None:
@@ -622,13 +674,16 @@ class CleanTerms:
 def terms_read(data: Mapping[str, Any], errors: FieldErrors, *, defaults: bool) -> CleanTerms:
     """The terms part of a contract or an amendment. ``defaults`` fills what a new contract leaves out."""
     r = Reader(data, errors)
-    terms = CleanTerms(given={k for k in TERMS_FIELDS + ("price_lines",) if k in data})
+    terms = CleanTerms(given={k for k in (*TERMS_FIELDS, "price_lines") if k in data})
     terms.currency = r.currency("currency")
     terms.payment_terms_days = r.integer("payment_terms_days", default=30 if defaults else None, maximum=365)
     terms.po_number = r.text("po_number", max_length=100)
     terms.po_required = r.boolean("po_required", default=False if defaults else None)
     terms.billing_anchor = r.choice(
-        "billing_anchor", BillingAnchor.values, default=BillingAnchor.CALENDAR if defaults else "", what="billing anchor"
+        "billing_anchor",
+        BillingAnchor.values,
+        default=BillingAnchor.CALENDAR if defaults else "",
+        what="billing anchor",
     )
     if "price_lines" in data:
         terms.price_lines = price_lines_read(data.get("price_lines"), errors)
@@ -687,7 +742,11 @@ def contract_read(data: Any, errors: FieldErrors, *, partial: bool = False) -> C
     owner = r.email("owner") if "owner" in data else ""
     terms = terms_read(data, errors, defaults=not partial)
     return CleanContract(
-        values=values, terms=terms, customer_ref=customer_ref, issuing_entity_ref=issuing_ref, owner_email=owner,
+        values=values,
+        terms=terms,
+        customer_ref=customer_ref,
+        issuing_entity_ref=issuing_ref,
+        owner_email=owner,
         given=set(data.keys()),
     )
 
@@ -725,8 +784,16 @@ def _date_out(value: date | None) -> str | None:
 
 def tier_to_wire(tier, charge_model: str) -> dict[str, Any]:
     if _tier_flavour(charge_model) == "rate":
-        return {"up_to": decimal_out(tier.up_to), "rate": decimal_out(tier.rate), "flat_amount": decimal_out(tier.flat_amount)}
-    return {"up_to": decimal_out(tier.up_to), "unit_amount": decimal_out(tier.unit_amount), "flat_amount": decimal_out(tier.flat_amount)}
+        return {
+            "up_to": decimal_out(tier.up_to),
+            "rate": decimal_out(tier.rate),
+            "flat_amount": decimal_out(tier.flat_amount),
+        }
+    return {
+        "up_to": decimal_out(tier.up_to),
+        "unit_amount": decimal_out(tier.unit_amount),
+        "flat_amount": decimal_out(tier.flat_amount),
+    }
 
 
 def price_line_to_wire(line, *, tiers=None, rates=None, with_ref: bool = False) -> dict[str, Any]:
@@ -783,10 +850,18 @@ def terms_to_wire(version, *, lines=None, with_refs: bool = False) -> dict[str, 
 
 def contract_to_wire(contract, version) -> dict[str, Any]:
     """A contract with the terms of ``version`` in the shape it is posted in, plus its id and status."""
-    terms = terms_to_wire(version) if version is not None else {
-        "currency": None, "payment_terms_days": None, "po_number": "", "po_required": False,
-        "billing_anchor": None, "price_lines": [],
-    }
+    terms = (
+        terms_to_wire(version)
+        if version is not None
+        else {
+            "currency": None,
+            "payment_terms_days": None,
+            "po_number": "",
+            "po_required": False,
+            "billing_anchor": None,
+            "price_lines": [],
+        }
+    )
     return {
         "id": str(contract.pk),
         "customer": contract.customer.external_id,

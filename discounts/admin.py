@@ -1,5 +1,6 @@
 """Admin views of exceptions: read-only, because granting, revoking and extending go through the
 services (validation, approval, the event log and draft recomputation). History is one click away."""
+
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -38,7 +39,18 @@ class OverrideEventInline(EventInline):
 
 @admin.register(Discount)
 class DiscountAdmin(_ReadOnly, SimpleHistoryAdmin):
-    list_display = ["__str__", "customer", "contract", "scope", "kind", "value", "start_date", "end_date", "max_cycles", "status"]
+    list_display = [
+        "__str__",
+        "customer",
+        "contract",
+        "scope",
+        "kind",
+        "value",
+        "start_date",
+        "end_date",
+        "max_cycles",
+        "status",
+    ]
     list_filter = ["status", "kind", "scope"]
     search_fields = ["customer__legal_name", "contract__number", "reason"]
     list_select_related = ["customer", "contract"]

@@ -14,6 +14,7 @@ A contract is named by its number or id, a customer by its external_id or id, a 
 line ref (``L1``) or id. Approval: ``approved_by`` (e-mail of a finance or admin user) or else the
 API key that posted it is recorded as the approver.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,9 +32,31 @@ from revexos.money import quantize
 
 router = Router(tags=["discounts"])
 
-DISCOUNT_FIELDS = {"contract", "customer", "kind", "value", "currency", "start_date", "end_date", "max_cycles", "price_line",
-                   "reason", "no_expiry_reason", "approved_by"}
-CREDIT_FIELDS = {"customer", "contract", "amount", "currency", "expires_on", "no_expiry_reason", "reason", "invoices", "approved_by"}
+DISCOUNT_FIELDS = {
+    "contract",
+    "customer",
+    "kind",
+    "value",
+    "currency",
+    "start_date",
+    "end_date",
+    "max_cycles",
+    "price_line",
+    "reason",
+    "no_expiry_reason",
+    "approved_by",
+}
+CREDIT_FIELDS = {
+    "customer",
+    "contract",
+    "amount",
+    "currency",
+    "expires_on",
+    "no_expiry_reason",
+    "reason",
+    "invoices",
+    "approved_by",
+}
 OVERRIDE_FIELDS = {"contract", "price_line", "role", "rate", "start_date", "end_date", "reason", "approved_by"}
 
 
@@ -44,7 +67,9 @@ class _Body:
         try:
             data = json.loads(request.body or b"null", parse_float=Decimal)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise HttpError(400, f"Malformed JSON: {exc}. Send a JSON object with Content-Type: application/json.") from None
+            raise HttpError(
+                400, f"Malformed JSON: {exc}. Send a JSON object with Content-Type: application/json."
+            ) from None
         if not isinstance(data, dict):
             raise ValidationError({"body": ["Send a JSON object."]})
         self.data = data
@@ -100,7 +125,11 @@ class _Body:
         value = self.data.get(name)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip().isdigit()):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, str))
+            or (isinstance(value, str) and not value.strip().isdigit())
+        ):
             self.add(name, "Must be a whole number such as 3.")
             return None
         number = int(value)
@@ -178,7 +207,9 @@ def _line_ref(contract, ref) -> str:
     if contract is not None and ref.isdigit():
         from contracts.models import PriceLine
 
-        found = PriceLine.objects.filter(version__contract=contract, pk=int(ref)).values_list("line_ref", flat=True).first()
+        found = (
+            PriceLine.objects.filter(version__contract=contract, pk=int(ref)).values_list("line_ref", flat=True).first()
+        )
         if found:
             return found
     return ref
@@ -199,34 +230,62 @@ def _approval_json(obj) -> dict:
 
 def discount_json(d: Discount) -> dict:
     return {
-        "id": str(d.pk), "reference": d.reference, "status": d.status, "kind": d.kind,
+        "id": str(d.pk),
+        "reference": d.reference,
+        "status": d.status,
+        "kind": d.kind,
         "value": _money(d.value, d.currency) if d.kind == "fixed" else format(d.value.normalize(), "f"),
-        "currency": d.currency or None, "scope": d.scope, "customer": d.customer.external_id,
-        "contract": d.contract.number if d.contract_id else None, "price_line": d.line_ref or None,
-        "start_date": d.start_date.isoformat(), "end_date": d.end_date.isoformat() if d.end_date else None,
-        "max_cycles": d.max_cycles, "no_expiry_reason": d.no_expiry_reason or None, "reason": d.reason,
-        "revoked_at": d.revoked_at.isoformat() if d.revoked_at else None, "revoke_reason": d.revoke_reason or None,
+        "currency": d.currency or None,
+        "scope": d.scope,
+        "customer": d.customer.external_id,
+        "contract": d.contract.number if d.contract_id else None,
+        "price_line": d.line_ref or None,
+        "start_date": d.start_date.isoformat(),
+        "end_date": d.end_date.isoformat() if d.end_date else None,
+        "max_cycles": d.max_cycles,
+        "no_expiry_reason": d.no_expiry_reason or None,
+        "reason": d.reason,
+        "revoked_at": d.revoked_at.isoformat() if d.revoked_at else None,
+        "revoke_reason": d.revoke_reason or None,
         **_approval_json(d),
     }
 
 
 def credit_json(c: Credit) -> dict:
     return {
-        "id": str(c.pk), "reference": c.reference, "status": c.status, "customer": c.customer.external_id,
-        "contract": c.contract.number if c.contract_id else None, "amount": _money(c.amount, c.currency),
-        "balance": _money(c.balance, c.currency), "currency": c.currency,
-        "expires_on": c.expires_on.isoformat() if c.expires_on else None, "no_expiry_reason": c.no_expiry_reason or None,
-        "invoices": list(c.pinned_invoices), "reason": c.reason,
-        "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None, **_approval_json(c),
+        "id": str(c.pk),
+        "reference": c.reference,
+        "status": c.status,
+        "customer": c.customer.external_id,
+        "contract": c.contract.number if c.contract_id else None,
+        "amount": _money(c.amount, c.currency),
+        "balance": _money(c.balance, c.currency),
+        "currency": c.currency,
+        "expires_on": c.expires_on.isoformat() if c.expires_on else None,
+        "no_expiry_reason": c.no_expiry_reason or None,
+        "invoices": list(c.pinned_invoices),
+        "reason": c.reason,
+        "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+        **_approval_json(c),
     }
 
 
 def override_json(o: PriceOverride) -> dict:
     return {
-        "id": str(o.pk), "reference": o.reference, "status": o.status, "contract": o.contract.number,
-        "customer": o.customer.external_id, "price_line": o.line_ref, "role": o.role or None,
-        "rate": format(o.rate.normalize(), "f") if o.rate != quantize(o.rate, o.currency) else _money(o.rate, o.currency),
-        "currency": o.currency, "start_date": o.start_date.isoformat(), "end_date": o.end_date.isoformat(), "reason": o.reason,
+        "id": str(o.pk),
+        "reference": o.reference,
+        "status": o.status,
+        "contract": o.contract.number,
+        "customer": o.customer.external_id,
+        "price_line": o.line_ref,
+        "role": o.role or None,
+        "rate": format(o.rate.normalize(), "f")
+        if o.rate != quantize(o.rate, o.currency)
+        else _money(o.rate, o.currency),
+        "currency": o.currency,
+        "start_date": o.start_date.isoformat(),
+        "end_date": o.end_date.isoformat(),
+        "reason": o.reason,
         **_approval_json(o),
     }
 
@@ -259,13 +318,22 @@ def _filtered(queryset, filters: ListFilters):
 
 
 def _page(queryset, filters: ListFilters, to_json) -> dict:
-    rows = list(queryset[filters.offset: filters.offset + filters.limit])
+    rows = list(queryset[filters.offset : filters.offset + filters.limit])
     return {"items": [to_json(r) for r in rows], "count": queryset.count()}
 
 
 def _doc(required: list[str], properties: dict, example: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"type": "object", "required": required, "properties": properties}, "example": example}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "required": required, "properties": properties},
+                    "example": example,
+                }
+            },
+        }
+    }
 
 
 _DEC = {"type": "string", "format": "decimal"}
@@ -280,13 +348,33 @@ def discounts_list(request, filters: Query[ListFilters]):
 
 
 @router.post(
-    "/discounts", response={201: dict}, summary="Grant a discount (end date, max_cycles or a no-expiry reason required)",
+    "/discounts",
+    response={201: dict},
+    summary="Grant a discount (end date, max_cycles or a no-expiry reason required)",
     openapi_extra=_doc(
         ["kind", "value", "start_date", "reason"],
-        {"contract": _STR, "customer": _STR, "kind": {"type": "string", "enum": ["percentage", "fixed"]}, "value": _DEC,
-         "currency": _STR, "start_date": _DAY, "end_date": _DAY, "max_cycles": {"type": "integer", "minimum": 1},
-         "price_line": _STR, "reason": _STR, "no_expiry_reason": _STR, "approved_by": {"type": "string", "format": "email"}},
-        {"contract": "C-1001", "kind": "percentage", "value": "10", "start_date": "2026-01-01", "end_date": "2026-03-31", "reason": "launch"},
+        {
+            "contract": _STR,
+            "customer": _STR,
+            "kind": {"type": "string", "enum": ["percentage", "fixed"]},
+            "value": _DEC,
+            "currency": _STR,
+            "start_date": _DAY,
+            "end_date": _DAY,
+            "max_cycles": {"type": "integer", "minimum": 1},
+            "price_line": _STR,
+            "reason": _STR,
+            "no_expiry_reason": _STR,
+            "approved_by": {"type": "string", "format": "email"},
+        },
+        {
+            "contract": "C-1001",
+            "kind": "percentage",
+            "value": "10",
+            "start_date": "2026-01-01",
+            "end_date": "2026-03-31",
+            "reason": "launch",
+        },
     ),
 )
 def discounts_post(request):
@@ -295,12 +383,21 @@ def discounts_post(request):
     body = _Body(request, DISCOUNT_FIELDS)
     contract = body.contract()
     discount = body.create(
-        discount_create, contract=contract, customer=body.customer(),
-        kind=body.text("kind", max_length=20), value=body.decimal("value"), start_date=body.day("start_date"),
-        end_date=body.day("end_date"), max_cycles=body.integer("max_cycles"), reason=body.text("reason"),
-        no_expiry_reason=body.text("no_expiry_reason"), currency=body.text("currency", max_length=3),
-        line_ref=_line_ref(contract, body.data.get("price_line")), approved_by=body.approver(),
-        approved_label=_key_label(request), via="api",
+        discount_create,
+        contract=contract,
+        customer=body.customer(),
+        kind=body.text("kind", max_length=20),
+        value=body.decimal("value"),
+        start_date=body.day("start_date"),
+        end_date=body.day("end_date"),
+        max_cycles=body.integer("max_cycles"),
+        reason=body.text("reason"),
+        no_expiry_reason=body.text("no_expiry_reason"),
+        currency=body.text("currency", max_length=3),
+        line_ref=_line_ref(contract, body.data.get("price_line")),
+        approved_by=body.approver(),
+        approved_label=_key_label(request),
+        via="api",
     )
     return Status(201, discount_json(discount))
 
@@ -325,16 +422,28 @@ def discounts_revoke(request, discount_id: str, payload: RevokeIn):
     from discounts.services.exceptions import exception_revoke
 
     obj = _get(Discount, discount_id, "discount")
-    return discount_json(exception_revoke(kind="discount", pk=obj.pk, reason=payload.reason, actor_label=_key_label(request)))
+    return discount_json(
+        exception_revoke(kind="discount", pk=obj.pk, reason=payload.reason, actor_label=_key_label(request))
+    )
 
 
-@router.post("/discounts/{discount_id}/extend", response=dict, summary="Extend a discount (later end date or more cycles)")
+@router.post(
+    "/discounts/{discount_id}/extend", response=dict, summary="Extend a discount (later end date or more cycles)"
+)
 def discounts_extend(request, discount_id: str, payload: ExtendIn):
     from discounts.services.exceptions import exception_extend
 
     obj = _get(Discount, discount_id, "discount")
-    return discount_json(exception_extend(kind="discount", pk=obj.pk, reason=payload.reason, end_date=payload.end_date,
-                                          max_cycles=payload.max_cycles, actor_label=_key_label(request)))
+    return discount_json(
+        exception_extend(
+            kind="discount",
+            pk=obj.pk,
+            reason=payload.reason,
+            end_date=payload.end_date,
+            max_cycles=payload.max_cycles,
+            actor_label=_key_label(request),
+        )
+    )
 
 
 @router.get("/credits", response=Page, summary="List credits, newest first")
@@ -344,13 +453,29 @@ def credits_list(request, filters: Query[ListFilters]):
 
 
 @router.post(
-    "/credits", response={201: dict}, summary="Grant a credit (reduces the amount due of the next invoices)",
+    "/credits",
+    response={201: dict},
+    summary="Grant a credit (reduces the amount due of the next invoices)",
     openapi_extra=_doc(
         ["customer", "amount", "currency", "reason"],
-        {"customer": _STR, "contract": _STR, "amount": _DEC, "currency": _STR, "expires_on": _DAY, "no_expiry_reason": _STR,
-         "reason": _STR, "invoices": {"type": "array", "items": _STR, "description": "Pinned: invoice numbers or CONTRACT@YYYY-MM"},
-         "approved_by": {"type": "string", "format": "email"}},
-        {"customer": "acme-ltd", "amount": "1000.00", "currency": "USD", "expires_on": "2026-12-31", "reason": "SLA credit"},
+        {
+            "customer": _STR,
+            "contract": _STR,
+            "amount": _DEC,
+            "currency": _STR,
+            "expires_on": _DAY,
+            "no_expiry_reason": _STR,
+            "reason": _STR,
+            "invoices": {"type": "array", "items": _STR, "description": "Pinned: invoice numbers or CONTRACT@YYYY-MM"},
+            "approved_by": {"type": "string", "format": "email"},
+        },
+        {
+            "customer": "acme-ltd",
+            "amount": "1000.00",
+            "currency": "USD",
+            "expires_on": "2026-12-31",
+            "reason": "SLA credit",
+        },
     ),
 )
 def credits_post(request):
@@ -362,10 +487,18 @@ def credits_post(request):
         body.add("invoices", "A list of invoice numbers or CONTRACT@YYYY-MM names.")
         pins = []
     credit = body.create(
-        credit_create, customer=body.customer(), contract=body.contract(), pinned_invoices=pins,
-        amount=body.decimal("amount"), currency=body.text("currency", max_length=3), expires_on=body.day("expires_on"),
-        no_expiry_reason=body.text("no_expiry_reason"), reason=body.text("reason"), approved_by=body.approver(),
-        approved_label=_key_label(request), via="api",
+        credit_create,
+        customer=body.customer(),
+        contract=body.contract(),
+        pinned_invoices=pins,
+        amount=body.decimal("amount"),
+        currency=body.text("currency", max_length=3),
+        expires_on=body.day("expires_on"),
+        no_expiry_reason=body.text("no_expiry_reason"),
+        reason=body.text("reason"),
+        approved_by=body.approver(),
+        approved_label=_key_label(request),
+        via="api",
     )
     return Status(201, credit_json(credit))
 
@@ -382,13 +515,30 @@ def overrides_list(request, filters: Query[ListFilters]):
 
 
 @router.post(
-    "/price-overrides", response={201: dict}, summary="Grant a custom rate for a price line (or a rate-card role) with a window",
+    "/price-overrides",
+    response={201: dict},
+    summary="Grant a custom rate for a price line (or a rate-card role) with a window",
     openapi_extra=_doc(
         ["contract", "price_line", "rate", "start_date", "end_date", "reason"],
-        {"contract": _STR, "price_line": _STR, "role": _STR, "rate": _DEC, "start_date": _DAY, "end_date": _DAY, "reason": _STR,
-         "approved_by": {"type": "string", "format": "email"}},
-        {"contract": "C-1001", "price_line": "L3", "role": "engineer", "rate": "120.00", "start_date": "2026-03-01",
-         "end_date": "2026-05-31", "reason": "pilot pricing"},
+        {
+            "contract": _STR,
+            "price_line": _STR,
+            "role": _STR,
+            "rate": _DEC,
+            "start_date": _DAY,
+            "end_date": _DAY,
+            "reason": _STR,
+            "approved_by": {"type": "string", "format": "email"},
+        },
+        {
+            "contract": "C-1001",
+            "price_line": "L3",
+            "role": "engineer",
+            "rate": "120.00",
+            "start_date": "2026-03-01",
+            "end_date": "2026-05-31",
+            "reason": "pilot pricing",
+        },
     ),
 )
 def overrides_post(request):
@@ -397,10 +547,17 @@ def overrides_post(request):
     body = _Body(request, OVERRIDE_FIELDS)
     contract = body.contract()
     override = body.create(
-        price_override_create, contract=contract, line_ref=_line_ref(contract, body.data.get("price_line")),
-        role=body.text("role", max_length=100), rate=body.decimal("rate"), start_date=body.day("start_date"),
-        end_date=body.day("end_date"), reason=body.text("reason"), approved_by=body.approver(),
-        approved_label=_key_label(request), via="api",
+        price_override_create,
+        contract=contract,
+        line_ref=_line_ref(contract, body.data.get("price_line")),
+        role=body.text("role", max_length=100),
+        rate=body.decimal("rate"),
+        start_date=body.day("start_date"),
+        end_date=body.day("end_date"),
+        reason=body.text("reason"),
+        approved_by=body.approver(),
+        approved_label=_key_label(request),
+        via="api",
     )
     return Status(201, override_json(override))
 

@@ -40,6 +40,7 @@ Credits
     credit stays for the next invoices. A credit whose expiry day is before the issue date
     applies to nothing.
 """
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
@@ -158,8 +159,12 @@ def _line_coverage(line: Line, terms: DiscountTerms, billing_date: date) -> Deci
     if line.period_start is None:
         day = billing_date
         return ONE if terms.start <= day and (terms.end is None or day <= terms.end) else ZERO
-    return coverage(start=terms.start, end=terms.end, period_start=line.period_start,
-                    period_end=line.period_end or line.period_start)
+    return coverage(
+        start=terms.start,
+        end=terms.end,
+        period_start=line.period_start,
+        period_end=line.period_end or line.period_start,
+    )
 
 
 def _cycle_key(line: Line, billing_date: date) -> str:
@@ -188,8 +193,9 @@ def _spread(total: Decimal, lines: list[Line], weights: list[Decimal], remaining
     return parts
 
 
-def _apply_one(terms: DiscountTerms, lines: Sequence[Line], remaining: dict, *, billing_date: date,
-               currency: str) -> list[Applied]:
+def _apply_one(
+    terms: DiscountTerms, lines: Sequence[Line], remaining: dict, *, billing_date: date, currency: str
+) -> list[Applied]:
     if terms.kind == "fixed" and terms.currency and terms.currency != currency:
         raise CurrencyMismatch(
             f"Discount {terms.id} is a fixed amount in {terms.currency} and the invoice is in {currency}; "
@@ -248,14 +254,22 @@ def _apply_one(terms: DiscountTerms, lines: Sequence[Line], remaining: dict, *, 
             if part <= 0:
                 continue
             remaining[line.key] -= part
-            applied.append(Applied(discount_id=terms.id, line_key=line.key, amount=part, cycle_key=key,
-                                   coverage=cov, stage=terms.stage))
+            applied.append(
+                Applied(
+                    discount_id=terms.id, line_key=line.key, amount=part, cycle_key=key, coverage=cov, stage=terms.stage
+                )
+            )
     return applied
 
 
 def apply_discounts(
-    *, lines: Sequence[Line], discounts: Sequence[DiscountTerms], currency: str, billing_date: date,
-    tax_rate: Decimal | int | str = ZERO, tax_total: Decimal | None = None,
+    *,
+    lines: Sequence[Line],
+    discounts: Sequence[DiscountTerms],
+    currency: str,
+    billing_date: date,
+    tax_rate: Decimal | int | str = ZERO,
+    tax_total: Decimal | None = None,
 ) -> InvoiceAmounts:
     """Discount ``lines`` by ``discounts`` (oldest first within each stage) and total the invoice.
 
@@ -279,8 +293,12 @@ def apply_discounts(
     else:
         tax = quantize(tax_total, currency)
     return InvoiceAmounts(
-        subtotal=subtotal, discount_total=discount_total, tax_total=tax, total=net + tax,
-        applications=tuple(applications), net_by_line=remaining,
+        subtotal=subtotal,
+        discount_total=discount_total,
+        tax_total=tax,
+        total=net + tax,
+        applications=tuple(applications),
+        net_by_line=remaining,
     )
 
 
@@ -320,8 +338,9 @@ def credit_order(credits: Sequence[CreditBalance]) -> list[CreditBalance]:
     return [c for _, c in indexed]
 
 
-def apply_credits(*, amount_due: Decimal | int | str, credits: Sequence[CreditBalance], currency: str,
-                  on: date) -> CreditResult:
+def apply_credits(
+    *, amount_due: Decimal | int | str, credits: Sequence[CreditBalance], currency: str, on: date
+) -> CreditResult:
     """Reduce ``amount_due`` by ``credits`` usable on ``on``; never below zero."""
     due = quantize(amount_due, currency)
     if due < 0:

@@ -1,7 +1,7 @@
 """Impact of exceptions on coming invoices (pure: loaded rows in, Decimal out).
 
-The forecast is the contract's recurring schedule (``billing.schedule.line_periods`` priced with
-``billing.pricing.price_recurring``, exactly as billing will price it): the next periods of every
+The forecast is the contract's recurring schedule (``revexos.schedule.line_periods`` priced with
+``revexos.pricing.price_recurring``, exactly as billing will price it): the next periods of every
 recurring line that start after today. Usage and time are not committed money, so they are not
 forecast; an hourly override's impact is stated per hour instead.
 
@@ -12,6 +12,7 @@ minus what it would charge if the exception never expired:
     override   uplift = price at the contract rate − price at the custom rate, for periods after
                the override ends (negative when the custom rate was above the contract's)
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -20,10 +21,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from billing.pricing import Period, price_recurring
-from billing.schedule import line_periods
 from discounts import applicator
 from revexos.money import quantize
+from revexos.pricing import Period, price_recurring
+from revexos.schedule import line_periods
 
 ZERO = Decimal(0)
 HORIZON_DAYS = 400
@@ -43,16 +44,22 @@ class ForecastLine:
     override_id: int | None = None
 
     def as_line(self) -> applicator.Line:
-        return applicator.Line(key=(self.contract_id, self.line_ref, self.period_start), amount=self.amount,
-                               line_ref=self.line_ref, period_start=self.period_start, period_end=self.period_end,
-                               contract_id=self.contract_id)
+        return applicator.Line(
+            key=(self.contract_id, self.line_ref, self.period_start),
+            amount=self.amount,
+            line_ref=self.line_ref,
+            period_start=self.period_start,
+            period_end=self.period_end,
+            contract_id=self.contract_id,
+        )
 
 
 OverrideLookup = Callable[[int, str, str, date], Any]  # (contract_id, line_ref, role, on) -> override row or None
 
 
-def recurring_forecast(*, contract, versions: Sequence[Any], after: date, periods: int,
-                       override_for: OverrideLookup | None = None) -> list[ForecastLine]:
+def recurring_forecast(
+    *, contract, versions: Sequence[Any], after: date, periods: int, override_for: OverrideLookup | None = None
+) -> list[ForecastLine]:
     """The next ``periods`` periods of each recurring line of ``contract`` starting after ``after``."""
     if not versions or contract.status not in BILLABLE or (contract.end_date and contract.end_date <= after):
         return []
@@ -64,20 +71,37 @@ def recurring_forecast(*, contract, versions: Sequence[Any], after: date, period
     result: list[ForecastLine] = []
     for ref in refs:
         schedule = line_periods(
-            contract_start=contract.start_date, contract_end=contract.end_date, versions=versions, line_ref=ref,
-            kind="recurring", until=after + timedelta(days=HORIZON_DAYS),
+            contract_start=contract.start_date,
+            contract_end=contract.end_date,
+            versions=versions,
+            line_ref=ref,
+            kind="recurring",
+            until=after + timedelta(days=HORIZON_DAYS),
         )
         coming = [lp for lp in schedule if lp.period.start > after][:periods]
         for lp in coming:
             currency = lp.version.currency
-            contract_amount = price_recurring(amount=lp.line.amount, period=lp.period, full_period=lp.full, currency=currency)
+            contract_amount = price_recurring(
+                amount=lp.line.amount, period=lp.period, full_period=lp.full, currency=currency
+            )
             amount, override_id = contract_amount, None
             override = override_for(contract.pk, ref, "", lp.period.start) if override_for else None
             if override is not None:
                 amount = price_recurring(amount=override.rate, period=lp.period, full_period=lp.full, currency=currency)
                 override_id = override.pk
-            result.append(ForecastLine(contract.pk, ref, lp.period.start, lp.period.end, currency, amount, contract_amount,
-                                       lp.full, override_id))
+            result.append(
+                ForecastLine(
+                    contract.pk,
+                    ref,
+                    lp.period.start,
+                    lp.period.end,
+                    currency,
+                    amount,
+                    contract_amount,
+                    lp.full,
+                    override_id,
+                )
+            )
     return result
 
 
@@ -118,8 +142,12 @@ def override_uplift(*, override, lines: Sequence[ForecastLine]) -> list[PeriodUp
     for line in lines:
         if line.contract_id != override.contract_id or line.line_ref != override.line_ref or override.role:
             continue
-        custom = price_recurring(amount=override.rate, period=Period(line.period_start, line.period_end),
-                                 full_period=line.full, currency=line.currency)
+        custom = price_recurring(
+            amount=override.rate,
+            period=Period(line.period_start, line.period_end),
+            full_period=line.full,
+            currency=line.currency,
+        )
         effect = line.contract_amount - line.amount if line.override_id == override.pk else ZERO
         uplift = line.contract_amount - custom if line.period_start > override.end_date else ZERO
         result.append(PeriodUplift(line.period_start, line.currency, effect, uplift))

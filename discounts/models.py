@@ -9,6 +9,7 @@ discounted invoice line) and ``CreditApplication`` (one row per credit and invoi
 the revenue given up to date and, for a discount with ``max_cycles``, the cycles it has used.
 The rules themselves live in the pure module ``discounts/applicator.py``.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -58,18 +59,28 @@ class DiscountScope(models.TextChoices):
 class _Approved(models.Model):
     reason = models.CharField(max_length=500, help_text="Why the exception was granted.")
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The finance or admin user who approved it.",
     )
     approved_label = models.CharField(
-        max_length=200, blank=True, help_text="Who approved it when not a user of this workspace (e.g. an API key).",
+        max_length=200,
+        blank=True,
+        help_text="Who approved it when not a user of this workspace (e.g. an API key).",
     )
     approved_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_via = models.CharField(max_length=10, default="ui", help_text="ui, api or admin")
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     revoke_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
@@ -95,7 +106,9 @@ class Discount(_Approved):
     currency = models.CharField(max_length=3, choices=CURRENCIES, blank=True)
     scope = models.CharField(max_length=10, choices=DiscountScope.choices)
     customer = models.ForeignKey("contracts.Customer", on_delete=models.PROTECT, related_name="discounts")
-    contract = models.ForeignKey("contracts.Contract", null=True, blank=True, on_delete=models.PROTECT, related_name="discounts")
+    contract = models.ForeignKey(
+        "contracts.Contract", null=True, blank=True, on_delete=models.PROTECT, related_name="discounts"
+    )
     line_ref = models.CharField(max_length=40, blank=True, help_text="Price line scope: the line's stable ref.")
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
@@ -109,16 +122,21 @@ class Discount(_Approved):
         indexes = [models.Index(fields=["status", "end_date"], name="discount_status_end")]
         constraints = [
             models.CheckConstraint(condition=Q(value__gt=0), name="discount_value_positive"),
-            models.CheckConstraint(condition=~Q(kind="percentage") | Q(value__lte=100), name="discount_percent_at_most_100"),
+            models.CheckConstraint(
+                condition=~Q(kind="percentage") | Q(value__lte=100), name="discount_percent_at_most_100"
+            ),
             models.CheckConstraint(condition=~Q(kind="fixed") | ~Q(currency=""), name="discount_fixed_has_currency"),
             models.CheckConstraint(
-                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")), name="discount_end_not_before_start",
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="discount_end_not_before_start",
             ),
             models.CheckConstraint(
                 condition=Q(end_date__isnull=False) | Q(max_cycles__isnull=False) | ~Q(no_expiry_reason=""),
                 name="discount_expires_or_says_why",
             ),
-            models.CheckConstraint(condition=Q(max_cycles__isnull=True) | Q(max_cycles__gte=1), name="discount_cycles_positive"),
+            models.CheckConstraint(
+                condition=Q(max_cycles__isnull=True) | Q(max_cycles__gte=1), name="discount_cycles_positive"
+            ),
             models.CheckConstraint(
                 condition=(Q(scope="customer") & Q(contract__isnull=True) & Q(line_ref=""))
                 | (Q(scope="contract") & Q(contract__isnull=False) & Q(line_ref=""))
@@ -145,7 +163,9 @@ class Credit(_Approved):
     """
 
     customer = models.ForeignKey("contracts.Customer", on_delete=models.PROTECT, related_name="credits")
-    contract = models.ForeignKey("contracts.Contract", null=True, blank=True, on_delete=models.PROTECT, related_name="credits")
+    contract = models.ForeignKey(
+        "contracts.Contract", null=True, blank=True, on_delete=models.PROTECT, related_name="credits"
+    )
     amount = money_field()
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     balance = money_field()
@@ -160,9 +180,12 @@ class Credit(_Approved):
         indexes = [models.Index(fields=["customer", "status"], name="credit_customer_status")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="credit_amount_positive"),
-            models.CheckConstraint(condition=Q(balance__gte=0) & Q(balance__lte=models.F("amount")), name="credit_balance_within_amount"),
             models.CheckConstraint(
-                condition=Q(expires_on__isnull=False) | ~Q(no_expiry_reason=""), name="credit_expires_or_says_why",
+                condition=Q(balance__gte=0) & Q(balance__lte=models.F("amount")), name="credit_balance_within_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_on__isnull=False) | ~Q(no_expiry_reason=""),
+                name="credit_expires_or_says_why",
             ),
         ]
 
@@ -197,7 +220,9 @@ class PriceOverride(_Approved):
         indexes = [models.Index(fields=["contract", "line_ref"], name="override_contract_line")]
         constraints = [
             models.CheckConstraint(condition=Q(rate__gte=0), name="override_rate_non_negative"),
-            models.CheckConstraint(condition=Q(end_date__gte=models.F("start_date")), name="override_end_not_before_start"),
+            models.CheckConstraint(
+                condition=Q(end_date__gte=models.F("start_date")), name="override_end_not_before_start"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -213,10 +238,14 @@ class DiscountApplication(models.Model):
 
     discount = models.ForeignKey(Discount, on_delete=models.PROTECT, related_name="applications")
     invoice = models.ForeignKey("billing.Invoice", on_delete=models.CASCADE, related_name="discount_applications")
-    invoice_line = models.ForeignKey("billing.InvoiceLine", on_delete=models.CASCADE, related_name="discount_applications")
+    invoice_line = models.ForeignKey(
+        "billing.InvoiceLine", on_delete=models.CASCADE, related_name="discount_applications"
+    )
     amount = money_field()
     cycle_key = models.CharField(max_length=40, help_text="The billing cycle it counts against (period start).")
-    coverage = models.DecimalField(max_digits=9, decimal_places=6, help_text="Share of the line's period inside the window.")
+    coverage = models.DecimalField(
+        max_digits=9, decimal_places=6, help_text="Share of the line's period inside the window."
+    )
     stage = models.CharField(max_length=8, help_text="line (price-line scope) or invoice (contract/customer scope)")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -226,6 +255,9 @@ class DiscountApplication(models.Model):
             models.UniqueConstraint(fields=["discount", "invoice_line"], name="discount_once_per_line"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="discount_application_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"discount {self.discount_id} −{self.amount} on line {self.invoice_line_id}"
 
 
 class CreditApplication(models.Model):
@@ -244,6 +276,9 @@ class CreditApplication(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="credit_application_positive"),
         ]
 
+    def __str__(self) -> str:
+        return f"credit {self.credit_id} −{self.amount} on invoice {self.invoice_id}"
+
 
 class EventAction(models.TextChoices):
     CREATED = "created", "Created and approved"
@@ -260,12 +295,16 @@ class ExceptionEvent(models.Model):
 
     discount = models.ForeignKey(Discount, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     credit = models.ForeignKey(Credit, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
-    price_override = models.ForeignKey(PriceOverride, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    price_override = models.ForeignKey(
+        PriceOverride, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
     action = models.CharField(max_length=12, choices=EventAction.choices)
     from_status = models.CharField(max_length=10, blank=True)
     to_status = models.CharField(max_length=10, blank=True)
     effective_on = models.DateField(null=True, blank=True, help_text="The tenant-local day the change took effect.")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_label = models.CharField(max_length=200, blank=True, help_text="The system actor: beat, run, API key …")
     reason = models.CharField(max_length=500, blank=True)
     detail = models.JSONField(default=dict, blank=True)
@@ -281,6 +320,9 @@ class ExceptionEvent(models.Model):
                 name="exception_event_one_subject",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.from_status}→{self.to_status} at {self.at:%Y-%m-%d}"
 
     @property
     def who(self) -> str:

@@ -8,6 +8,7 @@ stands. The date that decides is the one billing prices by: a recurring or usage
 The list and impact queries load everything in a fixed number of queries, whatever the number of
 exceptions (no per-row lookups).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -53,24 +54,32 @@ def rate_override(*, contract_id: int, line_ref: str, role: str | None = None, o
     """The custom rate for a contract's price line (and rate-card role) on ``on``; None = the contract's rate."""
     row = (
         PriceOverride.objects.filter(_override_q(contract_id=contract_id, on=on), line_ref=line_ref, role=role or "")
-        .order_by("-created_at", "-id").values_list("rate", flat=True).first()
+        .order_by("-created_at", "-id")
+        .values_list("rate", flat=True)
+        .first()
     )
     return row
 
 
-def rate_in_force(*, contract_rate: Decimal | None, contract_id: int, line_ref: str, role: str | None = None,
-                  on: date) -> Decimal | None:
+def rate_in_force(
+    *, contract_rate: Decimal | None, contract_id: int, line_ref: str, role: str | None = None, on: date
+) -> Decimal | None:
     """The rate billing uses on ``on``: a custom rate inside its window, else ``contract_rate``."""
     override = rate_override(contract_id=contract_id, line_ref=line_ref, role=role, on=on)
     return contract_rate if override is None else override
 
 
-def rate_overrides_in(*, contract_id: int, line_ref: str, role: str | None = None, start: date, end: date) -> list[Decimal]:
+def rate_overrides_in(
+    *, contract_id: int, line_ref: str, role: str | None = None, start: date, end: date
+) -> list[Decimal]:
     """Custom rates in force on any day of ``[start, end]``: for checks of hourly lines priced per work date."""
     return list(
-        PriceOverride.objects.filter(contract_id=contract_id, line_ref=line_ref, role=role or "", start_date__lte=end,
-                                     end_date__gte=start).exclude(status=ExceptionStatus.REVOKED)
-        .values_list("rate", flat=True).distinct()
+        PriceOverride.objects.filter(
+            contract_id=contract_id, line_ref=line_ref, role=role or "", start_date__lte=end, end_date__gte=start
+        )
+        .exclude(status=ExceptionStatus.REVOKED)
+        .values_list("rate", flat=True)
+        .distinct()
     )
 
 
@@ -80,8 +89,10 @@ def rate_overrides_lookup(*, contract_id: int) -> Callable[..., Decimal | None]:
     For billing loops that price many facts (time entries) of one contract.
     """
     rows = list(
-        PriceOverride.objects.filter(contract_id=contract_id).exclude(status=ExceptionStatus.REVOKED)
-        .order_by("-created_at", "-id").values_list("line_ref", "role", "start_date", "end_date", "rate")
+        PriceOverride.objects.filter(contract_id=contract_id)
+        .exclude(status=ExceptionStatus.REVOKED)
+        .order_by("-created_at", "-id")
+        .values_list("line_ref", "role", "start_date", "end_date", "rate")
     )
 
     def lookup(line_ref: str, role: str | None = None, *, on: date, default: Decimal | None = None) -> Decimal | None:
@@ -95,7 +106,11 @@ def rate_overrides_lookup(*, contract_id: int) -> Callable[..., Decimal | None]:
 
 def _override_rows_for(contract_ids) -> dict[int, list[PriceOverride]]:
     result: dict[int, list[PriceOverride]] = defaultdict(list)
-    for row in PriceOverride.objects.filter(contract_id__in=list(contract_ids)).exclude(status=ExceptionStatus.REVOKED).order_by("-created_at", "-id"):
+    for row in (
+        PriceOverride.objects.filter(contract_id__in=list(contract_ids))
+        .exclude(status=ExceptionStatus.REVOKED)
+        .order_by("-created_at", "-id")
+    ):
         result[row.contract_id].append(row)
     return result
 
@@ -110,7 +125,8 @@ def _versions_by_contract(contract_ids) -> dict[int, list]:
     result: dict[int, list] = defaultdict(list)
     for version in (
         ContractVersion.objects.filter(contract_id__in=list(contract_ids))
-        .prefetch_related(Prefetch("price_lines", queryset=lines)).order_by("contract_id", "effective_from")
+        .prefetch_related(Prefetch("price_lines", queryset=lines))
+        .order_by("contract_id", "effective_from")
     ):
         result[version.contract_id].append(version)
     return result
@@ -127,10 +143,16 @@ class ForecastBook:
     def lines_for(self, *, contract_id: int | None = None, customer_id: int | None = None) -> list[ForecastLine]:
         if contract_id is not None:
             return self.lines_by_contract.get(contract_id, [])
-        return [line for cid in self.contracts_by_customer.get(customer_id, []) for line in self.lines_by_contract.get(cid, [])]
+        return [
+            line
+            for cid in self.contracts_by_customer.get(customer_id, [])
+            for line in self.lines_by_contract.get(cid, [])
+        ]
 
 
-def forecast_book(*, today: date, contract_ids=None, customer_ids=None, periods: int = FORECAST_PERIODS) -> ForecastBook:
+def forecast_book(
+    *, today: date, contract_ids=None, customer_ids=None, periods: int = FORECAST_PERIODS
+) -> ForecastBook:
     from contracts.models import Contract
 
     contracts = Contract.objects.filter(status="active")
@@ -148,7 +170,11 @@ def forecast_book(*, today: date, contract_ids=None, customer_ids=None, periods:
     by_contract, by_customer = {}, defaultdict(list)
     for contract in contracts:
         by_contract[contract.pk] = recurring_forecast(
-            contract=contract, versions=versions.get(contract.pk, []), after=today, periods=periods, override_for=override_for,
+            contract=contract,
+            versions=versions.get(contract.pk, []),
+            after=today,
+            periods=periods,
+            override_for=override_for,
         )
         by_customer[contract.customer_id].append(contract.pk)
     return ForecastBook(today=today, lines_by_contract=by_contract, contracts_by_customer=by_customer)
@@ -201,7 +227,11 @@ def _pct(value: Decimal) -> str:
 
 def _used_cycles(discount_ids) -> dict[int, set[str]]:
     result: dict[int, set[str]] = defaultdict(set)
-    for did, key in DiscountApplication.objects.filter(discount_id__in=list(discount_ids)).values_list("discount_id", "cycle_key").distinct():
+    for did, key in (
+        DiscountApplication.objects.filter(discount_id__in=list(discount_ids))
+        .values_list("discount_id", "cycle_key")
+        .distinct()
+    ):
         result[did].add(key)
     return result
 
@@ -213,11 +243,15 @@ def _discount_expiry(discount: Discount, used: set[str], lines: list[ForecastLin
     remaining = discount.max_cycles - len(used)
     if remaining <= 0:
         return discount.end_date
-    starts = sorted({
-        (line.period_start, line.period_end) for line in lines
-        if line.period_start >= discount.start_date and line.period_start.isoformat() not in used
-        and (not discount.line_ref or line.line_ref == discount.line_ref)
-    })
+    starts = sorted(
+        {
+            (line.period_start, line.period_end)
+            for line in lines
+            if line.period_start >= discount.start_date
+            and line.period_start.isoformat() not in used
+            and (not discount.line_ref or line.line_ref == discount.line_ref)
+        }
+    )
     if len(starts) >= remaining:
         estimate = starts[remaining - 1][1]
         return min(estimate, discount.end_date) if discount.end_date else estimate
@@ -241,46 +275,81 @@ def _override_given_up(overrides: list[PriceOverride]) -> dict[int, Decimal]:
     result: dict[int, Decimal] = {}
     condition = Q()
     for o in overrides:
-        condition |= Q(invoice__contract_id=o.contract_id, line_ref=o.line_ref, period_start__lte=o.end_date,
-                       period_end__gte=o.start_date)
+        condition |= Q(
+            invoice__contract_id=o.contract_id,
+            line_ref=o.line_ref,
+            period_start__lte=o.end_date,
+            period_end__gte=o.start_date,
+        )
     lines = list(
         InvoiceLine.objects.filter(condition, kind__in=["recurring", "time_and_materials", "usage"])
-        .select_related("price_line", "invoice").prefetch_related("price_line__rates")
+        .select_related("price_line", "invoice")
+        .prefetch_related("price_line__rates")
     )
     for o in overrides:
         total = ZERO
         for line in lines:
             if line.invoice.contract_id != o.contract_id or line.line_ref != o.line_ref or line.price_line is None:
                 continue
-            if line.period_start is None or not (line.period_start <= o.end_date and (line.period_end or line.period_start) >= o.start_date):
+            if line.period_start is None or not (
+                line.period_start <= o.end_date and (line.period_end or line.period_start) >= o.start_date
+            ):
                 continue
             currency = line.invoice.currency
             pl = line.price_line
             if line.kind == "recurring" and not o.role and pl.amount is not None and line.period_start >= o.start_date:
                 days, period_days = line.source.get("days"), line.source.get("period_days")
-                if days and period_days and line.amount == quantize(o.rate * Decimal(days) / Decimal(period_days), currency):
+                if (
+                    days
+                    and period_days
+                    and line.amount == quantize(o.rate * Decimal(days) / Decimal(period_days), currency)
+                ):
                     total += quantize(pl.amount * Decimal(days) / Decimal(period_days), currency) - line.amount
-            elif line.kind == "time_and_materials" and o.role and line.source.get("role") == o.role and line.unit_amount == o.rate:
+            elif (
+                line.kind == "time_and_materials"
+                and o.role
+                and line.source.get("role") == o.role
+                and line.unit_amount == o.rate
+            ):
                 card = next((r.hourly_rate for r in pl.rates.all() if r.role == o.role), None)
                 if card is not None:
                     total += quantize(line.quantity * card, currency) - line.amount
-            elif line.kind == "usage" and not o.role and pl.unit_amount is not None and line.unit_amount == o.rate and line.period_start >= o.start_date:
+            elif (
+                line.kind == "usage"
+                and not o.role
+                and pl.unit_amount is not None
+                and line.unit_amount == o.rate
+                and line.period_start >= o.start_date
+            ):
                 total += quantize(line.quantity * pl.unit_amount, currency) - line.amount
         result[o.pk] = total
     return result
 
 
-def exception_rows(*, today: date, kind: str = "all", status: str = "live", expiring_days: int | None = None,
-                   expiring_by: date | None = None, customer_id: int | None = None, with_impact: bool = True) -> list[ExceptionRow]:
+def exception_rows(
+    *,
+    today: date,
+    kind: str = "all",
+    status: str = "live",
+    expiring_days: int | None = None,
+    expiring_by: date | None = None,
+    customer_id: int | None = None,
+    with_impact: bool = True,
+) -> list[ExceptionRow]:
     """Every exception matching the filters with its impact columns, soonest expiry first."""
     want = {"all": {"discount", "credit", "override"}}.get(kind, {kind})
     statuses = {
-        "live": ["scheduled", "active"], "expired": ["expired", "used"], "revoked": ["revoked"], "all": None,
+        "live": ["scheduled", "active"],
+        "expired": ["expired", "used"],
+        "revoked": ["revoked"],
+        "all": None,
     }.get(status, ["scheduled", "active"])
 
     discounts = credits = overrides = []
     if "discount" in want:
-        q = Discount.objects.select_related("customer", "contract", "approved_by").annotate(given=Sum("applications__amount"))
+        q = Discount.objects.select_related("customer", "contract", "approved_by").annotate(
+            given=Sum("applications__amount")
+        )
         if statuses:
             q = q.filter(status__in=statuses)
         if customer_id:
@@ -320,7 +389,9 @@ def exception_rows(*, today: date, kind: str = "all", status: str = "live", expi
         if d.max_cycles and d.end_date:
             label = f"{d.end_date:%d %b %Y} or {d.max_cycles} cycles"
         elif d.max_cycles:
-            label = f"after {d.max_cycles} cycle{'s' if d.max_cycles > 1 else ''}" + (f" (≈ {expires:%d %b %Y})" if expires else "")
+            label = f"after {d.max_cycles} cycle{'s' if d.max_cycles > 1 else ''}" + (
+                f" (≈ {expires:%d %b %Y})" if expires else ""
+            )
         elif d.end_date:
             label = f"{d.end_date:%d %b %Y}"
         else:
@@ -329,26 +400,57 @@ def exception_rows(*, today: date, kind: str = "all", status: str = "live", expi
         if book is not None and d.status in LIVE:
             ahead = discount_uplift(terms=discount_terms(d, used.get(d.pk, set())), lines=lines)
             ahead = _by_period(ahead)[:FORECAST_PERIODS]
-        scope = {"customer": "all contracts", "contract": d.contract.number if d.contract else "",
-                 "price_line": f"{d.contract.number if d.contract else ''} · line {d.line_ref}"}[d.scope]
+        scope = {
+            "customer": "all contracts",
+            "contract": d.contract.number if d.contract else "",
+            "price_line": f"{d.contract.number if d.contract else ''} · line {d.line_ref}",
+        }[d.scope]
         currency = d.currency or (lines[0].currency if lines else d.customer.currency)
-        rows.append(ExceptionRow(
-            kind="discount", obj=d, reference=d.reference, customer=d.customer, contract=d.contract, scope_label=scope,
-            value_label=_pct(d.value) if d.kind == "percentage" else f"{_fmt_value(d.value, d.currency)} / cycle",
-            currency=currency, start=d.start_date, expires_on=expires, expiry_label=label, status=d.status,
-            status_label=d.get_status_display(), given_up=quantize(d.given or ZERO, currency),
-            next_month_uplift=_next_month_of(ahead, today) if d.status in LIVE else None, ahead=ahead,
-            uplift_note="" if ahead or d.status not in LIVE else "no recurring billing to forecast",
-        ))
+        rows.append(
+            ExceptionRow(
+                kind="discount",
+                obj=d,
+                reference=d.reference,
+                customer=d.customer,
+                contract=d.contract,
+                scope_label=scope,
+                value_label=_pct(d.value) if d.kind == "percentage" else f"{_fmt_value(d.value, d.currency)} / cycle",
+                currency=currency,
+                start=d.start_date,
+                expires_on=expires,
+                expiry_label=label,
+                status=d.status,
+                status_label=d.get_status_display(),
+                given_up=quantize(d.given or ZERO, currency),
+                next_month_uplift=_next_month_of(ahead, today) if d.status in LIVE else None,
+                ahead=ahead,
+                uplift_note="" if ahead or d.status not in LIVE else "no recurring billing to forecast",
+            )
+        )
     for c in credits:
-        rows.append(ExceptionRow(
-            kind="credit", obj=c, reference=c.reference, customer=c.customer, contract=c.contract,
-            scope_label=(c.contract.number if c.contract else "all contracts") + (f" · only {', '.join(c.pinned_invoices)}" if c.pinned_invoices else ""),
-            value_label=f"{format_money(c.balance, c.currency)} of {_fmt_value(c.amount, c.currency)}", currency=c.currency,
-            start=None, expires_on=c.expires_on, expiry_label=f"{c.expires_on:%d %b %Y}" if c.expires_on else "no expiry",
-            status=c.status, status_label=c.get_status_display(), given_up=quantize(c.amount - c.balance, c.currency),
-            next_month_uplift=None, uplift_note=f"{_fmt_value(c.balance, c.currency)} lapses" if c.status == "active" and c.expires_on else "",
-        ))
+        rows.append(
+            ExceptionRow(
+                kind="credit",
+                obj=c,
+                reference=c.reference,
+                customer=c.customer,
+                contract=c.contract,
+                scope_label=(c.contract.number if c.contract else "all contracts")
+                + (f" · only {', '.join(c.pinned_invoices)}" if c.pinned_invoices else ""),
+                value_label=f"{format_money(c.balance, c.currency)} of {_fmt_value(c.amount, c.currency)}",
+                currency=c.currency,
+                start=None,
+                expires_on=c.expires_on,
+                expiry_label=f"{c.expires_on:%d %b %Y}" if c.expires_on else "no expiry",
+                status=c.status,
+                status_label=c.get_status_display(),
+                given_up=quantize(c.amount - c.balance, c.currency),
+                next_month_uplift=None,
+                uplift_note=f"{_fmt_value(c.balance, c.currency)} lapses"
+                if c.status == "active" and c.expires_on
+                else "",
+            )
+        )
     for o in overrides:
         ahead = []
         note = ""
@@ -358,21 +460,36 @@ def exception_rows(*, today: date, kind: str = "all", status: str = "live", expi
                 if per_hour is not None:
                     note = f"{'+' if per_hour - o.rate >= 0 else '−'}{_fmt_value(abs(per_hour - o.rate), o.currency)} per hour after expiry"
             else:
-                ahead = _by_period(override_uplift(override=o, lines=book.lines_for(contract_id=o.contract_id)))[:FORECAST_PERIODS]
+                ahead = _by_period(override_uplift(override=o, lines=book.lines_for(contract_id=o.contract_id)))[
+                    :FORECAST_PERIODS
+                ]
                 if not ahead:
                     note = "per unit; usage is not forecast"
-        rows.append(ExceptionRow(
-            kind="override", obj=o, reference=o.reference, customer=o.customer, contract=o.contract,
-            scope_label=f"{o.contract.number} · line {o.line_ref}" + (f" · {o.role}" if o.role else ""),
-            value_label=f"{_fmt_value(o.rate, o.currency)}" + ("/h" if o.role else ""), currency=o.currency, start=o.start_date,
-            expires_on=o.end_date, expiry_label=f"{o.end_date:%d %b %Y}", status=o.status, status_label=o.get_status_display(),
-            given_up=quantize(override_given.get(o.pk, ZERO), o.currency) if with_impact else None,
-            next_month_uplift=_next_month_of(ahead, today) if ahead else None, uplift_note=note, ahead=ahead,
-        ))
+        rows.append(
+            ExceptionRow(
+                kind="override",
+                obj=o,
+                reference=o.reference,
+                customer=o.customer,
+                contract=o.contract,
+                scope_label=f"{o.contract.number} · line {o.line_ref}" + (f" · {o.role}" if o.role else ""),
+                value_label=f"{_fmt_value(o.rate, o.currency)}" + ("/h" if o.role else ""),
+                currency=o.currency,
+                start=o.start_date,
+                expires_on=o.end_date,
+                expiry_label=f"{o.end_date:%d %b %Y}",
+                status=o.status,
+                status_label=o.get_status_display(),
+                given_up=quantize(override_given.get(o.pk, ZERO), o.currency) if with_impact else None,
+                next_month_uplift=_next_month_of(ahead, today) if ahead else None,
+                uplift_note=note,
+                ahead=ahead,
+            )
+        )
 
     if expiring_days is not None or expiring_by is not None:
         limit = expiring_by or today + timedelta(days=expiring_days)
-        rows = [r for r in rows if r.is_live or r.kind == "credit" and r.status == "active"]
+        rows = [r for r in rows if r.is_live or (r.kind == "credit" and r.status == "active")]
         rows = [r for r in rows if r.expires_on is not None and today <= r.expires_on <= limit]
     rows.sort(key=lambda r: (r.expires_on is None, r.expires_on or date.max, r.reference))
     return rows
@@ -391,9 +508,15 @@ def _card_rate(override: PriceOverride, book: ForecastBook) -> Decimal | None:
     from contracts.models import RateCardEntry
 
     entry = (
-        RateCardEntry.objects.filter(price_line__version__contract_id=override.contract_id, price_line__line_ref=override.line_ref,
-                                     role=override.role, price_line__version__effective_from__lte=max(book.today, override.start_date))
-        .order_by("-price_line__version__effective_from").values_list("hourly_rate", flat=True).first()
+        RateCardEntry.objects.filter(
+            price_line__version__contract_id=override.contract_id,
+            price_line__line_ref=override.line_ref,
+            role=override.role,
+            price_line__version__effective_from__lte=max(book.today, override.start_date),
+        )
+        .order_by("-price_line__version__effective_from")
+        .values_list("hourly_rate", flat=True)
+        .first()
     )
     return entry
 
@@ -446,7 +569,9 @@ class CustomerImpact:
         return self.forecast_without - self.forecast_with
 
 
-def customer_impact(*, today: date, customer_id: int | None = None, periods: int = FORECAST_PERIODS) -> list[CustomerImpact]:
+def customer_impact(
+    *, today: date, customer_id: int | None = None, periods: int = FORECAST_PERIODS
+) -> list[CustomerImpact]:
     """Per customer and currency: billed to date with and without exceptions, and the next periods' forecast."""
     from billing.models import Invoice, InvoiceStatus
     from contracts.models import Customer
@@ -464,18 +589,27 @@ def customer_impact(*, today: date, customer_id: int | None = None, periods: int
         return result[key]
 
     invoices = (
-        Invoice.objects.filter(customer_id__in=list(customers)).exclude(status=InvoiceStatus.VOID)
-        .values("customer_id", "currency").annotate(gross=Sum("subtotal"), disc=Sum("discount_total"), cred=Sum("credit_applied"))
+        Invoice.objects.filter(customer_id__in=list(customers))
+        .exclude(status=InvoiceStatus.VOID)
+        .values("customer_id", "currency")
+        .annotate(gross=Sum("subtotal"), disc=Sum("discount_total"), cred=Sum("credit_applied"))
     )
     for agg in invoices:
         r = row(agg["customer_id"], agg["currency"])
         r.gross, r.discounts, r.credits = agg["gross"] or ZERO, agg["disc"] or ZERO, agg["cred"] or ZERO
     from django.db.models import Count
 
-    for agg in Invoice.objects.filter(customer_id__in=list(customers)).exclude(status=InvoiceStatus.VOID).values("customer_id", "currency").annotate(n=Count("id")):
+    for agg in (
+        Invoice.objects.filter(customer_id__in=list(customers))
+        .exclude(status=InvoiceStatus.VOID)
+        .values("customer_id", "currency")
+        .annotate(n=Count("id"))
+    ):
         row(agg["customer_id"], agg["currency"]).invoices = agg["n"]
 
-    overrides = list(PriceOverride.objects.filter(customer_id__in=list(customers)).exclude(status=ExceptionStatus.REVOKED))
+    overrides = list(
+        PriceOverride.objects.filter(customer_id__in=list(customers)).exclude(status=ExceptionStatus.REVOKED)
+    )
     given_by_override = _override_given_up(overrides)
     for o in overrides:
         given = given_by_override.get(o.pk, ZERO)
@@ -493,10 +627,15 @@ def customer_impact(*, today: date, customer_id: int | None = None, periods: int
         for line in lines:
             by_currency[line.currency].append(line)
         for currency, group in by_currency.items():
-            terms = [discount_terms(d, used.get(d.pk, set())) for d in live if d.customer_id == cid
-                     and (d.kind == "percentage" or d.currency == currency)]
+            terms = [
+                discount_terms(d, used.get(d.pk, set()))
+                for d in live
+                if d.customer_id == cid and (d.kind == "percentage" or d.currency == currency)
+            ]
             amounts = applicator.apply_discounts(
-                lines=[line.as_line() for line in group], discounts=terms, currency=currency,
+                lines=[line.as_line() for line in group],
+                discounts=terms,
+                currency=currency,
                 billing_date=min(line.period_start for line in group),
             )
             r = row(cid, currency)
@@ -509,15 +648,20 @@ def customer_invoices(*, customer_id: int, limit: int = 24):
     from billing.models import Invoice
 
     return list(
-        Invoice.objects.filter(customer_id=customer_id).select_related("contract")
-        .prefetch_related(Prefetch("discount_applications", queryset=DiscountApplication.objects.select_related("discount")),
-                          "credit_applications__credit")
+        Invoice.objects.filter(customer_id=customer_id)
+        .select_related("contract")
+        .prefetch_related(
+            Prefetch("discount_applications", queryset=DiscountApplication.objects.select_related("discount")),
+            "credit_applications__credit",
+        )
         .order_by("-billing_date", "-id")[:limit]
     )
 
 
 def credits_usable(*, customer_id: int, currency: str, on: date) -> Decimal:
-    total = Credit.objects.filter(customer_id=customer_id, currency=currency, status=CreditStatus.ACTIVE).filter(
-        Q(expires_on__isnull=True) | Q(expires_on__gte=on)
-    ).aggregate(s=Sum("balance"))["s"]
+    total = (
+        Credit.objects.filter(customer_id=customer_id, currency=currency, status=CreditStatus.ACTIVE)
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=on))
+        .aggregate(s=Sum("balance"))["s"]
+    )
     return total or ZERO

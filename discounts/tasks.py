@@ -1,4 +1,5 @@
 """Discount tasks: thin, idempotent, in the tenant's schema (fanned out by dispatch_to_tenants)."""
+
 from __future__ import annotations
 
 from datetime import date

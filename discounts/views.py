@@ -3,6 +3,7 @@
 Everyone who can read contracts sees the exceptions; granting, revoking and extending need
 ``discounts.manage`` (finance and admins), and whoever grants one is recorded as its approver.
 """
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -41,7 +42,9 @@ def _filters(params) -> dict:
     form.is_valid()
     data = form.cleaned_data if form.is_bound else {}
     return {
-        "form": form, "kind": data.get("kind") or "all", "status": data.get("status") or "live",
+        "form": form,
+        "kind": data.get("kind") or "all",
+        "status": data.get("status") or "live",
         "expiring": data.get("expiring") or "",
     }
 
@@ -49,7 +52,9 @@ def _filters(params) -> dict:
 def _rows(filters: dict, today):
     expiring = filters["expiring"]
     return exception_rows(
-        today=today, kind=filters["kind"], status=filters["status"],
+        today=today,
+        kind=filters["kind"],
+        status=filters["status"],
         expiring_days=int(expiring) if expiring.isdigit() else None,
         expiring_by=quarter_end(today) if expiring == "quarter" else None,
     )
@@ -61,7 +66,11 @@ def exception_list(request):
     filters = _filters(request.GET)
     rows = _rows(filters, today)
     context = {
-        **filters, "rows": rows, "totals": exception_totals(rows), "today": today, "quarter_end": quarter_end(today),
+        **filters,
+        "rows": rows,
+        "totals": exception_totals(rows),
+        "today": today,
+        "quarter_end": quarter_end(today),
         "can_manage": has_capability(request.user, "discounts.manage"),
     }
     template = "discounts/exception_list.html#exceptions" if request.htmx else "discounts/exception_list.html"
@@ -88,20 +97,40 @@ def exception_create(request, kind: str):
         try:
             if kind == "discount":
                 obj = discount_create(
-                    kind=data["kind"], value=data["value"], start_date=data["start_date"], end_date=data["end_date"],
-                    max_cycles=data["max_cycles"], no_expiry_reason=data["no_expiry_reason"], reason=data["reason"],
-                    contract=data["contract"], customer=data["customer"], line_ref=data["line_ref"], created_by=request.user,
+                    kind=data["kind"],
+                    value=data["value"],
+                    start_date=data["start_date"],
+                    end_date=data["end_date"],
+                    max_cycles=data["max_cycles"],
+                    no_expiry_reason=data["no_expiry_reason"],
+                    reason=data["reason"],
+                    contract=data["contract"],
+                    customer=data["customer"],
+                    line_ref=data["line_ref"],
+                    created_by=request.user,
                 )
             elif kind == "credit":
                 obj = credit_create(
-                    customer=data["customer"], contract=data["contract"], amount=data["amount"], currency=data["currency"],
-                    expires_on=data["expires_on"], no_expiry_reason=data["no_expiry_reason"], reason=data["reason"],
-                    pinned_invoices=form.pins(), created_by=request.user,
+                    customer=data["customer"],
+                    contract=data["contract"],
+                    amount=data["amount"],
+                    currency=data["currency"],
+                    expires_on=data["expires_on"],
+                    no_expiry_reason=data["no_expiry_reason"],
+                    reason=data["reason"],
+                    pinned_invoices=form.pins(),
+                    created_by=request.user,
                 )
             else:
                 obj = price_override_create(
-                    contract=data["contract"], line_ref=data["line_ref"], role=data["role"], rate=data["rate"],
-                    start_date=data["start_date"], end_date=data["end_date"], reason=data["reason"], created_by=request.user,
+                    contract=data["contract"],
+                    line_ref=data["line_ref"],
+                    role=data["role"],
+                    rate=data["rate"],
+                    start_date=data["start_date"],
+                    end_date=data["end_date"],
+                    reason=data["reason"],
+                    created_by=request.user,
                 )
         except ValidationError as exc:
             form.add_service_errors(exc)
@@ -109,7 +138,12 @@ def exception_create(request, kind: str):
             messages.success(request, f"{obj.reference} granted and approved by you.")
             return redirect("discounts:detail", kind=kind, pk=obj.pk)
     status = 422 if request.method == "POST" else 200
-    return render(request, "discounts/exception_form.html", {"form": form, "kind": kind, "label": KIND_LABELS[kind]}, status=status)
+    return render(
+        request,
+        "discounts/exception_form.html",
+        {"form": form, "kind": kind, "label": KIND_LABELS[kind]},
+        status=status,
+    )
 
 
 @requires("contracts.view")
@@ -123,25 +157,50 @@ def exception_detail(request, kind: str, pk: int):
     row = _row_for(kind, pk, today)
     applications = []
     if kind == "discount":
-        applications = list(obj.applications.select_related("invoice", "invoice_line").order_by("-invoice__billing_date", "invoice_line__position"))
+        applications = list(
+            obj.applications.select_related("invoice", "invoice_line").order_by(
+                "-invoice__billing_date", "invoice_line__position"
+            )
+        )
     elif kind == "credit":
         applications = list(obj.applications.select_related("invoice").order_by("-applied_on"))
     history = list(obj.history.select_related("history_user").order_by("-history_date")[:30])
-    return render(request, "discounts/exception_detail.html", {
-        "kind": kind, "label": KIND_LABELS[kind], "obj": obj, "row": row, "events": exception_events(obj),
-        "applications": applications, "history": history, "today": today,
-        "can_manage": has_capability(request.user, "discounts.manage"),
-    })
+    return render(
+        request,
+        "discounts/exception_detail.html",
+        {
+            "kind": kind,
+            "label": KIND_LABELS[kind],
+            "obj": obj,
+            "row": row,
+            "events": exception_events(obj),
+            "applications": applications,
+            "history": history,
+            "today": today,
+            "can_manage": has_capability(request.user, "discounts.manage"),
+        },
+    )
 
 
-def _after_change(request, kind: str, pk: int, *, errors: dict | None = None, action: str = "", done: str = "", reference: str = ""):
+def _after_change(
+    request, kind: str, pk: int, *, errors: dict | None = None, action: str = "", done: str = "", reference: str = ""
+):
     today = tenant_today()
     if request.htmx:
         row = _row_for(kind, pk, today)
-        return render(request, "discounts/exception_list.html#row", {
-            "row": row, "today": today, "can_manage": True, "errors": errors or {}, "open_action": action if errors else "",
-            "done": done, "posted": request.POST if errors else None,
-        })
+        return render(
+            request,
+            "discounts/exception_list.html#row",
+            {
+                "row": row,
+                "today": today,
+                "can_manage": True,
+                "errors": errors or {},
+                "open_action": action if errors else "",
+                "done": done,
+                "posted": request.POST if errors else None,
+            },
+        )
     if errors:
         for messages_ in errors.values():
             for message in messages_:
@@ -177,8 +236,14 @@ def exception_extend(request, kind: str, pk: int):
     if not form.is_valid():
         return _after_change(request, kind, pk, errors={k: list(v) for k, v in form.errors.items()}, action="extend")
     try:
-        obj = extend(kind=kind, pk=pk, reason=form.cleaned_data["reason"], end_date=form.cleaned_data["end_date"],
-                     max_cycles=form.cleaned_data["max_cycles"], user=request.user)
+        obj = extend(
+            kind=kind,
+            pk=pk,
+            reason=form.cleaned_data["reason"],
+            end_date=form.cleaned_data["end_date"],
+            max_cycles=form.cleaned_data["max_cycles"],
+            user=request.user,
+        )
     except ValidationError as exc:
         errors = {("end_date" if k == "expires_on" else k): v for k, v in exc.message_dict.items()}
         return _after_change(request, kind, pk, errors=errors, action="extend")
@@ -213,9 +278,15 @@ def customer_detail(request, pk: int):
 
     customer = get_object_or_404(Customer, pk=pk)
     today = tenant_today()
-    return render(request, "discounts/customer_detail.html", {
-        "customer": customer, "impact": customer_impact(today=today, customer_id=pk),
-        "rows": exception_rows(today=today, status="all", customer_id=pk), "invoices": customer_invoices(customer_id=pk),
-        "today": today, "can_manage": has_capability(request.user, "discounts.manage"),
-    })
-
+    return render(
+        request,
+        "discounts/customer_detail.html",
+        {
+            "customer": customer,
+            "impact": customer_impact(today=today, customer_id=pk),
+            "rows": exception_rows(today=today, status="all", customer_id=pk),
+            "invoices": customer_invoices(customer_id=pk),
+            "today": today,
+            "can_manage": has_capability(request.user, "discounts.manage"),
+        },
+    )

@@ -3,6 +3,7 @@
 Money is a decimal string in the currency's own digits; amounts in different currencies are
 never added: every total is a list of one entry per currency.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -84,8 +85,12 @@ class ForecastOut(Schema):
 
 
 def _amounts(currency: str, m) -> dict:
-    return {"currency": currency, "gross": str(quantize(m.gross, currency)), "discount": str(quantize(m.discount, currency)),
-            "net": str(quantize(m.net, currency))}
+    return {
+        "currency": currency,
+        "gross": str(quantize(m.gross, currency)),
+        "discount": str(quantize(m.discount, currency)),
+        "net": str(quantize(m.net, currency)),
+    }
 
 
 def _scope(*, contract: str, customer: str):
@@ -109,8 +114,11 @@ def forecast_get(request, filters: Query[ForecastFilters]):
     from insights.forecast import Money3
 
     today = tenant_today()
-    portfolio = portfolio_load(today=today, contracts=_scope(contract=filters.contract.strip(), customer=filters.customer.strip()),
-                               with_valuation=False)
+    portfolio = portfolio_load(
+        today=today,
+        contracts=_scope(contract=filters.contract.strip(), customer=filters.customer.strip()),
+        with_valuation=False,
+    )
     result = portfolio_forecast(portfolio, months=filters.months)
     by_id = portfolio.by_id()
     months = []
@@ -121,31 +129,61 @@ def forecast_get(request, filters: Query[ForecastFilters]):
             g.gross += m.gross
             g.discount += m.discount
             g.net += m.net
-        months.append({
-            "month": row.month.strftime("%Y-%m"),
-            "totals": [_amounts(c, m) for c, m in sorted(row.by_currency.items())],
-            "by_kind": [{**_amounts(c, m), "kind": k} for (c, k), m in sorted(row.by_currency_kind.items(), key=lambda x: (x[0][0], KINDS.index(x[0][1])))],
-            "renewal_uplift": [{"currency": c, "amount": str(quantize(a, c))} for c, a in sorted(row.uplift.items())],
-        })
+        months.append(
+            {
+                "month": row.month.strftime("%Y-%m"),
+                "totals": [_amounts(c, m) for c, m in sorted(row.by_currency.items())],
+                "by_kind": [
+                    {**_amounts(c, m), "kind": k}
+                    for (c, k), m in sorted(row.by_currency_kind.items(), key=lambda x: (x[0][0], KINDS.index(x[0][1])))
+                ],
+                "renewal_uplift": [
+                    {"currency": c, "amount": str(quantize(a, c))} for c, a in sorted(row.uplift.items())
+                ],
+            }
+        )
     per_contract: dict[tuple, Money3] = {}
     for item in result.items:
         per_contract.setdefault((item.contract_id, item.month, item.kind, item.currency), Money3()).add(item)
     by_contract = [
-        {"contract": by_id[cid].number, "customer": by_id[cid].customer_name, "month": month.strftime("%Y-%m"), "kind": kind,
-         **_amounts(currency, m)}
-        for (cid, month, kind, currency), m in sorted(per_contract.items(), key=lambda x: (by_id[x[0][0]].number, x[0][1], x[0][2]))
+        {
+            "contract": by_id[cid].number,
+            "customer": by_id[cid].customer_name,
+            "month": month.strftime("%Y-%m"),
+            "kind": kind,
+            **_amounts(currency, m),
+        }
+        for (cid, month, kind, currency), m in sorted(
+            per_contract.items(), key=lambda x: (by_id[x[0][0]].number, x[0][1], x[0][2])
+        )
     ]
     items = None
     if filters.items:
         items = [
-            {"contract": by_id[i.contract_id].number, "customer": by_id[i.contract_id].customer_name, "kind": i.kind,
-             "description": i.description, "billing_date": i.billing_date, "period_start": i.period_start,
-             "period_end": i.period_end, "currency": i.currency, "gross": str(i.gross), "discount": str(i.discount),
-             "net": str(i.net), "basis": i.basis, "renewal": i.renewal}
+            {
+                "contract": by_id[i.contract_id].number,
+                "customer": by_id[i.contract_id].customer_name,
+                "kind": i.kind,
+                "description": i.description,
+                "billing_date": i.billing_date,
+                "period_start": i.period_start,
+                "period_end": i.period_end,
+                "currency": i.currency,
+                "gross": str(i.gross),
+                "discount": str(i.discount),
+                "net": str(i.net),
+                "basis": i.basis,
+                "renewal": i.renewal,
+            }
             for i in result.items
         ]
-    return {"as_of": today, "months": months, "totals": [_amounts(c, m) for c, m in sorted(grand.items())],
-            "by_contract": by_contract, "items": items}
+    return {
+        "as_of": today,
+        "months": months,
+        "totals": [_amounts(c, m) for c, m in sorted(grand.items())],
+        "by_contract": by_contract,
+        "items": items,
+    }
 
 
 class ValueFilters(Schema):
@@ -188,7 +226,9 @@ class ContractValuePage(Schema):
 @router.get("/contract-value", response=ContractValuePage, summary="Contract value billed, recognized and unearned")
 def contract_value_get(request, filters: Query[ValueFilters]):
     today = tenant_today()
-    portfolio = portfolio_load(today=today, contracts=_scope(contract=filters.contract.strip(), customer=filters.customer.strip()))
+    portfolio = portfolio_load(
+        today=today, contracts=_scope(contract=filters.contract.strip(), customer=filters.customer.strip())
+    )
     rows = portfolio_valuation(portfolio)
     by_id = portfolio.by_id()
 
@@ -196,17 +236,31 @@ def contract_value_get(request, filters: Query[ValueFilters]):
         return str(quantize(value, currency))
 
     totals = [
-        {"currency": c, "contracts": t.contracts, "committed": money(t.committed, c), "value": money(t.value, c),
-         "recognized": money(t.recognized, c), "billed": money(t.billed, c), "unearned": money(t.unearned, c),
-         "unbilled_receivable": money(t.unbilled_receivable, c)}
+        {
+            "currency": c,
+            "contracts": t.contracts,
+            "committed": money(t.committed, c),
+            "value": money(t.value, c),
+            "recognized": money(t.recognized, c),
+            "billed": money(t.billed, c),
+            "unearned": money(t.unearned, c),
+            "unbilled_receivable": money(t.unbilled_receivable, c),
+        }
         for c, t in valuation_totals(rows).items()
     ]
-    page = rows[filters.offset: filters.offset + filters.limit]
+    page = rows[filters.offset : filters.offset + filters.limit]
     items = [
-        {"contract": by_id[r.contract_id].number, "customer": by_id[r.contract_id].customer_name, "currency": r.currency,
-         "committed": money(r.committed, r.currency), "value": money(r.value, r.currency),
-         "recognized": money(r.recognized, r.currency), "billed": money(r.billed, r.currency),
-         "unearned": money(r.unearned, r.currency), "unbilled_receivable": money(r.unbilled_receivable, r.currency)}
+        {
+            "contract": by_id[r.contract_id].number,
+            "customer": by_id[r.contract_id].customer_name,
+            "currency": r.currency,
+            "committed": money(r.committed, r.currency),
+            "value": money(r.value, r.currency),
+            "recognized": money(r.recognized, r.currency),
+            "billed": money(r.billed, r.currency),
+            "unearned": money(r.unearned, r.currency),
+            "unbilled_receivable": money(r.unbilled_receivable, r.currency),
+        }
         for r in page
     ]
     return {"as_of": today, "totals": totals, "items": items, "count": len(rows)}

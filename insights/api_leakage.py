@@ -2,6 +2,7 @@
 
 Money is a decimal string in the currency's own digits ("1500.00"); ids are strings.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -18,7 +19,12 @@ router = Router(tags=["insights"])
 
 class LeakageFilters(Schema):
     rule: str = Field("", description="A rule: " + ", ".join(LeakageRule.values))
-    status: str = Field("", description="A status (" + ", ".join(FindingStatus.values) + "), `live` (open or acknowledged) or empty for all")
+    status: str = Field(
+        "",
+        description="A status ("
+        + ", ".join(FindingStatus.values)
+        + "), `live` (open or acknowledged) or empty for all",
+    )
     contract: str = Field("", description="The contract's number or id")
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0)
@@ -54,13 +60,25 @@ class LeakageFindingPage(Schema):
 
 def finding_to_wire(f: LeakageFinding) -> dict[str, Any]:
     return {
-        "id": str(f.pk), "rule": f.rule, "rule_name": f.get_rule_display(), "fingerprint": f.fingerprint, "title": f.title,
-        "contract": f.contract.number if f.contract_id else None, "contract_id": str(f.contract_id) if f.contract_id else None,
+        "id": str(f.pk),
+        "rule": f.rule,
+        "rule_name": f.get_rule_display(),
+        "fingerprint": f.fingerprint,
+        "title": f.title,
+        "contract": f.contract.number if f.contract_id else None,
+        "contract_id": str(f.contract_id) if f.contract_id else None,
         "customer": f.customer.external_id if f.customer_id else None,
         "invoice": (f.invoice.number or f"draft-{f.invoice_id}") if f.invoice_id else None,
-        "period_start": f.period_start, "period_end": f.period_end, "amount": str(quantize(f.amount, f.currency)),
-        "currency": f.currency, "status": f.status, "status_note": f.status_note, "evidence": f.evidence or {},
-        "first_seen_at": f.first_seen_at, "last_seen_at": f.last_seen_at, "resolved_at": f.resolved_at,
+        "period_start": f.period_start,
+        "period_end": f.period_end,
+        "amount": str(quantize(f.amount, f.currency)),
+        "currency": f.currency,
+        "status": f.status,
+        "status_note": f.status_note,
+        "evidence": f.evidence or {},
+        "first_seen_at": f.first_seen_at,
+        "last_seen_at": f.last_seen_at,
+        "resolved_at": f.resolved_at,
         "review_task": str(f.review_task_id) if f.review_task_id else None,
     }
 
@@ -79,5 +97,5 @@ def leakage_findings_list(request, filters: Query[LeakageFilters]):
     if filters.status and filters.status not in (*FindingStatus.values, "live"):
         raise _bad("status", f"Unknown status; use one of {', '.join(FindingStatus.values)} or live.")
     findings = leakage_finding_list(rule=rule, status=filters.status, contract=filters.contract.strip())
-    rows = list(findings[filters.offset: filters.offset + filters.limit])
+    rows = list(findings[filters.offset : filters.offset + filters.limit])
     return {"items": [finding_to_wire(f) for f in rows], "count": findings.count()}

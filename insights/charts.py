@@ -3,6 +3,7 @@
 The templates draw what these functions compute: bars as rectangles in a fixed viewBox, so a
 chart scales with its container and prints. Amounts stay Decimal until they become coordinates.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,7 +13,11 @@ from decimal import Decimal
 from insights.forecast import KIND_LABELS, KINDS, MonthTotals
 
 KIND_COLOURS = {
-    "recurring": "#2f5bea", "milestone": "#0e9384", "fixed_fee": "#7a5af8", "time_and_materials": "#dc6803", "usage": "#4ca30d",
+    "recurring": "#2f5bea",
+    "milestone": "#0e9384",
+    "fixed_fee": "#7a5af8",
+    "time_and_materials": "#dc6803",
+    "usage": "#4ca30d",
 }
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 240, 64, 28, 12
 
@@ -84,7 +89,9 @@ def forecast_chart(*, rows: list[MonthTotals], currency: str, href: str) -> Stac
     for index, (row, total) in enumerate(zip(rows, totals, strict=True)):
         x = LEFT + slot * index + (slot - bar_w) / 2
         month = row.month.strftime("%Y-%m")
-        bar = Bar(month=row.month, label=row.month.strftime("%b %y"), x=x, total=total, href=href.format(month=month, kind=""))
+        bar = Bar(
+            month=row.month, label=row.month.strftime("%b %y"), x=x, total=total, href=href.format(month=month, kind="")
+        )
         y = HEIGHT - BOTTOM
         for kind in KINDS:
             money = row.by_currency_kind.get((currency, kind))
@@ -93,8 +100,19 @@ def forecast_chart(*, rows: list[MonthTotals], currency: str, href: str) -> Stac
             h = _share(money.net, top) * plot_h
             y -= h
             used.add(kind)
-            bar.segments.append(Segment(kind, KIND_LABELS[kind], KIND_COLOURS[kind], x, y, bar_w, h, money.net,
-                                        href.format(month=month, kind=kind)))
+            bar.segments.append(
+                Segment(
+                    kind,
+                    KIND_LABELS[kind],
+                    KIND_COLOURS[kind],
+                    x,
+                    y,
+                    bar_w,
+                    h,
+                    money.net,
+                    href.format(month=month, kind=kind),
+                )
+            )
         bars.append(bar)
     ticks = [(HEIGHT - BOTTOM - plot_h * i / 4, top * i / 4) for i in range(5)]
     legend = [(KIND_LABELS[k], KIND_COLOURS[k]) for k in KINDS if k in used]
@@ -112,9 +130,13 @@ class HBar:
     href: str
 
 
-def horizontal_bars(*, items: list[tuple[str, str, Decimal, int, str]], width: int = 360, row_h: int = 26) -> tuple[list[HBar], int]:
+def horizontal_bars(
+    *, items: list[tuple[str, str, Decimal, int, str]], width: int = 360, row_h: int = 26
+) -> tuple[list[HBar], int]:
     """(label, sublabel, amount, count, href) → bars scaled to the largest amount, and the chart height."""
     top = max((amount for _, _, amount, _, _ in items), default=Decimal(0)) or Decimal(1)
-    bars = [HBar(label, sub, i * row_h, _share(amount, top) * width, amount, count, href)
-            for i, (label, sub, amount, count, href) in enumerate(items)]
+    bars = [
+        HBar(label, sub, i * row_h, _share(amount, top) * width, amount, count, href)
+        for i, (label, sub, amount, count, href) in enumerate(items)
+    ]
     return bars, max(len(items) * row_h, row_h)

@@ -1,4 +1,5 @@
 """What every insights figure means: one place, read by the "?" popovers and the definitions page."""
+
 from __future__ import annotations
 
 
@@ -11,61 +12,77 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
     "billed-this-month": (
         "Billed this month",
         "Totals of invoices issued since the 1st of this month (issued, sent or paid; drafts and void excluded).",
-        _text("Per currency, the total (after discounts and tax) of every invoice whose issue date falls in the current",
-              "calendar month of the workspace's time zone. Drafts are not billed yet; void invoices were cancelled by a",
-              "credit note."),
+        _text(
+            "Per currency, the total (after discounts and tax) of every invoice whose issue date falls in the current",
+            "calendar month of the workspace's time zone. Drafts are not billed yet; void invoices were cancelled by a",
+            "credit note.",
+        ),
     ),
     "due-next-month": (
         "Due next month",
         "Net invoices the forecast expects next calendar month: gross, less the discount effect.",
-        _text("Month 1 of the forecast. See “Forecast” for what is included; the amount is net of discounts, and the gross",
-              "and discount effect are shown beside it."),
+        _text(
+            "Month 1 of the forecast. See “Forecast” for what is included; the amount is net of discounts, and the gross",
+            "and discount effect are shown beside it.",
+        ),
     ),
     "forecast": (
         "Forecast",
         "Invoices expected in each coming month, by the day billing will issue them.",
-        _text("Recurring lines from the schedule (in advance on the period start, in arrears the day after it ends; partial",
-              "periods prorated by days; amendments and custom rates as scheduled). Milestones pending on their expected",
-              "date. Fixed fees on their bill-on date. Time & materials and usage at their run rate: the average invoiced",
-              "amount of the last three closed periods, with a usage minimum commitment as a floor. Auto-renewing contracts",
-              "without a churn decision (and contracts whose renewal is being negotiated) continue into the next term with",
-              "the renewal uplift; nothing is forecast after the end of a churned or churning contract or one that does not",
-              "renew. Discounts are applied per expected invoice with their window and cycles, so a discount ending shows",
-              "as the discount effect stopping. Drafts are excluded; obligations already invoiced are not forecast again."),
+        _text(
+            "Recurring lines from the schedule (in advance on the period start, in arrears the day after it ends; partial",
+            "periods prorated by days; amendments and custom rates as scheduled). Milestones pending on their expected",
+            "date. Fixed fees on their bill-on date. Time & materials and usage at their run rate: the average invoiced",
+            "amount of the last three closed periods, with a usage minimum commitment as a floor. Auto-renewing contracts",
+            "without a churn decision (and contracts whose renewal is being negotiated) continue into the next term with",
+            "the renewal uplift; nothing is forecast after the end of a churned or churning contract or one that does not",
+            "renew. Discounts are applied per expected invoice with their window and cycles, so a discount ending shows",
+            "as the discount effect stopping. Drafts are excluded; obligations already invoiced are not forecast again.",
+        ),
     ),
     "run-rate": (
         "Run rate",
         "Average invoiced amount of a line's last three closed periods.",
-        _text("For time & materials and usage lines: the invoiced amounts of the last three periods that ended before today,",
-              "divided by the number of those periods (fewer than three for a young contract; a closed period with no",
-              "invoice counts as zero). Partial periods are prorated by days."),
+        _text(
+            "For time & materials and usage lines: the invoiced amounts of the last three periods that ended before today,",
+            "divided by the number of those periods (fewer than three for a young contract; a closed period with no",
+            "invoice counts as zero). Partial periods are prorated by days.",
+        ),
     ),
     "discount-effect": (
         "Discount effect",
         "What discounts take off the expected invoices (gross − net).",
-        _text("Each expected invoice is run through the same discount rules as billing (line, contract and customer",
-              "discounts, their windows, straddling periods prorated, max cycles used in date order)."),
+        _text(
+            "Each expected invoice is run through the same discount rules as billing (line, contract and customer",
+            "discounts, their windows, straddling periods prorated, max cycles used in date order).",
+        ),
     ),
     "committed-value": (
         "Committed value",
         "What the contract commits over its term: recurring periods, minimum commitments, fixed fees, milestones.",
-        _text("Every recurring period and usage minimum commitment priced as billing prices it, plus one-off fees and",
-              "milestones once. Time and usage beyond the minimums are not committed. Open-ended contracts are valued over",
-              "their first twelve months."),
+        _text(
+            "Every recurring period and usage minimum commitment priced as billing prices it, plus one-off fees and",
+            "milestones once. Time and usage beyond the minimums are not committed. Open-ended contracts are valued over",
+            "their first twelve months.",
+        ),
     ),
     "contract-value": (
         "Contract value",
         "Committed value plus the time and usage already delivered beyond it.",
-        _text("Variable money becomes part of a contract's value once it is delivered, so value = committed + time",
-              "delivered + usage delivered above the minimum commitments."),
+        _text(
+            "Variable money becomes part of a contract's value once it is delivered, so value = committed + time",
+            "delivered + usage delivered above the minimum commitments.",
+        ),
     ),
     "recognized": (
         "Recognized",
         "Earned to date: recurring straight-line by day, milestones on delivery, time and usage as delivered.",
-        _text("Recurring lines and usage minimum commitments earn day by day (each period counts the days from its start",
-              "to today over its full length). Fixed fees are earned on their bill-on date, milestones when delivered.",
-              "Time is billable hours × the rate card of the line (held under its not-to-exceed cap); usage is what",
-              "billing priced at contract rates for closed periods."),
+        _text(
+            "Recurring lines and usage minimum commitments earn day by day (each period counts the days from its start",
+            "to today over its full length). Fixed fees are earned on their bill-on date, milestones when delivered.",
+            "Time is billable hours × the rate card of the line (held under its not-to-exceed cap); usage is what",
+            "billing priced at contract rates for closed periods.",
+        ),
     ),
     "billed": (
         "Billed",
@@ -80,17 +97,21 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
     "unbilled-receivable": (
         "Unbilled receivable",
         "Earned but not invoiced: recognized − billed − discounts granted, never below zero.",
-        _text("A discount is revenue given up, not revenue still to bill, so discounts granted on issued invoices count as",
-              "billed. A contract billed in advance shows zero here."),
+        _text(
+            "A discount is revenue given up, not revenue still to bill, so discounts granted on issued invoices count as",
+            "billed. A contract billed in advance shows zero here.",
+        ),
     ),
     "at-risk": (
         "Revenue at risk this quarter",
         "Undecided renewals, contracts ending without renewing, and overdue receivables, to the quarter's end.",
-        _text("Three disjoint groups. Renewals without a decision: open or snoozed renewal alerts for terms ending by the",
-              "end of this quarter, at their annual recurring value. Contracts ending: active contracts ending by the",
-              "quarter's end that will not renew by themselves (no auto-renew, or a churn decision) and are not already an",
-              "open renewal or being renewed, at the annual recurring value of the terms in force. Overdue receivables:",
-              "issued or sent invoices past their due date, at the amount still due."),
+        _text(
+            "Three disjoint groups. Renewals without a decision: open or snoozed renewal alerts for terms ending by the",
+            "end of this quarter, at their annual recurring value. Contracts ending: active contracts ending by the",
+            "quarter's end that will not renew by themselves (no auto-renew, or a churn decision) and are not already an",
+            "open renewal or being renewed, at the annual recurring value of the terms in force. Overdue receivables:",
+            "issued or sent invoices past their due date, at the amount still due.",
+        ),
     ),
     "leakage-found": (
         "Leakage found",

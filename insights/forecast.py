@@ -6,7 +6,7 @@ current month is the "billed this month" figure, which is a fact, not a forecast
 
 What is forecast, per active contract (drafts are kept out of billing, ended ones bill no more):
 
-* **recurring** — the schedule exactly as billing walks it (``billing.schedule.line_periods``):
+* **recurring** — the schedule exactly as billing walks it (``revexos.schedule.line_periods``):
   the version in force at each period's start, prorated partial periods, amendments already
   scheduled; dated on the period start (in advance) or the day after its end (in arrears). A price
   override in force at the period start prices the period at its custom rate, so an override
@@ -29,6 +29,7 @@ What is forecast, per active contract (drafts are kept out of billing, ended one
 
 Obligations already invoiced (same line and period) are not forecast again.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -37,19 +38,22 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
-from billing.pricing import Period, add_months, price_recurring, prorate
-from billing.schedule import line_periods
 from discounts import applicator
 from renewals.valuation import CARRIED_KINDS, next_term, uplift_amount
 from revexos.money import quantize
+from revexos.pricing import Period, add_months, price_recurring, prorate
+from revexos.schedule import line_periods
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 RUN_RATE_PERIODS = 3
 KINDS = ("recurring", "milestone", "fixed_fee", "time_and_materials", "usage")
 KIND_LABELS = {
-    "recurring": "Recurring", "milestone": "Milestones", "fixed_fee": "Fixed fees",
-    "time_and_materials": "Time & materials", "usage": "Usage",
+    "recurring": "Recurring",
+    "milestone": "Milestones",
+    "fixed_fee": "Fixed fees",
+    "time_and_materials": "Time & materials",
+    "usage": "Usage",
 }
 CHURN_STATUSES = ("churning", "churned")
 MAX_MONTHS = 24
@@ -284,11 +288,15 @@ def extended_terms(contract: ContractTerms, *, until: date) -> tuple[tuple[Versi
         last = _version_on(versions, end)
         start, new_end = next_term(end=end, term_months=months)
         lines = tuple(
-            replace(line, amount=uplift_amount(line.amount, pct=pct, currency=last.currency),
-                    minimum_commitment=uplift_amount(line.minimum_commitment, pct=pct, currency=last.currency) or ZERO)
-            for line in last.lines if line.kind in CARRIED_KINDS
+            replace(
+                line,
+                amount=uplift_amount(line.amount, pct=pct, currency=last.currency),
+                minimum_commitment=uplift_amount(line.minimum_commitment, pct=pct, currency=last.currency) or ZERO,
+            )
+            for line in last.lines
+            if line.kind in CARRIED_KINDS
         )
-        versions = versions + (VersionTerms(start, last.billing_anchor, last.currency, lines, renewal_uplift_pct=pct),)
+        versions = (*versions, VersionTerms(start, last.billing_anchor, last.currency, lines, renewal_uplift_pct=pct))
         end = new_end
     return versions, end
 
@@ -341,8 +349,14 @@ def contract_items(contract: ContractTerms, *, today: date, start: date, end: da
 
     # Recurring: the schedule as billing walks it.
     for ref in _refs(versions, "recurring"):
-        for lp in line_periods(contract_start=contract.start, contract_end=contract_end, versions=versions,
-                               line_ref=ref, kind="recurring", until=end):
+        for lp in line_periods(
+            contract_start=contract.start,
+            contract_end=contract_end,
+            versions=versions,
+            line_ref=ref,
+            kind="recurring",
+            until=end,
+        ):
             billing_date = lp.period.start if lp.line.timing == "advance" else lp.period.end + timedelta(days=1)
             if not start <= billing_date <= end or (ref, lp.period.start) in contract.invoiced:
                 continue
@@ -350,45 +364,77 @@ def contract_items(contract: ContractTerms, *, today: date, start: date, end: da
             custom = _override_rate(contract, ref, lp.period.start)
             rate = lp.line.amount if custom is None else custom
             gross = price_recurring(amount=rate, period=lp.period, full_period=lp.full, currency=currency)
-            add(kind="recurring", line_ref=ref, description=lp.line.description, billing_date=billing_date,
-                currency=currency, gross=gross, period_start=lp.period.start, period_end=lp.period.end,
+            add(
+                kind="recurring",
+                line_ref=ref,
+                description=lp.line.description,
+                billing_date=billing_date,
+                currency=currency,
+                gross=gross,
+                period_start=lp.period.start,
+                period_end=lp.period.end,
                 basis="schedule" + (" (custom rate)" if custom is not None else ""),
-                renewal=lp.version.renewal_uplift_pct is not None, uplift=_uplift_of(lp.version, gross, currency))
+                renewal=lp.version.renewal_uplift_pct is not None,
+                uplift=_uplift_of(lp.version, gross, currency),
+            )
 
     # Fixed fees on their day; milestones on their expected date while pending.
     for ref in _refs(versions, "fixed_fee"):
         if (ref, None) in contract.invoiced:
             continue
-        holder = [v for v in versions if any(l.line_ref == ref and l.kind == "fixed_fee" for l in v.lines)][-1]
-        line = next(l for l in holder.lines if l.line_ref == ref)
+        holder = [v for v in versions if any(ln.line_ref == ref and ln.kind == "fixed_fee" for ln in v.lines)][-1]
+        line = next(ln for ln in holder.lines if ln.line_ref == ref)
         day = line.bill_on or contract.start
         if start <= day <= end and line.amount:
-            add(kind="fixed_fee", line_ref=ref, description=line.description, billing_date=day,
-                currency=holder.currency, gross=quantize(line.amount, holder.currency), basis="bill on")
+            add(
+                kind="fixed_fee",
+                line_ref=ref,
+                description=line.description,
+                billing_date=day,
+                currency=holder.currency,
+                gross=quantize(line.amount, holder.currency),
+                basis="bill on",
+            )
     for milestone in contract.milestones:
         day = milestone.expected_date
         if milestone.status != "pending" or day is None or not start <= day <= end:
             continue
-        holders = [v for v in versions if any(l.line_ref == milestone.line_ref and l.kind == "milestone" for l in v.lines)]
+        holders = [
+            v for v in versions if any(ln.line_ref == milestone.line_ref and ln.kind == "milestone" for ln in v.lines)
+        ]
         if not holders:
             continue
         version = _version_on(holders, day)
-        line = next(l for l in version.lines if l.line_ref == milestone.line_ref)
+        line = next(ln for ln in version.lines if ln.line_ref == milestone.line_ref)
         amount = line.amount
         if amount is None and line.percent_of_fixed_fee is not None:
-            fixed = sum((l.amount or ZERO for l in version.lines if l.kind == "fixed_fee"), ZERO)
+            fixed = sum((ln.amount or ZERO for ln in version.lines if ln.kind == "fixed_fee"), ZERO)
             amount = fixed * line.percent_of_fixed_fee / HUNDRED
         if amount:
-            add(kind="milestone", line_ref=milestone.line_ref, description=milestone.name, billing_date=day,
-                currency=version.currency, gross=quantize(amount, version.currency), basis="expected date")
+            add(
+                kind="milestone",
+                line_ref=milestone.line_ref,
+                description=milestone.name,
+                billing_date=day,
+                currency=version.currency,
+                gross=quantize(amount, version.currency),
+                basis="expected date",
+            )
 
     # Time and usage: run rate of the last closed periods, billed when each period closes.
     for kind in ("time_and_materials", "usage"):
         for ref in _refs(versions, kind):
-            periods = line_periods(contract_start=contract.start, contract_end=contract_end, versions=versions,
-                                   line_ref=ref, kind=kind, until=end)
-            rate = run_rate(closed=[lp.period for lp in periods if lp.period.end < today], invoiced=contract.invoiced,
-                            line_ref=ref)
+            periods = line_periods(
+                contract_start=contract.start,
+                contract_end=contract_end,
+                versions=versions,
+                line_ref=ref,
+                kind=kind,
+                until=end,
+            )
+            rate = run_rate(
+                closed=[lp.period for lp in periods if lp.period.end < today], invoiced=contract.invoiced, line_ref=ref
+            )
             for lp in periods:
                 billing_date = lp.period.end + timedelta(days=1)
                 if not start <= billing_date <= end or (ref, lp.period.start) in contract.invoiced:
@@ -399,16 +445,28 @@ def contract_items(contract: ContractTerms, *, today: date, start: date, end: da
                 gross = prorate(amount=per_period, period=lp.period, full=lp.full, currency=currency)
                 basis = f"run rate of {min(RUN_RATE_PERIODS, sum(1 for p in periods if p.period.end < today))} closed period(s)"
                 if kind == "usage" and lp.line.minimum_commitment:
-                    floor = prorate(amount=lp.line.minimum_commitment, period=lp.period, full=lp.full, currency=currency)
+                    floor = prorate(
+                        amount=lp.line.minimum_commitment, period=lp.period, full=lp.full, currency=currency
+                    )
                     if floor > gross:
                         gross, basis = floor, "minimum commitment"
                 if rate is None and basis != "minimum commitment":
                     continue
                 if gross == 0:
                     continue
-                add(kind=kind, line_ref=ref, description=lp.line.description, billing_date=billing_date, currency=currency,
-                    gross=gross, period_start=lp.period.start, period_end=lp.period.end, basis=basis,
-                    renewal=pct is not None, uplift=_uplift_of(lp.version, gross, currency))
+                add(
+                    kind=kind,
+                    line_ref=ref,
+                    description=lp.line.description,
+                    billing_date=billing_date,
+                    currency=currency,
+                    gross=gross,
+                    period_start=lp.period.start,
+                    period_end=lp.period.end,
+                    basis=basis,
+                    renewal=pct is not None,
+                    uplift=_uplift_of(lp.version, gross, currency),
+                )
     return items
 
 
@@ -418,13 +476,22 @@ def contract_items(contract: ContractTerms, *, today: date, start: date, end: da
 def _terms(rule: DiscountRule, used: set[str]) -> applicator.DiscountTerms:
     remaining = None if rule.max_cycles is None else max(rule.max_cycles - len(used), 0)
     return applicator.DiscountTerms(
-        id=rule.id, kind=rule.kind, value=rule.value, start=rule.start, end=rule.end, line_ref=rule.line_ref,
-        contract_id=rule.contract_id, currency=rule.currency, cycles_remaining=remaining, cycle_keys_used=frozenset(used),
+        id=rule.id,
+        kind=rule.kind,
+        value=rule.value,
+        start=rule.start,
+        end=rule.end,
+        line_ref=rule.line_ref,
+        contract_id=rule.contract_id,
+        currency=rule.currency,
+        cycles_remaining=remaining,
+        cycle_keys_used=frozenset(used),
     )
 
 
-def apply_forecast_discounts(items: Sequence[ForecastItem], *, discounts_by_customer: dict[int, Sequence[DiscountRule]]
-                             ) -> list[ForecastItem]:
+def apply_forecast_discounts(
+    items: Sequence[ForecastItem], *, discounts_by_customer: dict[int, Sequence[DiscountRule]]
+) -> list[ForecastItem]:
     """Each expected invoice (contract × billing date × currency) discounted as billing will do it.
 
     Invoices are taken in date order per customer, so a discount's cycles are used up by the
@@ -437,14 +504,22 @@ def apply_forecast_discounts(items: Sequence[ForecastItem], *, discounts_by_cust
     used: dict[int, set[str]] = {}
     for (customer_id, billing_date, contract_id, currency), indexes in sorted(invoices.items()):
         rules = [
-            r for r in discounts_by_customer.get(customer_id, ())
-            if (r.contract_id is None or r.contract_id == contract_id) and (r.kind == "percentage" or r.currency == currency)
+            r
+            for r in discounts_by_customer.get(customer_id, ())
+            if (r.contract_id is None or r.contract_id == contract_id)
+            and (r.kind == "percentage" or r.currency == currency)
         ]
         if not rules:
             continue
         lines = [
-            applicator.Line(key=i, amount=items[i].gross, line_ref=items[i].line_ref, period_start=items[i].period_start,
-                            period_end=items[i].period_end, contract_id=contract_id)
+            applicator.Line(
+                key=i,
+                amount=items[i].gross,
+                line_ref=items[i].line_ref,
+                period_start=items[i].period_start,
+                period_end=items[i].period_end,
+                contract_id=contract_id,
+            )
             for i in indexes
         ]
         terms = [_terms(r, used.setdefault(r.id, set(r.used))) for r in rules]
@@ -459,8 +534,13 @@ def apply_forecast_discounts(items: Sequence[ForecastItem], *, discounts_by_cust
     return result
 
 
-def forecast(*, contracts: Iterable[ContractTerms], today: date, months: int,
-             discounts_by_customer: dict[int, Sequence[DiscountRule]] | None = None) -> Forecast:
+def forecast(
+    *,
+    contracts: Iterable[ContractTerms],
+    today: date,
+    months: int,
+    discounts_by_customer: dict[int, Sequence[DiscountRule]] | None = None,
+) -> Forecast:
     """The forecast of ``contracts`` over the ``months`` calendar months after today's."""
     bucket_months = forecast_months(today=today, months=months)
     start, end = bucket_months[0], add_months(bucket_months[-1], 1) - timedelta(days=1)

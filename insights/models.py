@@ -6,6 +6,7 @@ billed: one of the rules L1–L10 of DESIGN.md §4 (the rules themselves live in
 it is about — and is unique, so a rescan finds the same row again instead of adding a duplicate:
 it refreshes the amount and the evidence, or resolves the row when the cause is gone.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -44,19 +45,33 @@ LIVE_STATUSES = (FindingStatus.OPEN, FindingStatus.ACKNOWLEDGED)
 
 class LeakageFinding(models.Model):
     rule = models.CharField(max_length=3, choices=LeakageRule.choices)
-    fingerprint = models.CharField(max_length=200, unique=True, help_text="rule:contract:period-or-object — stable across scans.")
-    contract = models.ForeignKey("contracts.Contract", null=True, blank=True, on_delete=models.CASCADE, related_name="leakage_findings")
-    customer = models.ForeignKey("contracts.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="leakage_findings")
-    invoice = models.ForeignKey("billing.Invoice", null=True, blank=True, on_delete=models.SET_NULL, related_name="leakage_findings")
+    fingerprint = models.CharField(
+        max_length=200, unique=True, help_text="rule:contract:period-or-object — stable across scans."
+    )
+    contract = models.ForeignKey(
+        "contracts.Contract", null=True, blank=True, on_delete=models.CASCADE, related_name="leakage_findings"
+    )
+    customer = models.ForeignKey(
+        "contracts.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="leakage_findings"
+    )
+    invoice = models.ForeignKey(
+        "billing.Invoice", null=True, blank=True, on_delete=models.SET_NULL, related_name="leakage_findings"
+    )
     title = models.CharField(max_length=300)
     period_start = models.DateField(null=True, blank=True)
     period_end = models.DateField(null=True, blank=True)
-    amount = models.DecimalField(max_digits=20, decimal_places=3, help_text="Estimated revenue at stake, in ``currency``.")
+    amount = models.DecimalField(
+        max_digits=20, decimal_places=3, help_text="Estimated revenue at stake, in ``currency``."
+    )
     currency = models.CharField(max_length=3, choices=CURRENCIES)
-    evidence = models.JSONField(default=dict, blank=True, help_text="The facts, lines or terms that prove it: ids and short rows.")
+    evidence = models.JSONField(
+        default=dict, blank=True, help_text="The facts, lines or terms that prove it: ids and short rows."
+    )
     status = models.CharField(max_length=12, choices=FindingStatus.choices, default=FindingStatus.OPEN)
     status_note = models.TextField(blank=True, help_text="Why it was acknowledged, resolved or dismissed.")
-    status_changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     status_changed_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
@@ -64,7 +79,11 @@ class LeakageFinding(models.Model):
     last_seen_on = models.DateField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     review_task = models.ForeignKey(
-        "billing.BillingReviewTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="leakage_findings",
+        "billing.BillingReviewTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leakage_findings",
     )
 
     class Meta:
@@ -76,13 +95,17 @@ class LeakageFinding(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="leakage_amount_non_negative"),
             models.CheckConstraint(
-                condition=~Q(status="dismissed") | ~Q(status_note=""), name="leakage_dismissed_has_reason",
+                condition=~Q(status="dismissed") | ~Q(status_note=""),
+                name="leakage_dismissed_has_reason",
             ),
             models.CheckConstraint(
-                condition=~Q(status="resolved") | Q(resolved_at__isnull=False), name="leakage_resolved_has_date",
+                condition=~Q(status="resolved") | Q(resolved_at__isnull=False),
+                name="leakage_resolved_has_date",
             ),
             models.CheckConstraint(
-                condition=Q(period_start__isnull=True) | Q(period_end__isnull=True) | Q(period_end__gte=models.F("period_start")),
+                condition=Q(period_start__isnull=True)
+                | Q(period_end__isnull=True)
+                | Q(period_end__gte=models.F("period_start")),
                 name="leakage_period_ordered",
             ),
         ]

@@ -4,6 +4,7 @@ Every function here runs a fixed number of queries, whatever the number of contr
 alerts: rows are loaded per table for the whole portfolio (filtered by subquery, never by a
 Python list of ids) and joined in memory. The pure modules then compute per contract.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -71,9 +72,17 @@ class Portfolio:
 
 def _line_terms(line) -> LineTerms:
     return LineTerms(
-        line_ref=line.line_ref, kind=line.kind, description=line.description, amount=line.amount, frequency=line.frequency,
-        timing=line.timing, bill_on=line.bill_on, percent_of_fixed_fee=line.percent_of_fixed_fee,
-        minimum_commitment=line.minimum_commitment or ZERO, cap=line.cap, pk=line.pk,
+        line_ref=line.line_ref,
+        kind=line.kind,
+        description=line.description,
+        amount=line.amount,
+        frequency=line.frequency,
+        timing=line.timing,
+        bill_on=line.bill_on,
+        percent_of_fixed_fee=line.percent_of_fixed_fee,
+        minimum_commitment=line.minimum_commitment or ZERO,
+        cap=line.cap,
+        pk=line.pk,
     )
 
 
@@ -95,37 +104,58 @@ def portfolio_load(*, today: date, contracts: QuerySet | None = None, with_valua
     rows = list(contracts.select_related("customer").order_by("pk"))
 
     versions: dict[int, list] = defaultdict(list)
-    version_rows = list(ContractVersion.objects.filter(contract__in=scope).order_by("contract_id", "effective_from")
-                        .values("pk", "contract_id", "effective_from", "billing_anchor", "currency"))
+    version_rows = list(
+        ContractVersion.objects.filter(contract__in=scope)
+        .order_by("contract_id", "effective_from")
+        .values("pk", "contract_id", "effective_from", "billing_anchor", "currency")
+    )
     lines_by_version: dict[int, list[LineTerms]] = defaultdict(list)
     for line in PriceLine.objects.filter(version__contract__in=scope).order_by("version_id", "position", "pk"):
         lines_by_version[line.version_id].append(_line_terms(line))
     for v in version_rows:
-        versions[v["contract_id"]].append(VersionTerms(v["effective_from"], v["billing_anchor"], v["currency"],
-                                                       tuple(lines_by_version.get(v["pk"], ()))))
+        versions[v["contract_id"]].append(
+            VersionTerms(
+                v["effective_from"], v["billing_anchor"], v["currency"], tuple(lines_by_version.get(v["pk"], ()))
+            )
+        )
 
     milestones: dict[int, list[MilestoneTerms]] = defaultdict(list)
-    for m in Milestone.objects.filter(contract__in=scope).values("contract_id", "line_ref", "name", "status", "expected_date"):
+    for m in Milestone.objects.filter(contract__in=scope).values(
+        "contract_id", "line_ref", "name", "status", "expected_date"
+    ):
         milestones[m["contract_id"]].append(MilestoneTerms(m["line_ref"], m["name"], m["status"], m["expected_date"]))
 
     overrides: dict[int, list[OverrideTerms]] = defaultdict(list)
-    for o in (PriceOverride.objects.filter(contract__in=scope).exclude(status=ExceptionStatus.REVOKED)
-              .order_by("-created_at", "-id").values("contract_id", "line_ref", "role", "rate", "start_date", "end_date")):
-        overrides[o["contract_id"]].append(OverrideTerms(o["line_ref"], o["role"], o["rate"], o["start_date"], o["end_date"]))
+    for o in (
+        PriceOverride.objects.filter(contract__in=scope)
+        .exclude(status=ExceptionStatus.REVOKED)
+        .order_by("-created_at", "-id")
+        .values("contract_id", "line_ref", "role", "rate", "start_date", "end_date")
+    ):
+        overrides[o["contract_id"]].append(
+            OverrideTerms(o["line_ref"], o["role"], o["rate"], o["start_date"], o["end_date"])
+        )
 
     # The renewal alert of each contract's current term (the one that ends on its end date).
     alerts = {
-        a["contract_id"]: a for a in RenewalAlert.objects.filter(contract__in=scope, end_date=F("contract__end_date"))
-        .values("contract_id", "status", "proposed_terms")
+        a["contract_id"]: a
+        for a in RenewalAlert.objects.filter(contract__in=scope, end_date=F("contract__end_date")).values(
+            "contract_id", "status", "proposed_terms"
+        )
     }
 
     # What was invoiced (not void), per line and period; fixed fees under period None.
     invoiced: dict[int, dict] = defaultdict(dict)
     cutoff = today - timedelta(days=RUN_RATE_LOOKBACK_DAYS)
-    for r in (InvoiceLine.objects.filter(contract__in=scope).exclude(invoice__status="void")
-              .filter(Q(period_start__gte=cutoff) | Q(kind="fixed_fee"))
-              .exclude(kind__in=("overage", "milestone"))
-              .values("contract_id", "line_ref", "period_start", "kind").annotate(amount=Sum("amount")).order_by()):
+    for r in (
+        InvoiceLine.objects.filter(contract__in=scope)
+        .exclude(invoice__status="void")
+        .filter(Q(period_start__gte=cutoff) | Q(kind="fixed_fee"))
+        .exclude(kind__in=("overage", "milestone"))
+        .values("contract_id", "line_ref", "period_start", "kind")
+        .annotate(amount=Sum("amount"))
+        .order_by()
+    ):
         key = (r["line_ref"], None if r["kind"] == "fixed_fee" else r["period_start"])
         bucket = invoiced[r["contract_id"]]
         bucket[key] = bucket.get(key, ZERO) + r["amount"]
@@ -134,32 +164,58 @@ def portfolio_load(*, today: date, contracts: QuerySet | None = None, with_valua
     discount_rows = list(
         Discount.objects.exclude(status__in=(ExceptionStatus.REVOKED, ExceptionStatus.EXPIRED))
         .filter(Q(contract__in=scope) | Q(scope="customer", customer_id__in=customers))
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today)).order_by("created_at", "id")
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
+        .order_by("created_at", "id")
     )
     used: dict[int, set[str]] = defaultdict(set)
     # A subquery, not a list of ids: an empty list would skip the query and the count would vary.
     cycled = Discount.objects.filter(pk__in=[d.pk for d in discount_rows] or [0], max_cycles__isnull=False).values("pk")
-    for discount_id, key in (DiscountApplication.objects.filter(discount__in=cycled)
-                             .values_list("discount_id", "cycle_key").distinct()):
+    for discount_id, key in (
+        DiscountApplication.objects.filter(discount__in=cycled).values_list("discount_id", "cycle_key").distinct()
+    ):
         used[discount_id].add(key)
     discounts_by_customer: dict[int, list[DiscountRule]] = defaultdict(list)
     for d in discount_rows:
-        discounts_by_customer[d.customer_id].append(DiscountRule(
-            id=d.pk, kind=d.kind, value=d.value, start=d.start_date, end=d.end_date, line_ref=d.line_ref,
-            contract_id=d.contract_id, currency=d.currency, max_cycles=d.max_cycles, used=frozenset(used.get(d.pk, ())),
-        ))
+        discounts_by_customer[d.customer_id].append(
+            DiscountRule(
+                id=d.pk,
+                kind=d.kind,
+                value=d.value,
+                start=d.start_date,
+                end=d.end_date,
+                line_ref=d.line_ref,
+                contract_id=d.contract_id,
+                currency=d.currency,
+                max_cycles=d.max_cycles,
+                used=frozenset(used.get(d.pk, ())),
+            )
+        )
 
     terms = []
     for c in rows:
         alert = alerts.get(c.pk) or {}
-        terms.append(ContractTerms(
-            id=c.pk, number=c.number, title=c.title, customer_id=c.customer_id, customer_name=c.customer.legal_name,
-            status=c.status, start=c.start_date, end=c.end_date, auto_renew=c.auto_renew,
-            renewal_term_months=c.renewal_term_months, renewal_uplift_pct=c.renewal_uplift_pct, owner_id=c.owner_id,
-            versions=tuple(versions.get(c.pk, ())), milestones=tuple(milestones.get(c.pk, ())),
-            overrides=tuple(overrides.get(c.pk, ())), renewal_status=alert.get("status", ""),
-            proposed_terms=alert.get("proposed_terms") or {}, invoiced=invoiced.get(c.pk, {}),
-        ))
+        terms.append(
+            ContractTerms(
+                id=c.pk,
+                number=c.number,
+                title=c.title,
+                customer_id=c.customer_id,
+                customer_name=c.customer.legal_name,
+                status=c.status,
+                start=c.start_date,
+                end=c.end_date,
+                auto_renew=c.auto_renew,
+                renewal_term_months=c.renewal_term_months,
+                renewal_uplift_pct=c.renewal_uplift_pct,
+                owner_id=c.owner_id,
+                versions=tuple(versions.get(c.pk, ())),
+                milestones=tuple(milestones.get(c.pk, ())),
+                overrides=tuple(overrides.get(c.pk, ())),
+                renewal_status=alert.get("status", ""),
+                proposed_terms=alert.get("proposed_terms") or {},
+                invoiced=invoiced.get(c.pk, {}),
+            )
+        )
     portfolio = Portfolio(today=today, contracts=terms, discounts_by_customer=dict(discounts_by_customer))
     if not with_valuation:
         return portfolio
@@ -168,9 +224,14 @@ def portfolio_load(*, today: date, contracts: QuerySet | None = None, with_valua
     # as billing priced it, billed totals, and the rate cards.
     hours: dict[int, dict] = defaultdict(lambda: defaultdict(lambda: ZERO))
     by_id = portfolio.by_id()
-    for r in (TimeEntry.objects.filter(contract__in=scope, billable=True, work_date__lte=today).exclude(line_ref="")
-              .annotate(month=TruncMonth("work_date")).values("contract_id", "line_ref", "role", "month")
-              .annotate(hours=Sum("hours")).order_by()):
+    for r in (
+        TimeEntry.objects.filter(contract__in=scope, billable=True, work_date__lte=today)
+        .exclude(line_ref="")
+        .annotate(month=TruncMonth("work_date"))
+        .values("contract_id", "line_ref", "role", "month")
+        .annotate(hours=Sum("hours"))
+        .order_by()
+    ):
         contract = by_id[r["contract_id"]]
         if not contract.versions:
             continue
@@ -181,34 +242,62 @@ def portfolio_load(*, today: date, contracts: QuerySet | None = None, with_valua
                 version = v
         hours[r["contract_id"]][(r["line_ref"], r["role"], version.effective_from)] += r["hours"]
     usage: dict[int, dict[str, Decimal]] = defaultdict(dict)
-    for r in (InvoiceLine.objects.filter(contract__in=scope, kind__in=("usage", "usage_minimum")).exclude(invoice__status="void")
-              .values("contract_id", "invoice__currency").annotate(amount=Sum("amount")).order_by()):
+    for r in (
+        InvoiceLine.objects.filter(contract__in=scope, kind__in=("usage", "usage_minimum"))
+        .exclude(invoice__status="void")
+        .values("contract_id", "invoice__currency")
+        .annotate(amount=Sum("amount"))
+        .order_by()
+    ):
         usage[r["contract_id"]][r["invoice__currency"]] = r["amount"]
     for contract_id in set(hours) | set(usage):
-        portfolio.delivered[contract_id] = Delivered(hours=dict(hours.get(contract_id, {})), usage=usage.get(contract_id, {}))
-    for r in (Invoice.objects.filter(contract__in=scope, status__in=ISSUED).values("contract_id", "currency")
-              .annotate(total=Sum("total"), credited=Sum("credited_total"), discounts=Sum("discount_total")).order_by()):
+        portfolio.delivered[contract_id] = Delivered(
+            hours=dict(hours.get(contract_id, {})), usage=usage.get(contract_id, {})
+        )
+    for r in (
+        Invoice.objects.filter(contract__in=scope, status__in=ISSUED)
+        .values("contract_id", "currency")
+        .annotate(total=Sum("total"), credited=Sum("credited_total"), discounts=Sum("discount_total"))
+        .order_by()
+    ):
         b = portfolio.billed.setdefault(r["contract_id"], Billed(billed={}, discounts={}))
         b.billed[r["currency"]] = r["total"] - r["credited"]
         b.discounts[r["currency"]] = r["discounts"]
-    for r in (RateCardEntry.objects.filter(price_line__version__contract__in=scope)
-              .values("price_line__version__contract_id", "price_line__line_ref", "price_line__version__effective_from",
-                      "role", "hourly_rate")):
+    for r in RateCardEntry.objects.filter(price_line__version__contract__in=scope).values(
+        "price_line__version__contract_id",
+        "price_line__line_ref",
+        "price_line__version__effective_from",
+        "role",
+        "hourly_rate",
+    ):
         key = (r["price_line__line_ref"], r["price_line__version__effective_from"])
-        portfolio.rates.setdefault(r["price_line__version__contract_id"], {}).setdefault(key, {})[r["role"]] = r["hourly_rate"]
+        portfolio.rates.setdefault(r["price_line__version__contract_id"], {}).setdefault(key, {})[r["role"]] = r[
+            "hourly_rate"
+        ]
     return portfolio
 
 
 def portfolio_forecast(portfolio: Portfolio, *, months: int) -> Forecast:
-    return forecast(contracts=portfolio.contracts, today=portfolio.today, months=months,
-                    discounts_by_customer=portfolio.discounts_by_customer)
+    return forecast(
+        contracts=portfolio.contracts,
+        today=portfolio.today,
+        months=months,
+        discounts_by_customer=portfolio.discounts_by_customer,
+    )
 
 
 def portfolio_valuation(portfolio: Portfolio) -> list[ContractValuation]:
     rows: list[ContractValuation] = []
     for contract in portfolio.contracts:
-        rows.extend(contract_valuation(contract, today=portfolio.today, delivered=portfolio.delivered.get(contract.id),
-                                       billed=portfolio.billed.get(contract.id), rates=portfolio.rates.get(contract.id)))
+        rows.extend(
+            contract_valuation(
+                contract,
+                today=portfolio.today,
+                delivered=portfolio.delivered.get(contract.id),
+                billed=portfolio.billed.get(contract.id),
+                rates=portfolio.rates.get(contract.id),
+            )
+        )
     return rows
 
 
@@ -290,30 +379,46 @@ def revenue_at_risk(*, today: date, owner=None) -> AtRisk:
     if owner is not None:
         alerts = alerts.filter(Q(owner=owner) | Q(contract__owner=owner))
     for a in alerts.select_related("contract", "contract__customer").order_by("end_date", "pk"):
-        rows.append(RiskRow(
-            group="renewal", currency=a.currency, amount=quantize(a.annual_recurring_value, a.currency),
-            label=f"{a.contract.number} · {a.contract.customer.legal_name}",
-            detail=f"ends {a.end_date:%d %b %Y}, notice by {a.notice_deadline:%d %b %Y}, {a.get_status_display().lower()}",
-            url=reverse("renewals:queue") + f"?status=all&quarter={quarter_of(a.end_date)}#alert-{a.pk}",
-            contract_number=a.contract.number, customer=a.contract.customer.legal_name, date=a.end_date,
-        ))
+        rows.append(
+            RiskRow(
+                group="renewal",
+                currency=a.currency,
+                amount=quantize(a.annual_recurring_value, a.currency),
+                label=f"{a.contract.number} · {a.contract.customer.legal_name}",
+                detail=f"ends {a.end_date:%d %b %Y}, notice by {a.notice_deadline:%d %b %Y}, {a.get_status_display().lower()}",
+                url=reverse("renewals:queue") + f"?status=all&quarter={quarter_of(a.end_date)}#alert-{a.pk}",
+                contract_number=a.contract.number,
+                customer=a.contract.customer.legal_name,
+                date=a.end_date,
+            )
+        )
     # Querysets as filters, not lists of ids: an empty list would skip its query, and the home
     # page's query count must not depend on the data.
-    ending_qs = portfolio_contracts(owner=owner).filter(end_date__gte=today, end_date__lte=end).exclude(
-        pk__in=alerts.values("contract_id"))
+    ending_qs = (
+        portfolio_contracts(owner=owner)
+        .filter(end_date__gte=today, end_date__lte=end)
+        .exclude(pk__in=alerts.values("contract_id"))
+    )
     ending = list(ending_qs.select_related("customer").order_by("end_date", "pk"))
     # The current term's decision: renewing or renewed contracts are not at risk, churn ones are.
     decided = dict(
-        RenewalAlert.objects.filter(contract__in=ending_qs.values("pk"), end_date=F("contract__end_date"))
-        .values_list("contract_id", "status")
+        RenewalAlert.objects.filter(contract__in=ending_qs.values("pk"), end_date=F("contract__end_date")).values_list(
+            "contract_id", "status"
+        )
     )
     churn = {pk for pk, status in decided.items() if status in ("churning", "churned")}
-    candidates = [c for c in ending
-                  if decided.get(c.pk) not in ("renewing", "renewed", "auto_renewed") and (not c.auto_renew or c.pk in churn)]
+    candidates = [
+        c
+        for c in ending
+        if decided.get(c.pk) not in ("renewing", "renewed", "auto_renewed") and (not c.auto_renew or c.pk in churn)
+    ]
     lines_of: dict[int, list] = defaultdict(list)
     versions_of: dict[int, list] = defaultdict(list)
-    for line in (PriceLine.objects.filter(version__contract__in=ending_qs.values("pk"), kind__in=("recurring", "usage"))
-                 .select_related("version").order_by("version__effective_from", "position")):
+    for line in (
+        PriceLine.objects.filter(version__contract__in=ending_qs.values("pk"), kind__in=("recurring", "usage"))
+        .select_related("version")
+        .order_by("version__effective_from", "position")
+    ):
         if line.version not in versions_of[line.version.contract_id]:
             versions_of[line.version.contract_id].append(line.version)
         lines_of[line.version_id].append(line)
@@ -326,22 +431,37 @@ def revenue_at_risk(*, today: date, owner=None) -> AtRisk:
         if in_force is None:
             continue
         value = annual_recurring_value(lines=lines_of[in_force.pk], currency=in_force.currency)
-        rows.append(RiskRow(
-            group="ending", currency=in_force.currency, amount=value, label=f"{c.number} · {c.customer.legal_name}",
-            detail=f"ends {c.end_date:%d %b %Y}" + (", churn decided" if c.pk in churn else ", does not auto-renew"),
-            url=reverse("contracts:contract_detail", args=[c.pk]), contract_number=c.number,
-            customer=c.customer.legal_name, date=c.end_date,
-        ))
+        rows.append(
+            RiskRow(
+                group="ending",
+                currency=in_force.currency,
+                amount=value,
+                label=f"{c.number} · {c.customer.legal_name}",
+                detail=f"ends {c.end_date:%d %b %Y}"
+                + (", churn decided" if c.pk in churn else ", does not auto-renew"),
+                url=reverse("contracts:contract_detail", args=[c.pk]),
+                contract_number=c.number,
+                customer=c.customer.legal_name,
+                date=c.end_date,
+            )
+        )
     overdue = Invoice.objects.filter(status__in=OPEN_RECEIVABLE, due_date__lt=today, amount_due__gt=0)
     if owner is not None:
         overdue = overdue.filter(Q(contract__owner=owner) | Q(customer__owner=owner))
     for inv in overdue.select_related("contract", "customer").order_by("due_date", "pk"):
-        rows.append(RiskRow(
-            group="overdue", currency=inv.currency, amount=inv.amount_due, label=f"{inv.number} · {inv.customer.legal_name}",
-            detail=f"due {inv.due_date:%d %b %Y}, {(today - inv.due_date).days} days overdue",
-            url=reverse("billing:invoice_detail", args=[inv.pk]), contract_number=inv.contract.number,
-            customer=inv.customer.legal_name, date=inv.due_date,
-        ))
+        rows.append(
+            RiskRow(
+                group="overdue",
+                currency=inv.currency,
+                amount=inv.amount_due,
+                label=f"{inv.number} · {inv.customer.legal_name}",
+                detail=f"due {inv.due_date:%d %b %Y}, {(today - inv.due_date).days} days overdue",
+                url=reverse("billing:invoice_detail", args=[inv.pk]),
+                contract_number=inv.contract.number,
+                customer=inv.customer.legal_name,
+                date=inv.due_date,
+            )
+        )
     return AtRisk(today=today, quarter_end=end, rows=rows)
 
 
@@ -362,8 +482,15 @@ def billed_in(*, start: date, end: date) -> QuerySet:
 
 
 def billed_totals(*, start: date, end: date) -> list[dict]:
-    rows = billed_in(start=start, end=end).values("currency").annotate(n=Count("pk"), total=Sum("total")).order_by("currency")
-    return [{"currency": r["currency"], "count": r["n"], "total": quantize(r["total"] or 0, r["currency"])} for r in rows]
+    rows = (
+        billed_in(start=start, end=end)
+        .values("currency")
+        .annotate(n=Count("pk"), total=Sum("total"))
+        .order_by("currency")
+    )
+    return [
+        {"currency": r["currency"], "count": r["n"], "total": quantize(r["total"] or 0, r["currency"])} for r in rows
+    ]
 
 
 def review_task_counts() -> dict:
@@ -433,12 +560,11 @@ def _portfolio_figures(*, today: date, months: int) -> dict:
 def finance_home(*, today: date, months: int, refresh: bool = False) -> dict:
     """Every figure of the finance home in a fixed number of queries (the portfolio is loaded once
     and feeds the forecast, the valuation and the chart)."""
+    from django.conf import settings
     from django.core.cache import cache
 
     from insights.charts import horizontal_bars
     from insights.forecast import add_months
-
-    from django.conf import settings
 
     ttl = settings.INSIGHTS_HOME_CACHE_SECONDS
     key = finance_home_cache_key(today=today, months=months)
@@ -454,8 +580,15 @@ def finance_home(*, today: date, months: int, refresh: bool = False) -> dict:
         items = []
         for entry in leakage["by_rule"]:
             for currency, amount in sorted(entry["by_currency"].items()):
-                items.append((entry["rule"], f"{labels.get(entry['rule'], '')} · {currency}", amount, entry["count"],
-                              f"/insights/leakage/?rule={entry['rule']}"))
+                items.append(
+                    (
+                        entry["rule"],
+                        f"{labels.get(entry['rule'], '')} · {currency}",
+                        amount,
+                        entry["count"],
+                        f"/insights/leakage/?rule={entry['rule']}",
+                    )
+                )
         leakage_bars, leakage_height = horizontal_bars(items=items, width=240)
     month_start = today.replace(day=1)
     return {
@@ -463,7 +596,9 @@ def finance_home(*, today: date, months: int, refresh: bool = False) -> dict:
         "billed_month": billed_totals(start=month_start, end=add_months(month_start, 1) - timedelta(days=1)),
         "months": months,
         "at_risk": revenue_at_risk_summary(today=today),
-        "leakage": leakage, "leakage_bars": leakage_bars, "leakage_height": leakage_height,
+        "leakage": leakage,
+        "leakage_bars": leakage_bars,
+        "leakage_height": leakage_height,
         "review_tasks": review_task_counts()["open"],
     }
 
@@ -484,12 +619,24 @@ def account_manager_home(*, today: date, user) -> dict:
     customers: dict[tuple[int, str], dict] = {}
     for r in rows:
         c = by_id[r.contract_id]
-        entry = customers.setdefault((c.customer_id, r.currency), {"name": c.customer_name, "customer_id": c.customer_id,
-                                                                    "currency": r.currency, "value": ZERO, "unearned": ZERO,
-                                                                    "contracts": 0})
+        entry = customers.setdefault(
+            (c.customer_id, r.currency),
+            {
+                "name": c.customer_name,
+                "customer_id": c.customer_id,
+                "currency": r.currency,
+                "value": ZERO,
+                "unearned": ZERO,
+                "contracts": 0,
+            },
+        )
         entry["value"] += r.value
         entry["unearned"] += r.unearned
         entry["contracts"] += 1
     top = sorted(customers.values(), key=lambda e: -e["value"])[:8]
-    return {"my_value": valuation_totals(rows), "my_customers": top, "my_customer_count": len({k[0] for k in customers}),
-            "my_at_risk": revenue_at_risk_summary(today=today, owner=user)}
+    return {
+        "my_value": valuation_totals(rows),
+        "my_customers": top,
+        "my_customer_count": len({k[0] for k in customers}),
+        "my_at_risk": revenue_at_risk_summary(today=today, owner=user),
+    }

@@ -1,4 +1,5 @@
 """Read queries for leakage findings: the list (UI and API), totals by rule, one finding."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -39,8 +40,10 @@ class RuleTotal:
 def leakage_totals_by_rule(*, status: str = "live", contract: str = "") -> list[RuleTotal]:
     """Count and amount per rule and currency in one query; every rule listed, found or not."""
     rows = (
-        leakage_finding_list(status=status, contract=contract).order_by()
-        .values("rule", "currency").annotate(n=Count("id"), total=Sum("amount"))
+        leakage_finding_list(status=status, contract=contract)
+        .order_by()
+        .values("rule", "currency")
+        .annotate(n=Count("id"), total=Sum("amount"))
     )
     by_rule: dict[str, RuleTotal] = {r: RuleTotal(rule=r, name=RULE_DEFINITIONS[r]["name"]) for r in LeakageRule.values}
     for row in rows:
@@ -60,5 +63,10 @@ def leakage_grand_totals(totals: list[RuleTotal]) -> dict[str, Decimal]:
 
 def leakage_finding_detail(*, pk: int) -> LeakageFinding:
     return LeakageFinding.objects.select_related(
-        "contract", "contract__customer", "customer", "invoice", "review_task", "status_changed_by",
+        "contract",
+        "contract__customer",
+        "customer",
+        "invoice",
+        "review_task",
+        "status_changed_by",
     ).get(pk=pk)

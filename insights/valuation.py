@@ -20,6 +20,7 @@ Per contract and currency, as of a day:
 
 Currencies are never added together: every figure is a dict currency → amount.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -28,11 +29,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from billing.pricing import Period, prorate
-from billing.schedule import line_periods
 from contracts.valuation import contract_value
 from insights.forecast import ContractTerms, VersionTerms, _refs, _version_on
 from revexos.money import quantize
+from revexos.pricing import Period, prorate
+from revexos.schedule import line_periods
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -76,23 +77,38 @@ class ContractValuation:
         return max(self.recognized - self.billed - self.discounts, ZERO)
 
 
-def _straight_line(contract: ContractTerms, versions: tuple[VersionTerms, ...], *, kind: str, today: date) -> dict[str, Decimal]:
+def _straight_line(
+    contract: ContractTerms, versions: tuple[VersionTerms, ...], *, kind: str, today: date
+) -> dict[str, Decimal]:
     """Recurring amounts (or usage minimums) earned by day through ``today``, per currency."""
     earned: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for ref in _refs(versions, kind):
-        for lp in line_periods(contract_start=contract.start, contract_end=contract.end, versions=versions,
-                               line_ref=ref, kind=kind, until=today):
+        for lp in line_periods(
+            contract_start=contract.start,
+            contract_end=contract.end,
+            versions=versions,
+            line_ref=ref,
+            kind=kind,
+            until=today,
+        ):
             per_period = lp.line.amount if kind == "recurring" else lp.line.minimum_commitment
             if not per_period:
                 continue
             elapsed = Period(lp.period.start, min(lp.period.end, today))
-            earned[lp.version.currency] += prorate(amount=per_period, period=elapsed, full=lp.full, currency=lp.version.currency)
+            earned[lp.version.currency] += prorate(
+                amount=per_period, period=elapsed, full=lp.full, currency=lp.version.currency
+            )
     return earned
 
 
-def contract_valuation(contract: ContractTerms, *, today: date, delivered: Delivered | None = None,
-                       billed: Billed | None = None, rates: Mapping[tuple[str, date], Mapping[str, Decimal]] | None = None,
-                       ) -> list[ContractValuation]:
+def contract_valuation(
+    contract: ContractTerms,
+    *,
+    today: date,
+    delivered: Delivered | None = None,
+    billed: Billed | None = None,
+    rates: Mapping[tuple[str, date], Mapping[str, Decimal]] | None = None,
+) -> list[ContractValuation]:
     """One row per currency of the contract (almost always one).
 
     ``rates``: (line_ref, version effective_from) → {role: hourly rate} of time-and-materials lines.
@@ -120,8 +136,10 @@ def contract_valuation(contract: ContractTerms, *, today: date, delivered: Deliv
                 if line.kind in ("fixed_fee", "milestone"):
                     one_offs[line.line_ref] = (version.currency, line, version)
         delivered_refs = {m.line_ref for m in contract.milestones if m.status in ("delivered", "invoiced")}
-        for ref, (currency, line, version) in one_offs.items():
-            if line.kind == "fixed_fee" and (line.bill_on or contract.start) <= today and line.amount or line.kind == "milestone" and ref in delivered_refs and line.amount is not None:
+        for ref, (currency, line, _version) in one_offs.items():
+            if (line.kind == "fixed_fee" and (line.bill_on or contract.start) <= today and line.amount) or (
+                line.kind == "milestone" and ref in delivered_refs and line.amount is not None
+            ):
                 row(currency).recognized += quantize(line.amount, currency)
         # Time as delivered, at the rate card of the version that priced it, held under each line's cap.
         by_line: dict[str, Decimal] = defaultdict(lambda: ZERO)
@@ -134,7 +152,7 @@ def contract_valuation(contract: ContractTerms, *, today: date, delivered: Deliv
             version = next((v for v in versions if v.effective_from == effective_from), None) or versions[0]
             by_line[ref] += hours * card[role]
             line_currency[ref] = version.currency
-            caps[ref] = next((l.cap for l in version.lines if l.line_ref == ref), None)
+            caps[ref] = next((ln.cap for ln in version.lines if ln.line_ref == ref), None)
         for ref, amount in by_line.items():
             currency = line_currency[ref]
             if caps.get(ref) is not None:

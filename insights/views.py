@@ -3,6 +3,7 @@
 Thin: read through ``insights.selectors``, compute with the pure modules, render. Each page runs
 a fixed number of queries, whatever the number of contracts.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -52,8 +53,14 @@ def forecast_context(*, today: date, months: int, owner=None, portfolio=None) ->
     rows = result.totals()
     href = "/insights/forecast/?months=" + str(months) + "&month={month}&kind={kind}"
     charts = [forecast_chart(rows=rows, currency=c, href=href) for c in result.currencies()]
-    return {"forecast": result, "forecast_rows": rows, "charts": charts, "months": months, "month_choices": MONTH_CHOICES,
-            "portfolio": portfolio}
+    return {
+        "forecast": result,
+        "forecast_rows": rows,
+        "charts": charts,
+        "months": months,
+        "month_choices": MONTH_CHOICES,
+        "portfolio": portfolio,
+    }
 
 
 @requires("insights.view")
@@ -75,15 +82,27 @@ def forecast_page(request):
     month, kind, currency = request.GET.get("month", ""), request.GET.get("kind", ""), request.GET.get("currency", "")
     group = request.GET.get("group", "contract")
     items = [
-        i for i in result.items
-        if (not month or i.month.strftime("%Y-%m") == month) and (not kind or i.kind == kind) and (not currency or i.currency == currency)
+        i
+        for i in result.items
+        if (not month or i.month.strftime("%Y-%m") == month)
+        and (not kind or i.kind == kind)
+        and (not currency or i.currency == currency)
     ]
     rows = [{"item": i, "contract": by_id[i.contract_id], "kind_label": KIND_LABELS[i.kind]} for i in items]
     groups: dict[tuple, dict] = {}
     for r in rows:
         key = (r["contract"].id if group == "contract" else r["contract"].customer_id, r["item"].currency)
-        g = groups.setdefault(key, {"contract": r["contract"], "currency": r["item"].currency, "gross": 0, "discount": 0, "net": 0,
-                                    "count": 0})
+        g = groups.setdefault(
+            key,
+            {
+                "contract": r["contract"],
+                "currency": r["item"].currency,
+                "gross": 0,
+                "discount": 0,
+                "net": 0,
+                "count": 0,
+            },
+        )
         g["gross"] += r["item"].gross
         g["discount"] += r["item"].discount
         g["net"] += r["item"].net
@@ -94,17 +113,32 @@ def forecast_page(request):
         t["gross"] += r["item"].gross
         t["discount"] += r["item"].discount
         t["net"] += r["item"].net
-    context.update({
-        "rows": rows, "groups": sorted(groups.values(), key=lambda g: -g["net"]), "group": group, "totals": dict(sorted(totals.items())),
-        "month": month, "kind": kind, "currency": currency, "kinds": [(k, KIND_LABELS[k]) for k in KINDS],
-        "month_options": [(m.strftime("%Y-%m"), m.strftime("%B %Y")) for m in result.months], "scope": scope, "today": today,
-    })
+    context.update(
+        {
+            "rows": rows,
+            "groups": sorted(groups.values(), key=lambda g: -g["net"]),
+            "group": group,
+            "totals": dict(sorted(totals.items())),
+            "month": month,
+            "kind": kind,
+            "currency": currency,
+            "kinds": [(k, KIND_LABELS[k]) for k in KINDS],
+            "month_options": [(m.strftime("%Y-%m"), m.strftime("%B %Y")) for m in result.months],
+            "scope": scope,
+            "today": today,
+        }
+    )
     template = "insights/forecast.html#forecast-table" if request.htmx else "insights/forecast.html"
     return render(request, template, context)
 
 
-VALUE_SORTS = {"unearned": "unearned", "unbilled": "unbilled_receivable", "value": "value", "billed": "billed",
-               "recognized": "recognized"}
+VALUE_SORTS = {
+    "unearned": "unearned",
+    "unbilled": "unbilled_receivable",
+    "value": "value",
+    "billed": "billed",
+    "recognized": "recognized",
+}
 
 
 @requires("insights.view")
@@ -125,8 +159,13 @@ def contract_value_page(request):
     by_id = portfolio.by_id()
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     context = {
-        "page": page, "rows": [{"v": r, "contract": by_id[r.contract_id]} for r in page.object_list], "totals": totals,
-        "sort": sort, "currency": currency, "scope": scope, "today": today,
+        "page": page,
+        "rows": [{"v": r, "contract": by_id[r.contract_id]} for r in page.object_list],
+        "totals": totals,
+        "sort": sort,
+        "currency": currency,
+        "scope": scope,
+        "today": today,
     }
     template = "insights/contract_value.html#value-table" if request.htmx else "insights/contract_value.html"
     return render(request, template, context)
@@ -140,8 +179,16 @@ def at_risk_page(request):
     risk = revenue_at_risk(today=today, owner=owner)
     group = request.GET.get("group", "")
     rows = [r for r in risk.rows if not group or r.group == group]
-    context = {"risk": risk, "rows": rows, "group": group, "groups": RISK_GROUPS, "group_totals": risk.group_totals(),
-               "totals": risk.totals(), "scope": scope, "today": today}
+    context = {
+        "risk": risk,
+        "rows": rows,
+        "group": group,
+        "groups": RISK_GROUPS,
+        "group_totals": risk.group_totals(),
+        "totals": risk.totals(),
+        "scope": scope,
+        "today": today,
+    }
     return render(request, "insights/at_risk.html", context)
 
 

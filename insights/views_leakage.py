@@ -3,6 +3,7 @@
 Logic lives in ``insights/services/leakage.py``; these views translate HTTP. Everyone who can see
 insights reads the findings; finance and admins (``leakage.manage``) act on them and scan on demand.
 """
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -47,11 +48,22 @@ def finding_list(request):
     query = request.GET.copy()
     query.pop("page", None)
     context = {
-        "filters": filters, "page": page, "findings": page.object_list, "totals": totals,
-        "grand_totals": leakage_grand_totals(totals), "rules": RULE_DEFINITIONS, "rule_choices": LeakageRule.choices,
-        "status_choices": STATUS_CHOICES, "query": query.urlencode(), "can_act": has_capability(request.user, "leakage.manage"),
+        "filters": filters,
+        "page": page,
+        "findings": page.object_list,
+        "totals": totals,
+        "grand_totals": leakage_grand_totals(totals),
+        "rules": RULE_DEFINITIONS,
+        "rule_choices": LeakageRule.choices,
+        "status_choices": STATUS_CHOICES,
+        "query": query.urlencode(),
+        "can_act": has_capability(request.user, "leakage.manage"),
     }
-    template = "insights/leakage_list.html#finding-table" if request.htmx and request.htmx.target == "finding-table" else "insights/leakage_list.html"
+    template = (
+        "insights/leakage_list.html#finding-table"
+        if request.htmx and request.htmx.target == "finding-table"
+        else "insights/leakage_list.html"
+    )
     return render(request, template, context)
 
 
@@ -65,9 +77,16 @@ def _detail_context(request, finding: LeakageFinding, **extra) -> dict:
     columns: list[str] = list((finding.evidence or {}).get("columns") or [])
     for row in rows:
         columns.extend(k for k in row if k not in columns)
-    return {"finding": finding, "rule": RULE_DEFINITIONS[finding.rule], "columns": columns, "rows": rows,
-            "facts": (finding.evidence or {}).get("facts", {}), "more_rows": (finding.evidence or {}).get("more_rows", 0),
-            "can_act": has_capability(request.user, "leakage.manage"), **extra}
+    return {
+        "finding": finding,
+        "rule": RULE_DEFINITIONS[finding.rule],
+        "columns": columns,
+        "rows": rows,
+        "facts": (finding.evidence or {}).get("facts", {}),
+        "more_rows": (finding.evidence or {}).get("more_rows", 0),
+        "can_act": has_capability(request.user, "leakage.manage"),
+        **extra,
+    }
 
 
 def _get(finding_id: int) -> LeakageFinding:
@@ -88,11 +107,18 @@ def _act(request, finding_id: int, action, saved: str):
     try:
         action()
     except ValidationError as exc:
-        error = " ".join(m for msgs in exc.message_dict.values() for m in msgs) if hasattr(exc, "message_dict") else " ".join(exc.messages)
+        error = (
+            " ".join(m for msgs in exc.message_dict.values() for m in msgs)
+            if hasattr(exc, "message_dict")
+            else " ".join(exc.messages)
+        )
     finding = _get(finding_id)
     if request.htmx:
-        return render(request, "insights/leakage_detail.html#finding-status",
-                      _detail_context(request, finding, error=error, saved="" if error else saved))
+        return render(
+            request,
+            "insights/leakage_detail.html#finding-status",
+            _detail_context(request, finding, error=error, saved="" if error else saved),
+        )
     if error:
         messages.error(request, error)
     else:
@@ -105,8 +131,14 @@ def _act(request, finding_id: int, action, saved: str):
 def finding_acknowledge(request, finding_id: int):
     from insights.services.leakage import leakage_finding_acknowledge
 
-    return _act(request, finding_id, lambda: leakage_finding_acknowledge(
-        finding_id=finding_id, user=request.user, note=request.POST.get("note", "")), "Acknowledged")
+    return _act(
+        request,
+        finding_id,
+        lambda: leakage_finding_acknowledge(
+            finding_id=finding_id, user=request.user, note=request.POST.get("note", "")
+        ),
+        "Acknowledged",
+    )
 
 
 @require_POST
@@ -114,8 +146,12 @@ def finding_acknowledge(request, finding_id: int):
 def finding_resolve(request, finding_id: int):
     from insights.services.leakage import leakage_finding_resolve
 
-    return _act(request, finding_id, lambda: leakage_finding_resolve(
-        finding_id=finding_id, user=request.user, note=request.POST.get("note", "")), "Resolved")
+    return _act(
+        request,
+        finding_id,
+        lambda: leakage_finding_resolve(finding_id=finding_id, user=request.user, note=request.POST.get("note", "")),
+        "Resolved",
+    )
 
 
 @require_POST
@@ -123,8 +159,14 @@ def finding_resolve(request, finding_id: int):
 def finding_dismiss(request, finding_id: int):
     from insights.services.leakage import leakage_finding_dismiss
 
-    return _act(request, finding_id, lambda: leakage_finding_dismiss(
-        finding_id=finding_id, user=request.user, reason=request.POST.get("reason", "")), "Dismissed")
+    return _act(
+        request,
+        finding_id,
+        lambda: leakage_finding_dismiss(
+            finding_id=finding_id, user=request.user, reason=request.POST.get("reason", "")
+        ),
+        "Dismissed",
+    )
 
 
 @require_POST

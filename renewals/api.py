@@ -2,6 +2,7 @@
 
 Money is a decimal string in the currency's own digits ("37200.00"); ids are strings.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -17,7 +18,12 @@ router = Router(tags=["renewals"])
 
 
 class RenewalAlertFilters(Schema):
-    status: str = Field("", description="A status (" + ", ".join(RenewalStatus.values) + "), `action` (needs a decision) or `all` (default)")
+    status: str = Field(
+        "",
+        description="A status ("
+        + ", ".join(RenewalStatus.values)
+        + "), `action` (needs a decision) or `all` (default)",
+    )
     owner: str = Field("", description="The owner's e-mail or user id")
     due_before: date | None = Field(None, description="Terms ending on or before this date")
     notice_before: date | None = Field(None, description="Notice deadline on or before this date")
@@ -55,15 +61,26 @@ class RenewalAlertPage(Schema):
 
 def alert_to_wire(alert: RenewalAlert) -> dict[str, Any]:
     return {
-        "id": str(alert.pk), "contract": alert.contract.number, "contract_id": str(alert.contract_id),
-        "customer": alert.contract.customer.external_id, "status": alert.status, "end_date": alert.end_date,
-        "raised_at": alert.raised_at, "window_days": alert.window_days, "window_start": alert.window_start,
-        "notice_deadline": alert.notice_deadline, "currency": alert.currency,
+        "id": str(alert.pk),
+        "contract": alert.contract.number,
+        "contract_id": str(alert.contract_id),
+        "customer": alert.contract.customer.external_id,
+        "status": alert.status,
+        "end_date": alert.end_date,
+        "raised_at": alert.raised_at,
+        "window_days": alert.window_days,
+        "window_start": alert.window_start,
+        "notice_deadline": alert.notice_deadline,
+        "currency": alert.currency,
         "annual_recurring_value": str(quantize(alert.annual_recurring_value, alert.currency)),
         "remaining_value": str(quantize(alert.remaining_value, alert.currency)),
-        "owner": alert.owner.email if alert.owner_id else None, "auto_renew": alert.contract.auto_renew,
-        "escalated_at": alert.escalated_at, "snoozed_until": alert.snoozed_until, "decided_at": alert.decided_at,
-        "decision_note": alert.decision_note, "proposed_terms": alert.proposed_terms or {},
+        "owner": alert.owner.email if alert.owner_id else None,
+        "auto_renew": alert.contract.auto_renew,
+        "escalated_at": alert.escalated_at,
+        "snoozed_until": alert.snoozed_until,
+        "decided_at": alert.decided_at,
+        "decision_note": alert.decision_note,
+        "proposed_terms": alert.proposed_terms or {},
     }
 
 
@@ -72,9 +89,19 @@ def renewal_alerts_list(request, filters: Query[RenewalAlertFilters]):
     from ninja.errors import ValidationError
 
     if filters.status and filters.status not in (*RenewalStatus.values, "action", "all"):
-        raise ValidationError([{"loc": ("query", "status"), "msg": f"Unknown status; use one of {', '.join(RenewalStatus.values)}, action or all."}])
+        raise ValidationError(
+            [
+                {
+                    "loc": ("query", "status"),
+                    "msg": f"Unknown status; use one of {', '.join(RenewalStatus.values)}, action or all.",
+                }
+            ]
+        )
     alerts = renewal_alert_api_list(
-        status=filters.status, owner=filters.owner.strip(), due_before=filters.due_before, notice_before=filters.notice_before,
+        status=filters.status,
+        owner=filters.owner.strip(),
+        due_before=filters.due_before,
+        notice_before=filters.notice_before,
     )
-    rows = list(alerts[filters.offset: filters.offset + filters.limit])
+    rows = list(alerts[filters.offset : filters.offset + filters.limit])
     return {"items": [alert_to_wire(a) for a in rows], "count": alerts.count()}

@@ -21,11 +21,16 @@ class QueueFilterForm(forms.Form):
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[(d.value, d.label) for d in PERSON_DECISIONS])
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What was agreed, or why"}), max_length=2000,
-                           required=False)
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What was agreed, or why"}),
+        max_length=2000,
+        required=False,
+    )
     snooze_until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     term_months = forms.IntegerField(required=False, min_value=1, max_value=120, label="Term (months)")
-    uplift_pct = forms.DecimalField(required=False, min_value=0, max_value=100, max_digits=9, decimal_places=4, label="Uplift %")
+    uplift_pct = forms.DecimalField(
+        required=False, min_value=0, max_value=100, max_digits=9, decimal_places=4, label="Uplift %"
+    )
 
     def proposed_terms(self) -> dict:
         data = self.cleaned_data

@@ -4,6 +4,7 @@ One alert per contract *term*: the pair (contract, end_date) is unique, so the r
 trigger can run any number of times, late or concurrently, and still raise each term's alert once.
 When a contract renews, its end date moves forward and the next term gets its own alert.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -47,7 +48,11 @@ class DecisionKind(models.TextChoices):
 
 
 PERSON_DECISIONS = (
-    DecisionKind.RENEWING, DecisionKind.RENEWED, DecisionKind.CHURNING, DecisionKind.CHURNED, DecisionKind.SNOOZED,
+    DecisionKind.RENEWING,
+    DecisionKind.RENEWED,
+    DecisionKind.CHURNING,
+    DecisionKind.CHURNED,
+    DecisionKind.SNOOZED,
 )
 
 
@@ -63,22 +68,34 @@ class RenewalAlert(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     annual_recurring_value = models.DecimalField(max_digits=20, decimal_places=3)
     remaining_value = models.DecimalField(
-        max_digits=20, decimal_places=3, help_text="Committed value from the raising day to the end date.",
+        max_digits=20,
+        decimal_places=3,
+        help_text="Committed value from the raising day to the end date.",
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="renewal_alerts",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="renewal_alerts",
     )
     status = models.CharField(max_length=12, choices=RenewalStatus.choices, default=RenewalStatus.OPEN)
     snoozed_until = models.DateField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decision_note = models.TextField(blank=True)
     # Renewing: the terms being negotiated, {"term_months": 12, "uplift_pct": "5"}; empty = the contract's own.
     proposed_terms = models.JSONField(default=dict, blank=True)
     # The version that carried the contract into its next term (renewed or auto-renewed).
     renewal_version = models.ForeignKey(
-        "contracts.ContractVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "contracts.ContractVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     history = HistoricalRecords()
 
@@ -87,12 +104,16 @@ class RenewalAlert(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["contract", "end_date"], name="renewal_alert_one_per_term"),
             models.CheckConstraint(
-                condition=~Q(status="snoozed") | Q(snoozed_until__isnull=False), name="renewal_alert_snooze_has_date",
+                condition=~Q(status="snoozed") | Q(snoozed_until__isnull=False),
+                name="renewal_alert_snooze_has_date",
             ),
             models.CheckConstraint(
-                condition=Q(annual_recurring_value__gte=0) & Q(remaining_value__gte=0), name="renewal_alert_value_non_negative",
+                condition=Q(annual_recurring_value__gte=0) & Q(remaining_value__gte=0),
+                name="renewal_alert_value_non_negative",
             ),
-            models.CheckConstraint(condition=Q(window_start__lte=models.F("end_date")), name="renewal_alert_window_before_end"),
+            models.CheckConstraint(
+                condition=Q(window_start__lte=models.F("end_date")), name="renewal_alert_window_before_end"
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "notice_deadline"]),
@@ -116,9 +137,13 @@ class RenewalDecision(models.Model):
     note = models.TextField(blank=True)
     proposed_terms = models.JSONField(default=dict, blank=True)
     snooze_until = models.DateField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decided_at = models.DateTimeField()
-    decided_on = models.DateField(help_text="The tenant-local day of the decision (or the cycle date for system entries).")
+    decided_on = models.DateField(
+        help_text="The tenant-local day of the decision (or the cycle date for system entries)."
+    )
 
     class Meta:
         ordering = ["alert", "decided_at", "id"]
@@ -138,3 +163,6 @@ class RenewalDigestSent(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "sent_on"], name="renewal_digest_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"digest to user {self.user_id} on {self.sent_on}"

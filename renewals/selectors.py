@@ -2,6 +2,7 @@
 
 Each runs a fixed number of queries, however many alerts there are.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 
 
 def quarter_bounds(value: str) -> tuple[date, date] | None:
-    """"2026-Q3" → (2026-07-01, 2026-09-30); anything else → None."""
+    """ "2026-Q3" → (2026-07-01, 2026-09-30); anything else → None."""
     match = _QUARTER.match(value or "")
     if not match:
         return None
@@ -76,7 +77,9 @@ def _status_filter(alerts: QuerySet, status: str) -> QuerySet:
 
 def renewal_queue(*, user, status: str = "action", owner: str = "", quarter: str = "") -> QuerySet[RenewalAlert]:
     """The alerts a user works on, most urgent first: notice deadline, then value at stake."""
-    alerts = RenewalAlert.objects.select_related("contract", "contract__customer", "owner", "decided_by", "renewal_version")
+    alerts = RenewalAlert.objects.select_related(
+        "contract", "contract__customer", "owner", "decided_by", "renewal_version"
+    )
     alerts = _owner_filter(alerts, user=user, scope=queue_owner_scope(user=user, owner=owner))
     alerts = _status_filter(alerts, status)
     bounds = quarter_bounds(quarter)
@@ -108,8 +111,13 @@ class Totals:
 def renewal_totals(alerts: QuerySet[RenewalAlert]) -> Totals:
     """Count, escalations and value at stake per currency (never summed across currencies): one query."""
     rows = (
-        alerts.order_by().values("currency")
-        .annotate(n=Count("pk"), escalated=Count("pk", filter=Q(escalated_at__isnull=False)), value=Sum("annual_recurring_value"))
+        alerts.order_by()
+        .values("currency")
+        .annotate(
+            n=Count("pk"),
+            escalated=Count("pk", filter=Q(escalated_at__isnull=False)),
+            value=Sum("annual_recurring_value"),
+        )
         .order_by("currency")
     )
     totals = Totals()
@@ -129,12 +137,18 @@ def renewal_home_summary(*, user) -> Totals:
 
 
 def renewal_owner_choices() -> list[tuple[str, str]]:
-    owners = User.objects.filter(Q(renewal_alerts__isnull=False) | Q(role=Role.ACCOUNT_MANAGER), is_active=True).distinct().order_by("full_name", "email")
+    owners = (
+        User.objects.filter(Q(renewal_alerts__isnull=False) | Q(role=Role.ACCOUNT_MANAGER), is_active=True)
+        .distinct()
+        .order_by("full_name", "email")
+    )
     return [(str(u.pk), str(u)) for u in owners]
 
 
 def renewal_quarter_choices() -> list[str]:
-    quarters = RenewalAlert.objects.annotate(q=TruncQuarter("end_date")).order_by("q").values_list("q", flat=True).distinct()
+    quarters = (
+        RenewalAlert.objects.annotate(q=TruncQuarter("end_date")).order_by("q").values_list("q", flat=True).distinct()
+    )
     return [quarter_of(q) for q in quarters if q is not None]
 
 
@@ -153,7 +167,9 @@ class QuarterRow:
     @property
     def statuses(self) -> list[tuple[str, str, int]]:
         order = list(RenewalStatus.values)
-        return [(s, RenewalStatus(s).label, n) for s, n in sorted(self.by_status.items(), key=lambda i: order.index(i[0]))]
+        return [
+            (s, RenewalStatus(s).label, n) for s, n in sorted(self.by_status.items(), key=lambda i: order.index(i[0]))
+        ]
 
 
 _AT_STAKE = [RenewalStatus.OPEN, RenewalStatus.SNOOZED, RenewalStatus.RENEWING, RenewalStatus.CHURNING]
@@ -173,9 +189,14 @@ def renewals_by_quarter(*, user, owner: str = "all", start: date, quarters: int 
     last = last - timedelta(days=1)
     alerts = _owner_filter(RenewalAlert.objects.all(), user=user, scope=queue_owner_scope(user=user, owner=owner))
     grouped = (
-        alerts.filter(end_date__range=(first, last)).annotate(q=TruncQuarter("end_date"))
+        alerts.filter(end_date__range=(first, last))
+        .annotate(q=TruncQuarter("end_date"))
         .values("q", "currency", "status")
-        .annotate(n=Count("pk"), value=Sum("annual_recurring_value"), escalated=Count("pk", filter=Q(escalated_at__isnull=False)))
+        .annotate(
+            n=Count("pk"),
+            value=Sum("annual_recurring_value"),
+            escalated=Count("pk", filter=Q(escalated_at__isnull=False)),
+        )
         .order_by()
     )
     rows: dict[tuple[str, str], QuarterRow] = {}
@@ -198,7 +219,10 @@ def renewals_by_quarter(*, user, owner: str = "all", start: date, quarters: int 
     if not can_see_all(user) or queue_owner_scope(user=user, owner=owner) == "mine":
         contracts = contracts.filter(Q(owner=user) | Q(owner__isnull=True, customer__owner=user))
     pending = (
-        contracts.annotate(q=TruncQuarter("end_date")).values("q", "customer__currency").annotate(n=Count("pk")).order_by()
+        contracts.annotate(q=TruncQuarter("end_date"))
+        .values("q", "customer__currency")
+        .annotate(n=Count("pk"))
+        .order_by()
     )
     for p in pending:
         key = (quarter_of(p["q"]), p["customer__currency"])
@@ -217,8 +241,9 @@ def renewals_by_quarter(*, user, owner: str = "all", start: date, quarters: int 
     return sorted(ordered, key=lambda r: (r.quarter, r.currency))
 
 
-def renewal_alert_api_list(*, status: str = "", owner: str = "", due_before: date | None = None,
-                           notice_before: date | None = None) -> QuerySet[RenewalAlert]:
+def renewal_alert_api_list(
+    *, status: str = "", owner: str = "", due_before: date | None = None, notice_before: date | None = None
+) -> QuerySet[RenewalAlert]:
     """The API's list: filters by status (a status, "action" or "all"), owner (e-mail or id), and
     term end / notice deadline on or before a date."""
     alerts = RenewalAlert.objects.select_related("contract", "contract__customer", "owner")
@@ -236,6 +261,8 @@ def renewal_alerts_of_contract(*, contract_id: int) -> list[RenewalAlert]:
     """A contract's alerts, latest term first, with their decisions (for the contract page)."""
     decisions = RenewalDecision.objects.select_related("decided_by").order_by("-decided_at", "-id")
     return list(
-        RenewalAlert.objects.filter(contract_id=contract_id).select_related("owner", "renewal_version")
-        .prefetch_related(Prefetch("decisions", queryset=decisions)).order_by("-end_date")
+        RenewalAlert.objects.filter(contract_id=contract_id)
+        .select_related("owner", "renewal_version")
+        .prefetch_related(Prefetch("decisions", queryset=decisions))
+        .order_by("-end_date")
     )

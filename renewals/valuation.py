@@ -14,6 +14,7 @@ Two figures go on a renewal alert, both from the terms in force on the day it is
 rounded with :func:`revexos.money.quantize`; unit prices keep up to six decimals, because a usage
 price of 0.0015 per call rounded to cents would be zero.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -22,15 +23,22 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from billing.pricing import Period, add_months, billing_periods, full_period_for, prorate
 from revexos.money import quantize, to_decimal
+from revexos.pricing import Period, add_months, billing_periods, full_period_for, prorate
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 _MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
 
 # Line fields that are a charge in the currency: rounded to the currency's minor unit after uplift.
-AMOUNT_FIELDS = ("amount", "overage_rate", "fixed_amount", "per_transaction_min", "per_transaction_max", "minimum_commitment")
+AMOUNT_FIELDS = (
+    "amount",
+    "overage_rate",
+    "fixed_amount",
+    "per_transaction_min",
+    "per_transaction_max",
+    "minimum_commitment",
+)
 # Prices per unit: kept exact to the field's six decimals.
 UNIT_PRICE_FIELDS = ("unit_amount",)
 TIER_AMOUNT_FIELDS = ("flat_amount",)
@@ -66,7 +74,13 @@ def annual_recurring_value(*, lines: Iterable[Any], currency: str) -> Decimal:
 
 
 def remaining_value(
-    *, lines: Sequence[Any], currency: str, contract_start: date, end: date, anchor: str, as_of: date,
+    *,
+    lines: Sequence[Any],
+    currency: str,
+    contract_start: date,
+    end: date,
+    anchor: str,
+    as_of: date,
 ) -> Decimal:
     """Committed value from ``as_of`` through ``end`` (both inclusive) under these lines."""
     if end < as_of:
@@ -77,11 +91,17 @@ def remaining_value(
         per_period = _committed_per_period(line)
         if per_period and line.frequency in _MONTHS:
             for period in billing_periods(
-                contract_start=contract_start, contract_end=end, frequency=line.frequency, anchor=anchor, until=end,
+                contract_start=contract_start,
+                contract_end=end,
+                frequency=line.frequency,
+                anchor=anchor,
+                until=end,
             ):
                 if period.end < as_of:
                     continue
-                full = full_period_for(period_start=period.start, frequency=line.frequency, anchor=anchor, contract_start=contract_start)
+                full = full_period_for(
+                    period_start=period.start, frequency=line.frequency, anchor=anchor, contract_start=contract_start
+                )
                 remaining = Period(max(period.start, as_of), period.end)
                 total += prorate(amount=per_period, period=remaining, full=full, currency=currency)
         elif line.kind == "fixed_fee" and line.amount is not None:
@@ -98,7 +118,13 @@ def remaining_value(
 
 
 def renewal_value(
-    *, lines: Sequence[Any], currency: str, contract_start: date, end: date, anchor: str, as_of: date,
+    *,
+    lines: Sequence[Any],
+    currency: str,
+    contract_start: date,
+    end: date,
+    anchor: str,
+    as_of: date,
 ) -> RenewalValue:
     """Both alert figures for one contract. ``lines``: the price lines of the version in force on
     ``as_of`` (objects with kind, amount, frequency, minimum_commitment, bill_on, expected_date,
@@ -106,7 +132,9 @@ def renewal_value(
     return RenewalValue(
         currency=currency,
         annual_recurring=annual_recurring_value(lines=lines, currency=currency),
-        remaining=remaining_value(lines=lines, currency=currency, contract_start=contract_start, end=end, anchor=anchor, as_of=as_of),
+        remaining=remaining_value(
+            lines=lines, currency=currency, contract_start=contract_start, end=end, anchor=anchor, as_of=as_of
+        ),
     )
 
 
@@ -137,7 +165,9 @@ def uplift_unit_price(value: Decimal | None, *, pct: Decimal) -> Decimal | None:
     return raised.quantize(Decimal(1).scaleb(-places))
 
 
-def uplift_fields(obj: Any, *, amount_fields: Iterable[str], unit_fields: Iterable[str], pct: Decimal, currency: str) -> dict[str, Decimal | None]:
+def uplift_fields(
+    obj: Any, *, amount_fields: Iterable[str], unit_fields: Iterable[str], pct: Decimal, currency: str
+) -> dict[str, Decimal | None]:
     """New values for ``obj``'s money fields under the uplift (only the fields it has)."""
     values: dict[str, Decimal | None] = {}
     for name in amount_fields:

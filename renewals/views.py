@@ -1,4 +1,5 @@
 """The renewal queue (htmx), inline decisions, and finance's view by quarter."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -40,8 +41,12 @@ def _contract_url_name() -> str | None:
 
 def _row_context(request, alert: RenewalAlert, **extra) -> dict:
     return {
-        "alert": alert, "can_decide_any": has_capability(request.user, "renewals.decide"), "today": tenant_today(),
-        "show_owner": can_see_all(request.user), "contract_url_name": _contract_url_name(), **extra,
+        "alert": alert,
+        "can_decide_any": has_capability(request.user, "renewals.decide"),
+        "today": tenant_today(),
+        "show_owner": can_see_all(request.user),
+        "contract_url_name": _contract_url_name(),
+        **extra,
     }
 
 
@@ -55,13 +60,21 @@ def queue(request):
     quarter = params.get("quarter", "")
     form = QueueFilterForm(
         {"status": status, "owner": owner, "quarter": quarter},
-        owners=renewal_owner_choices() if show_owner else [], quarters=renewal_quarter_choices(), show_owner=show_owner,
+        owners=renewal_owner_choices() if show_owner else [],
+        quarters=renewal_quarter_choices(),
+        show_owner=show_owner,
     )
     alerts = renewal_queue(user=request.user, status=status, owner=owner, quarter=quarter)
     context = {
-        "form": form, "alerts": alerts, "totals": renewal_totals(alerts), "today": tenant_today(),
-        "show_owner": show_owner, "owner_scope": owner, "status": status,
-        "can_decide_any": has_capability(request.user, "renewals.decide"), "contract_url_name": _contract_url_name(),
+        "form": form,
+        "alerts": alerts,
+        "totals": renewal_totals(alerts),
+        "today": tenant_today(),
+        "show_owner": show_owner,
+        "owner_scope": owner,
+        "status": status,
+        "can_decide_any": has_capability(request.user, "renewals.decide"),
+        "contract_url_name": _contract_url_name(),
         "decision_form": DecisionForm(),
     }
     template = "renewals/queue.html#queue" if request.htmx else "renewals/queue.html"
@@ -78,16 +91,25 @@ def decide(request, pk: int):
     if form.is_valid():
         try:
             renewal_decide(
-                alert=alert, decision=form.cleaned_data["decision"], note=form.cleaned_data["note"], user=request.user,
-                proposed_terms=form.proposed_terms(), snooze_until=form.cleaned_data["snooze_until"],
+                alert=alert,
+                decision=form.cleaned_data["decision"],
+                note=form.cleaned_data["note"],
+                user=request.user,
+                proposed_terms=form.proposed_terms(),
+                snooze_until=form.cleaned_data["snooze_until"],
             )
         except ValidationError as exc:
             errors = exc.message_dict
     else:
         errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
     alert = renewal_alert_for_row(pk=pk)
-    context = _row_context(request, alert, errors=errors, posted=request.POST if errors else None,
-                           recorded=None if errors else alert.get_status_display())
+    context = _row_context(
+        request,
+        alert,
+        errors=errors,
+        posted=request.POST if errors else None,
+        recorded=None if errors else alert.get_status_display(),
+    )
     if request.htmx:
         # 200 with the errors in the row: htmx only swaps successful responses.
         return render(request, "renewals/queue.html#alert-row", context)
@@ -103,5 +125,8 @@ def by_quarter(request):
     owner = queue_owner_scope(user=request.user, owner=request.GET.get("owner", "all"))
     today = tenant_today()
     rows = renewals_by_quarter(user=request.user, owner=owner, start=today, quarters=4)
-    return render(request, "renewals/quarters.html", {"rows": rows, "owner_scope": owner, "show_owner": can_see_all(request.user),
-                                                      "today": today})
+    return render(
+        request,
+        "renewals/quarters.html",
+        {"rows": rows, "owner_scope": owner, "show_owner": can_see_all(request.user), "today": today},
+    )

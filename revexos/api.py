@@ -4,6 +4,7 @@ Errors always have the same JSON shape so integrations can handle them in one pl
 
     {"error": {"code": "validation_error", "message": "…", "fields": {"legal_name": ["…"]}}}
 """
+
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
@@ -57,7 +58,9 @@ def on_validation_error(request, exc: ValidationError):
     for err in exc.errors:
         fields.setdefault(_field_name(err.get("loc", ())), []).append(err.get("msg", "Invalid value."))
     return api.create_response(
-        request, error_body("validation_error", "The request has invalid fields; nothing was saved.", fields), status=422
+        request,
+        error_body("validation_error", "The request has invalid fields; nothing was saved.", fields),
+        status=422,
     )
 
 
@@ -68,7 +71,9 @@ def on_domain_validation_error(request, exc: DjangoValidationError):
     else:
         fields = {"non_field_errors": [str(m) for m in exc.messages]}
     return api.create_response(
-        request, error_body("validation_error", "The request has invalid fields; nothing was saved.", fields), status=422
+        request,
+        error_body("validation_error", "The request has invalid fields; nothing was saved.", fields),
+        status=422,
     )
 
 
@@ -76,7 +81,9 @@ def on_domain_validation_error(request, exc: DjangoValidationError):
 def on_auth_error(request, exc):
     response = api.create_response(
         request,
-        error_body("unauthorized", "Missing, unknown or revoked API key for this tenant. Send `Authorization: Bearer <key>`."),
+        error_body(
+            "unauthorized", "Missing, unknown or revoked API key for this tenant. Send `Authorization: Bearer <key>`."
+        ),
         status=401,
     )
     response["WWW-Authenticate"] = 'Bearer realm="revexos"'

@@ -3,6 +3,7 @@
 Beat only fires *dispatchers*: shared tasks that enqueue one tenant task per tenant, so a large
 tenant never delays another and more workers share the load.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "revexos.settings")
 
 app = CeleryApp("revexos")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(lambda: ["revexos", "revexos.tenancy", "contracts", "billing", "discounts", "renewals", "insights", "integrations"])
+app.autodiscover_tasks(
+    lambda: ["revexos", "revexos.tenancy", "contracts", "billing", "discounts", "renewals", "insights", "integrations"]
+)
 
 # name -> (dispatcher task, schedule, tenant task it fans out to). Later modules add entries.
 app.conf.beat_schedule = {

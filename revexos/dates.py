@@ -3,6 +3,7 @@
 "Today" for billing, discounts and renewals is the tenant's calendar day, not the server's: a
 renewal window opens and a discount expires on the tenant's local date.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime

@@ -2,6 +2,7 @@
 
 Ctrl-C stops every process and the embedded servers; the data stays under ./var/ for next time.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,13 @@ def main() -> int:
         var = var_dir()
         procs = [
             subprocess.Popen([PY, "manage.py", "runserver", f"0.0.0.0:{PORT}", "--noreload"], cwd=ROOT),
-            subprocess.Popen([PY, "-m", "celery", "-A", "revexos", "worker", "-l", "INFO", "--concurrency", "2"], cwd=ROOT),
-            subprocess.Popen([PY, "-m", "celery", "-A", "revexos", "beat", "-l", "INFO", "-s", str(var / "celerybeat-schedule")], cwd=ROOT),
+            subprocess.Popen(
+                [PY, "-m", "celery", "-A", "revexos", "worker", "-l", "INFO", "--concurrency", "2"], cwd=ROOT
+            ),
+            subprocess.Popen(
+                [PY, "-m", "celery", "-A", "revexos", "beat", "-l", "INFO", "-s", str(var / "celerybeat-schedule")],
+                cwd=ROOT,
+            ),
         ]
         stopping = False
 
@@ -68,7 +74,7 @@ def main() -> int:
             print(f"  Sign-up page:   http://localhost:{PORT}/")
             print(f"  API docs:       http://demo.localhost:{PORT}/api/v1/docs")
             print(f"  E-mail:         {os.environ['EMAIL_URL']}")
-            print("  Demo logins (password: %s):" % DEMO_PASSWORD)
+            print(f"  Demo logins (password: {DEMO_PASSWORD}):")
             for email, _, label, name in DEMO_USERS:
                 print(f"    {label:<16} {email:<24} ({name})")
             print("Press Ctrl-C to stop.")

@@ -5,6 +5,7 @@ under ``./var/`` (or ``$REVEXOS_VAR``), so a second ``make run`` finds it again.
 
     python -m revexos.embedded exec -- pytest -q     # run a command with the URLs exported
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Structured logging context: every record names the tenant and request it belongs to."""
+
 from __future__ import annotations
 
 import contextvars

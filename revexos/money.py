@@ -33,16 +33,59 @@ __all__ = [
 # ISO 4217 minor unit digits. Add a code here before a tenant can bill in it.
 MINOR_UNITS: dict[str, int] = {
     # two decimals
-    "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "NZD": 2,
-    "SEK": 2, "NOK": 2, "DKK": 2, "PLN": 2, "CZK": 2, "HUF": 2, "RON": 2,
-    "INR": 2, "SGD": 2, "HKD": 2, "CNY": 2, "TWD": 2, "THB": 2, "MYR": 2,
-    "PHP": 2, "IDR": 2, "ILS": 2, "AED": 2, "SAR": 2, "QAR": 2, "TRY": 2,
-    "ZAR": 2, "EGP": 2, "NGN": 2, "KES": 2, "BRL": 2, "MXN": 2, "ARS": 2,
-    "COP": 2, "PEN": 2,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "HUF": 2,
+    "RON": 2,
+    "INR": 2,
+    "SGD": 2,
+    "HKD": 2,
+    "CNY": 2,
+    "TWD": 2,
+    "THB": 2,
+    "MYR": 2,
+    "PHP": 2,
+    "IDR": 2,
+    "ILS": 2,
+    "AED": 2,
+    "SAR": 2,
+    "QAR": 2,
+    "TRY": 2,
+    "ZAR": 2,
+    "EGP": 2,
+    "NGN": 2,
+    "KES": 2,
+    "BRL": 2,
+    "MXN": 2,
+    "ARS": 2,
+    "COP": 2,
+    "PEN": 2,
     # no decimals
-    "JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "UGX": 0, "PYG": 0,
+    "JPY": 0,
+    "KRW": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "VND": 0,
+    "UGX": 0,
+    "PYG": 0,
     # three decimals
-    "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3, "IQD": 3, "LYD": 3,
+    "KWD": 3,
+    "BHD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
+    "IQD": 3,
+    "LYD": 3,
 }
 
 # (value, label) choices for forms and model fields.
@@ -168,9 +211,7 @@ class Money:
         return f"{quantize(self.amount, self.currency)} {self.currency}"
 
 
-def allocate(
-    *, total: Decimal | int | str, weights: Sequence[Decimal | int | str], currency: str
-) -> list[Decimal]:
+def allocate(*, total: Decimal | int | str, weights: Sequence[Decimal | int | str], currency: str) -> list[Decimal]:
     """Split ``total`` over ``weights`` into quantized parts that sum exactly to it.
 
     ``total`` is quantized first. Each part but the last is its proportional share

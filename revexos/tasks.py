@@ -1,4 +1,5 @@
 """Base classes for RevExOS tasks."""
+
 from __future__ import annotations
 
 from django.db import connection

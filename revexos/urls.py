@@ -1,4 +1,5 @@
 """URLs served on a tenant's host (``<slug>.localhost``)."""
+
 from django.contrib import admin
 from django.urls import include, path
 

@@ -1,4 +1,5 @@
 """URLs served on the bare domain: the landing page and self-service sign-up."""
+
 from django.urls import path
 
 from revexos.tenancy import views

@@ -35,7 +35,9 @@ def home(request):
         from insights.selectors import finance_home
 
         context["billing"] = billing_home_summary(today=context["today"])  # three grouped queries
-        context.update(finance_home(today=context["today"], months=HOME_FORECAST_MONTHS, refresh="refresh" in request.GET))
+        context.update(
+            finance_home(today=context["today"], months=HOME_FORECAST_MONTHS, refresh="refresh" in request.GET)
+        )
     if "accounts" in panels and has_capability(request.user, "insights.view"):
         from insights.selectors import account_manager_home
 

@@ -1,4 +1,5 @@
 """Sign-in, brute-force throttling, password reset and invitations by e-mail, user and key admin."""
+
 from __future__ import annotations
 
 import re
@@ -49,9 +50,12 @@ def test_password_reset_mails_a_link_on_the_tenant_host_that_sets_a_new_password
     set_url = form_page.redirect_chain[-1][0] if form_page.redirect_chain else path
     done = client.post(set_url, {"new_password1": "brand-new-secret-42", "new_password2": "brand-new-secret-42"})
     assert done.status_code == 302
-    assert Client(HTTP_HOST=tenant_a.host).post(
-        "/accounts/login/", {"username": email, "password": "brand-new-secret-42"}
-    ).status_code == 302
+    assert (
+        Client(HTTP_HOST=tenant_a.host)
+        .post("/accounts/login/", {"username": email, "password": "brand-new-secret-42"})
+        .status_code
+        == 302
+    )
 
 
 def test_password_reset_for_a_user_of_another_tenant_sends_nothing(tenant_a, tenant_b):
@@ -63,7 +67,12 @@ def test_admin_invites_a_user_who_sets_a_password_from_the_e_mail(tenant_a):
     admin = client_for(tenant_a, email=tenant_a.users[Role.ADMIN])
     response = admin.post(
         "/accounts/users/new/",
-        {"email": "new.analyst@tenant-a.example", "full_name": "New Analyst", "role": Role.FINANCE, "send_invite": "on"},
+        {
+            "email": "new.analyst@tenant-a.example",
+            "full_name": "New Analyst",
+            "role": Role.FINANCE,
+            "send_invite": "on",
+        },
     )
     assert response.status_code == 302
     with schema_context(tenant_a.schema):
@@ -78,7 +87,9 @@ def test_adding_a_user_with_a_taken_email_shows_the_error_and_adds_nobody(tenant
     admin = client_for(tenant_a, email=tenant_a.users[Role.ADMIN])
     with schema_context(tenant_a.schema):
         before = User.objects.count()
-    response = admin.post("/accounts/users/new/", {"email": tenant_a.users[Role.VIEWER], "role": Role.VIEWER, "send_invite": "on"})
+    response = admin.post(
+        "/accounts/users/new/", {"email": tenant_a.users[Role.VIEWER], "role": Role.VIEWER, "send_invite": "on"}
+    )
     assert response.status_code == 200
     assert "already exists" in response.content.decode()
     with schema_context(tenant_a.schema):
@@ -90,7 +101,10 @@ def test_admin_changes_a_role_but_cannot_demote_themselves(tenant_a):
     with schema_context(tenant_a.schema):
         viewer = User.objects.get(email=tenant_a.users[Role.VIEWER])
         me = User.objects.get(email=tenant_a.users[Role.ADMIN])
-    assert admin.post(f"/accounts/users/{viewer.pk}/", {"role": Role.ACCOUNT_MANAGER, "is_active": "on"}).status_code == 302
+    assert (
+        admin.post(f"/accounts/users/{viewer.pk}/", {"role": Role.ACCOUNT_MANAGER, "is_active": "on"}).status_code
+        == 302
+    )
     refused = admin.post(f"/accounts/users/{me.pk}/", {"role": Role.VIEWER, "is_active": "on"})
     assert "cannot remove your own admin role" in refused.content.decode()
     with schema_context(tenant_a.schema):

@@ -1,4 +1,5 @@
 """The API skeleton: OpenAPI document, docs without a CDN, key authentication, one error shape."""
+
 from __future__ import annotations
 
 import pytest
@@ -71,7 +72,7 @@ def test_keys_are_stored_hashed_and_never_in_clear(tenant_a):
         cursor.execute("SELECT prefix, digest FROM accounts_apikey")
         rows = cursor.fetchall()
     assert rows
-    for prefix, digest in rows:
+    for _prefix, digest in rows:
         assert len(digest) == 64 and tenant_a.api_key not in digest
     secret_part = tenant_a.api_key.split("_", 2)[2]  # the random part may itself contain "_"
     assert all(secret_part not in str(row) for row in rows)

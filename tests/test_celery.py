@@ -1,4 +1,5 @@
 """Tenant-aware Celery on a real worker with the Redis broker."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,25 @@ def worker(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         env = {**os.environ, "DATABASE_URL": _database_url_of_test_db(), "CELERY_QUEUE": queue}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "revexos", "worker", "--pool=solo", "-Q", queue, "-l", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "revexos",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "-l",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue

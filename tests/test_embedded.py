@@ -1,4 +1,5 @@
 """`make run`'s default: with no DATABASE_URL/REDIS_URL it starts PostgreSQL and Redis from wheels."""
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,9 @@ def test_the_embedded_default_serves_the_demo_login_page_and_stops_cleanly(tmp_p
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
     env.update(REVEXOS_VAR=str(tmp_path / "var"), PORT=str(port), PYTHONUNBUFFERED="1")
     log = open(tmp_path / "run.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "revexos.devrun"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "revexos.devrun"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 240
         status, page = None, ""

@@ -1,4 +1,5 @@
 """Tenants never mix: users, sessions, API keys, cache keys and admin pages stay in their tenant."""
+
 from __future__ import annotations
 
 import pytest
@@ -55,7 +56,9 @@ def test_a_session_key_replayed_into_another_schema_is_logged_out(tenant_a, tena
         if not store.exists(key):
             from django.contrib.sessions.models import Session
 
-            Session.objects.create(session_key=key, session_data=store.encode(data), expire_date=store.get_expiry_date())
+            Session.objects.create(
+                session_key=key, session_data=store.encode(data), expire_date=store.get_expiry_date()
+            )
     connection.set_schema_to_public()
     response = client.get("/", HTTP_HOST=tenant_b.host)
     assert response.status_code == 302

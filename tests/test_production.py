@@ -1,4 +1,5 @@
 """Production settings pass Django's deployment checklist and refuse to start without a secret."""
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,11 @@ def _check(env_extra: dict[str, str]) -> subprocess.CompletedProcess:
     env.update({"DJANGO_SETTINGS_MODULE": "revexos.settings.production", **env_extra})
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -29,7 +34,11 @@ def test_production_settings_pass_check_deploy():
 def test_production_settings_refuse_a_missing_secret_key():
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**env, "DJANGO_SETTINGS_MODULE": "revexos.settings.production"},
     )
     assert result.returncode != 0

@@ -1,4 +1,5 @@
 """The role × view table: each role reaches what it may and gets 403 elsewhere; anonymous users log in."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,10 @@ pytestmark = pytest.mark.django_db
 
 # Pages that must be reachable without signing in.
 PUBLIC_VIEWS = {
-    "accounts:login", "accounts:logout", "accounts:password_reset", "accounts:password_reset_done",
+    "accounts:login",
+    "accounts:logout",
+    "accounts:password_reset",
+    "accounts:password_reset_done",
     "accounts:password_reset_confirm",
 }
 # Mounted sub-applications with their own access control.

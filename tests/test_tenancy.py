@@ -1,4 +1,5 @@
 """Provisioning tenants: the operations command, self-service sign-up, slug rules, no half-made tenants."""
+
 from __future__ import annotations
 
 from io import StringIO
@@ -18,8 +19,16 @@ pytestmark = pytest.mark.django_db
 def test_provision_tenant_prints_a_key_alone_on_the_last_line_that_works_only_on_that_host(tenant_a):
     out = StringIO()
     call_command(
-        "provision_tenant", "initech", "--domain", "billing.initech.test", "--admin-email", "boss@initech.test",
-        "--admin-password", "Tps-reports-2026", "--api-key", stdout=out,
+        "provision_tenant",
+        "initech",
+        "--domain",
+        "billing.initech.test",
+        "--admin-email",
+        "boss@initech.test",
+        "--admin-password",
+        "Tps-reports-2026",
+        "--api-key",
+        stdout=out,
     )
     key = out.getvalue().strip().splitlines()[-1]
     assert key.startswith("rvx_") and " " not in key
@@ -33,7 +42,15 @@ def test_provision_tenant_prints_a_key_alone_on_the_last_line_that_works_only_on
 
 def test_provision_tenant_without_api_key_prints_no_key():
     out = StringIO()
-    call_command("provision_tenant", "hooli", "--admin-email", "gavin@hooli.test", "--admin-password", "Nucleus-2026-x", stdout=out)
+    call_command(
+        "provision_tenant",
+        "hooli",
+        "--admin-email",
+        "gavin@hooli.test",
+        "--admin-password",
+        "Nucleus-2026-x",
+        stdout=out,
+    )
     assert "rvx_" not in out.getvalue()
     assert Domain.objects.get(tenant__slug="hooli").domain == "hooli.localhost"
 
@@ -58,14 +75,30 @@ def test_bad_slugs_are_refused_with_a_reason(slug, problem):
     assert any(problem in p for p in slug_problems(slug))
     before = Tenant.objects.count()
     with pytest.raises(CommandError) as exc:
-        call_command("provision_tenant", slug, "--admin-email", "a@b.test", "--admin-password", "Long-enough-pw-1", stdout=StringIO())
+        call_command(
+            "provision_tenant",
+            slug,
+            "--admin-email",
+            "a@b.test",
+            "--admin-password",
+            "Long-enough-pw-1",
+            stdout=StringIO(),
+        )
     assert "slug" in str(exc.value)
     assert Tenant.objects.count() == before
 
 
 def test_a_taken_slug_is_refused(tenant_a):
     with pytest.raises(CommandError, match="already taken"):
-        call_command("provision_tenant", tenant_a.slug, "--admin-email", "a@b.test", "--admin-password", "Long-enough-pw-1", stdout=StringIO())
+        call_command(
+            "provision_tenant",
+            tenant_a.slug,
+            "--admin-email",
+            "a@b.test",
+            "--admin-password",
+            "Long-enough-pw-1",
+            stdout=StringIO(),
+        )
 
 
 def test_good_slugs_pass():
@@ -74,7 +107,12 @@ def test_good_slugs_pass():
 
 
 def _signup(client: Client, **overrides):
-    data = {"company_name": "Vandelay Industries", "slug": "vandelay", "admin_email": "art@vandelay.test", "password": "Importer-exporter-9"}
+    data = {
+        "company_name": "Vandelay Industries",
+        "slug": "vandelay",
+        "admin_email": "art@vandelay.test",
+        "password": "Importer-exporter-9",
+    }
     data.update(overrides)
     return client.post("/signup/", data)
 

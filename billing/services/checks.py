@@ -9,6 +9,7 @@ first billed period (DESIGN.md §3: billing for a period uses the version in for
 or its billing date when no line has a period (fixed fees, milestones). The contract's versions
 are loaded once per invoice and shared by the checks (``_versions``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -52,7 +53,7 @@ def invoice_reference_date(invoice: Invoice) -> date:
 
 def invoice_terms_version(invoice: Invoice):
     """The contract version in force at the invoice's reference date (None: the contract has no terms)."""
-    from contracts.selectors import version_in_force
+    from revexos.schedule import version_in_force
 
     return version_in_force(_versions(invoice), invoice_reference_date(invoice))
 
@@ -149,8 +150,15 @@ def _expected_rates(invoice: Invoice, line, version) -> list[Decimal]:
         if line.period_start and line.period_end:
             from discounts.selectors import rate_overrides_in
 
-            rates.extend(rate_overrides_in(contract_id=invoice.contract_id, line_ref=line.line_ref, role=role,
-                                           start=line.period_start, end=line.period_end))
+            rates.extend(
+                rate_overrides_in(
+                    contract_id=invoice.contract_id,
+                    line_ref=line.line_ref,
+                    role=role,
+                    start=line.period_start,
+                    end=line.period_end,
+                )
+            )
         return rates
     if kind == InvoiceLineKind.USAGE and contract_line.charge_model == "per_unit":
         return with_override(contract_line.unit_amount)
@@ -158,14 +166,17 @@ def _expected_rates(invoice: Invoice, line, version) -> list[Decimal]:
 
 
 _RATE_CHECKED = {
-    InvoiceLineKind.RECURRING, InvoiceLineKind.OVERAGE, InvoiceLineKind.FIXED_FEE, InvoiceLineKind.MILESTONE,
+    InvoiceLineKind.RECURRING,
+    InvoiceLineKind.OVERAGE,
+    InvoiceLineKind.FIXED_FEE,
+    InvoiceLineKind.MILESTONE,
     InvoiceLineKind.TIME_AND_MATERIALS,
 }
 
 
 def check_rates_match_contract(invoice: Invoice) -> list[str]:
     """Each line's unit amount equals the contract's rate for its price line (or role), or an active override."""
-    from contracts.selectors import version_in_force
+    from revexos.schedule import version_in_force
 
     versions = _versions(invoice)
     problems = []

@@ -11,6 +11,7 @@
 - ``invoice_deliveries_due`` is the sweep's list: queued or failed rows whose next attempt is
   due, and rows stuck in "sending" (a worker died mid-send) for longer than ``SENDING_STALE_AFTER``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,13 +57,18 @@ def backoff_seconds(attempts: int) -> int:
 
 
 def _message_id(invoice: Invoice, key: str) -> str:
-    domain = (settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(" >") or "revexos.localhost")
+    domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(" >") or "revexos.localhost"
     token = uuid.uuid5(uuid.NAMESPACE_URL, f"{connection.schema_name}/{key}").hex
     return f"<invoice-{invoice.pk}.{token}@{domain}>"
 
 
 def _email_context(invoice: Invoice) -> dict:
-    return {"invoice": invoice, "customer": invoice.customer, "entity": invoice.issuing_entity, "contract": invoice.contract}
+    return {
+        "invoice": invoice,
+        "customer": invoice.customer,
+        "entity": invoice.issuing_entity,
+        "contract": invoice.contract,
+    }
 
 
 def invoice_email_subject(invoice: Invoice) -> str:
@@ -79,12 +85,18 @@ def invoice_send(*, invoice_id: int, resend: bool = False, user=None) -> Invoice
     with transaction.atomic():
         invoice = Invoice.objects.select_related("customer", "issuing_entity", "contract").get(pk=invoice_id)
         if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
-            raise ValidationError({"invoice": [f"Only issued invoices are e-mailed; this one is {invoice.get_status_display().lower()}."]})
+            raise ValidationError(
+                {"invoice": [f"Only issued invoices are e-mailed; this one is {invoice.get_status_display().lower()}."]}
+            )
         recipients = [e.strip() for e in invoice.customer.billing_emails or [] if e and e.strip()]
         if not recipients:
-            raise ValidationError({"recipients": [
-                f"{invoice.customer.legal_name} has no billing e-mail: add one on the customer, then send again."
-            ]})
+            raise ValidationError(
+                {
+                    "recipients": [
+                        f"{invoice.customer.legal_name} has no billing e-mail: add one on the customer, then send again."
+                    ]
+                }
+            )
         key = f"invoice:{invoice.pk}:resend:{uuid.uuid4().hex}" if resend else f"invoice:{invoice.pk}:initial"
         if not resend:
             existing = InvoiceDelivery.objects.filter(idempotency_key=key).first()
@@ -93,9 +105,14 @@ def invoice_send(*, invoice_id: int, resend: bool = False, user=None) -> Invoice
         try:
             with transaction.atomic():
                 delivery = InvoiceDelivery.objects.create(
-                    invoice=invoice, kind=DeliveryKind.RESEND if resend else DeliveryKind.INITIAL, idempotency_key=key,
-                    recipients=recipients, subject=invoice_email_subject(invoice), message_id=_message_id(invoice, key),
-                    next_attempt_at=timezone.now(), requested_by=user,
+                    invoice=invoice,
+                    kind=DeliveryKind.RESEND if resend else DeliveryKind.INITIAL,
+                    idempotency_key=key,
+                    recipients=recipients,
+                    subject=invoice_email_subject(invoice),
+                    message_id=_message_id(invoice, key),
+                    next_attempt_at=timezone.now(),
+                    requested_by=user,
                 )
         except IntegrityError:  # a concurrent issue of the same invoice queued it first
             return InvoiceDelivery.objects.get(idempotency_key=key)
@@ -116,8 +133,7 @@ def _claim(delivery_id: int) -> InvoiceDelivery | None:
     now = timezone.now()
     with transaction.atomic():
         delivery = (
-            InvoiceDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk=delivery_id).first()
+            InvoiceDelivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=delivery_id).first()
         )
         if delivery is None:
             return None  # another worker holds the row right now
@@ -139,7 +155,10 @@ def _message(delivery: InvoiceDelivery, invoice: Invoice, pdf_name: str) -> Emai
     body = render_to_string("billing/email/invoice_body.txt", _email_context(invoice))
     entity_email = invoice.issuing_entity.email
     message = EmailMessage(
-        subject=delivery.subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=delivery.recipients,
+        subject=delivery.subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=delivery.recipients,
         reply_to=[entity_email] if entity_email else None,
         headers={"Message-ID": delivery.message_id, "X-RevExOS-Invoice": invoice.number or ""},
     )
@@ -154,17 +173,21 @@ def _failed(delivery: InvoiceDelivery, error: str) -> SendOutcome:
     retry_in = None if gave_up else backoff_seconds(delivery.attempts)
     with transaction.atomic():
         InvoiceDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.FAILED, last_error=error[:2000], updated_at=now,
+            status=DeliveryStatus.FAILED,
+            last_error=error[:2000],
+            updated_at=now,
             next_attempt_at=None if gave_up else now + timedelta(seconds=retry_in),
         )
         if gave_up:
             from billing.services.reviews import review_task_raise
 
             review_task_raise(
-                kind=ReviewTaskKind.BILLING_ERROR, dedupe_key=f"delivery-failed:{delivery.pk}",
+                kind=ReviewTaskKind.BILLING_ERROR,
+                dedupe_key=f"delivery-failed:{delivery.pk}",
                 title=f"Invoice {delivery.invoice.number} could not be e-mailed after {delivery.attempts} attempts",
                 detail=f"Last error: {error}\nFix the address or the mail server, then resend it from the invoice page.",
-                contract_id=delivery.invoice.contract_id, invoice_id=delivery.invoice_id,
+                contract_id=delivery.invoice.contract_id,
+                invoice_id=delivery.invoice_id,
             )
     logger.warning("invoice delivery %s failed (attempt %s): %s", delivery.pk, delivery.attempts, error)
     return SendOutcome(status="failed", delivery_id=delivery.pk, error=error, retry_in=retry_in)
@@ -184,14 +207,19 @@ def invoice_delivery_send(*, delivery_id: int) -> SendOutcome:
         sent = _message(delivery, invoice, pdf_name).send()
         if not sent:
             raise smtplib.SMTPException("The mail server accepted no recipient.")
-    except Exception as exc:  # noqa: BLE001 — whatever went wrong is recorded on the row and retried, never lost
+    except Exception as exc:
         if not isinstance(exc, TRANSIENT_ERRORS):
             logger.exception("invoice delivery %s failed unexpectedly", delivery.pk)
         return _failed(delivery, f"{type(exc).__name__}: {exc}")
     now = timezone.now()
     with transaction.atomic():
         InvoiceDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.SENT, sent_at=now, last_error="", next_attempt_at=None, pdf_name=pdf_name, updated_at=now,
+            status=DeliveryStatus.SENT,
+            sent_at=now,
+            last_error="",
+            next_attempt_at=None,
+            pdf_name=pdf_name,
+            updated_at=now,
         )
         # Lifecycle columns only (the immutability trigger allows them); a paid invoice stays paid.
         Invoice.objects.filter(pk=invoice.pk, status=InvoiceStatus.ISSUED).update(status=InvoiceStatus.SENT)
@@ -206,7 +234,9 @@ def invoice_deliveries_due(*, now=None, limit: int = 500) -> list[int]:
         InvoiceDelivery.objects.filter(
             Q(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED], next_attempt_at__lte=now)
             | Q(status=DeliveryStatus.SENDING, sending_started_at__lt=now - SENDING_STALE_AFTER)
-        ).order_by("next_attempt_at", "id").values_list("pk", flat=True)[:limit]
+        )
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)[:limit]
     )
 
 

@@ -3,6 +3,7 @@
 A fact is acknowledged once it is committed; if the broker is down at that moment the task is
 lost, which is fine: the periodic sweep and the billing cycle find every stored fact again.
 """
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ one set-based ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURN
 per row); facts already stored (same transaction id / external id) are accepted and ignored. The
 insert and the acknowledgement share one transaction, and evaluation is enqueued on commit.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.models import DeliveryEvent, DeliveryEventKind, ReviewTaskKind, TimeEntry, UsageEvent
-from billing.schedule import version_on
 from billing.services.context import tenant_zone
 from billing.services.enqueue import task_enqueue_on_commit
 from billing.services.reviews import review_task_raise
+from revexos.schedule import version_on
 
 MAX_BATCH = 1000
 MAX_QUANTITY = Decimal("1000000000000")  # 10^12 per event: anything larger is a unit bug upstream
@@ -59,17 +60,23 @@ class _Errors:
 
 def _batch(items: Any, *, name: str, errors: _Errors) -> list:
     if not isinstance(items, list):
-        errors.add(None, name, f"Send a JSON array of objects (or {{\"{name}\": [...]}}).")
+        errors.add(None, name, f'Send a JSON array of objects (or {{"{name}": [...]}}).')
         errors.raise_if_any()
     if not items:
         errors.add(None, name, "The batch is empty; send at least one item.")
     if len(items) > MAX_BATCH:
-        errors.add(None, name, f"A batch holds at most {MAX_BATCH:,} items; this one has {len(items):,}. Split it into smaller batches.")
+        errors.add(
+            None,
+            name,
+            f"A batch holds at most {MAX_BATCH:,} items; this one has {len(items):,}. Split it into smaller batches.",
+        )
     errors.raise_if_any()
     return items
 
 
-def _string(item: dict, key: str, errors: _Errors, index: int, *, required: bool = True, max_length: int = 200) -> str | None:
+def _string(
+    item: dict, key: str, errors: _Errors, index: int, *, required: bool = True, max_length: int = 200
+) -> str | None:
     value = item.get(key)
     if value is None or value == "":
         if required:
@@ -90,12 +97,18 @@ def _reference(item: dict, key: str, errors: _Errors, index: int) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        errors.add(index, key, f"Must be an id or a {('number' if key == 'contract' else 'external_id')} string, not {type(value).__name__}.")
+        errors.add(
+            index,
+            key,
+            f"Must be an id or a {('number' if key == 'contract' else 'external_id')} string, not {type(value).__name__}.",
+        )
         return None
     return str(value).strip()
 
 
-def _decimal(item: dict, key: str, errors: _Errors, index: int, *, low: Decimal, high: Decimal, low_inclusive: bool = True) -> Decimal | None:
+def _decimal(
+    item: dict, key: str, errors: _Errors, index: int, *, low: Decimal, high: Decimal, low_inclusive: bool = True
+) -> Decimal | None:
     value = item.get(key)
     if value is None or value == "":
         errors.add(index, key, "This field is required.")
@@ -221,7 +234,11 @@ def usage_events_ingest(*, events: Any) -> IngestResult:
             "customer": _reference(item, "customer", errors, i),
             "properties": item.get("properties") if item.get("properties") is not None else {},
         }
-        if row["contract"] is None and row["customer"] is None and not {f"events.{i}.contract", f"events.{i}.customer"} & set(errors.fields):
+        if (
+            row["contract"] is None
+            and row["customer"] is None
+            and not {f"events.{i}.contract", f"events.{i}.customer"} & set(errors.fields)
+        ):
             errors.add(i, "contract", "Name the contract (id or number) or the customer (id or external_id).")
         if row["contract"] and row["customer"]:
             errors.add(i, "customer", "Name either the contract or the customer, not both.")
@@ -244,13 +261,23 @@ def usage_events_ingest(*, events: Any) -> IngestResult:
         customers = list(Customer.objects.filter(Q(external_id__in=customer_refs) | Q(pk__in=ids)))
         by_external = {c.external_id: c for c in customers}
         by_id = {str(c.pk): c for c in customers}
-        by_ref = {ref: by_external.get(ref) or by_id.get(ref) for ref in customer_refs if by_external.get(ref) or by_id.get(ref)}
+        by_ref = {
+            ref: by_external.get(ref) or by_id.get(ref)
+            for ref in customer_refs
+            if by_external.get(ref) or by_id.get(ref)
+        }
         candidates = defaultdict(list)
         for contract in Contract.objects.filter(customer__in=customers, status="active"):
             candidates[contract.customer_id].append(contract)
-        customer_contracts = {ref: candidates.get(by_ref[ref].pk, []) if ref in by_ref else None for ref in customer_refs}
-    all_contracts = set(c.pk for c in contracts.values()) | {c.pk for lst in customer_contracts.values() if lst for c in lst}
-    usage_lines: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # contract -> metric -> charge models
+        customer_contracts = {
+            ref: candidates.get(by_ref[ref].pk, []) if ref in by_ref else None for ref in customer_refs
+        }
+    all_contracts = {c.pk for c in contracts.values()} | {
+        c.pk for lst in customer_contracts.values() if lst for c in lst
+    }
+    usage_lines: dict[int, dict[str, set[str]]] = defaultdict(
+        lambda: defaultdict(set)
+    )  # contract -> metric -> charge models
     threshold_contracts: set[int] = set()
     for contract_id, metric, model, threshold in PriceLine.objects.filter(
         kind="usage", version__contract_id__in=all_contracts
@@ -272,8 +299,12 @@ def usage_events_ingest(*, events: Any) -> IngestResult:
                 continue
             if row["metric"] not in usage_lines.get(contract.pk, {}):
                 metrics = sorted(usage_lines.get(contract.pk, {}))
-                errors.add(i, "metric", f"Contract {contract.number} has no usage line for metric {row['metric']!r}"
-                           + (f"; its metrics are {', '.join(metrics)}." if metrics else "; it bills no usage."))
+                errors.add(
+                    i,
+                    "metric",
+                    f"Contract {contract.number} has no usage line for metric {row['metric']!r}"
+                    + (f"; its metrics are {', '.join(metrics)}." if metrics else "; it bills no usage."),
+                )
                 continue
         elif row["customer"]:
             options = customer_contracts.get(row["customer"])
@@ -285,23 +316,35 @@ def usage_events_ingest(*, events: Any) -> IngestResult:
                 day = row["timestamp"].astimezone(zone).date()
                 metered = [c for c in metered if c.start_date <= day and (c.end_date is None or day <= c.end_date)]
             if not metered:
-                errors.add(i, "metric", f"Customer {row['customer']!r} has no active contract metering {row['metric']!r}.")
+                errors.add(
+                    i, "metric", f"Customer {row['customer']!r} has no active contract metering {row['metric']!r}."
+                )
                 continue
             if len(metered) > 1:
-                errors.add(i, "customer", f"Customer {row['customer']!r} has several active contracts metering {row['metric']!r} "
-                           f"({', '.join(c.number for c in metered)}); name the contract instead.")
+                errors.add(
+                    i,
+                    "customer",
+                    f"Customer {row['customer']!r} has several active contracts metering {row['metric']!r} "
+                    f"({', '.join(c.number for c in metered)}); name the contract instead.",
+                )
                 continue
             contract = metered[0]
         if contract is None:
             continue
         if contract.status not in BILLABLE_STATUSES:
-            errors.add(i, "contract", f"Contract {contract.number} is {contract.status}; activate it before sending usage.")
+            errors.add(
+                i, "contract", f"Contract {contract.number} is {contract.status}; activate it before sending usage."
+            )
             continue
         if row["timestamp"] is not None:
             day = row["timestamp"].astimezone(zone).date()
             if day < contract.start_date or (contract.end_date and day > contract.end_date):
-                errors.add(i, "timestamp", f"{day} is outside contract {contract.number} "
-                           f"({contract.start_date} – {contract.end_date or 'open-ended'}).")
+                errors.add(
+                    i,
+                    "timestamp",
+                    f"{day} is outside contract {contract.number} "
+                    f"({contract.start_date} – {contract.end_date or 'open-ended'}).",
+                )
                 continue
         models_ = usage_lines[contract.pk][row["metric"]]
         if models_ & {"percentage", "graduated_percentage"} and isinstance(row["properties"], dict):
@@ -311,16 +354,28 @@ def usage_events_ingest(*, events: Any) -> IngestResult:
             except InvalidOperation:
                 ok = False
             if not ok:
-                errors.add(i, "properties.amount", f"Metric {row['metric']!r} is charged as a percentage: give each event a "
-                           "non-negative numeric properties.amount.")
+                errors.add(
+                    i,
+                    "properties.amount",
+                    f"Metric {row['metric']!r} is charged as a percentage: give each event a "
+                    "non-negative numeric properties.amount.",
+                )
                 continue
         if any(v is None for k, v in row.items() if k in ("transaction_id", "quantity", "timestamp")):
             continue
         if row["transaction_id"] in seen:
             continue  # a duplicate inside the batch: the first one wins, like a redelivery
         seen.add(row["transaction_id"])
-        rows.append((row["transaction_id"], contract.pk, row["metric"], row["quantity"], row["timestamp"],
-                     json.dumps(row["properties"], default=str)))
+        rows.append(
+            (
+                row["transaction_id"],
+                contract.pk,
+                row["metric"],
+                row["quantity"],
+                row["timestamp"],
+                json.dumps(row["properties"], default=str),
+            )
+        )
     errors.raise_if_any()
 
     table = UsageEvent._meta.db_table
@@ -334,7 +389,7 @@ def usage_events_ingest(*, events: Any) -> IngestResult:
                 ON CONFLICT (transaction_id) DO NOTHING
                 RETURNING contract_id
                 """,
-                [list(col) for col in zip(*rows)],
+                [list(col) for col in zip(*rows, strict=False)],
             )
         inserted = [r[0] for r in cursor.fetchall()] if rows else []
         _enqueue_evaluation(set(inserted) & threshold_contracts)
@@ -408,20 +463,35 @@ def time_entries_ingest(*, entries: Any) -> IngestResult:
             errors.add(i, "contract", f"No contract {row['contract']!r}: use its id or number.")
             continue
         if contract.status not in BILLABLE_STATUSES:
-            errors.add(i, "contract", f"Contract {contract.number} is {contract.status}; activate it before logging time.")
+            errors.add(
+                i, "contract", f"Contract {contract.number} is {contract.status}; activate it before logging time."
+            )
             continue
-        if row["date"] is not None and (row["date"] < contract.start_date or (contract.end_date and row["date"] > contract.end_date)):
-            errors.add(i, "date", f"{row['date']} is outside contract {contract.number} ({contract.start_date} – {contract.end_date or 'open-ended'}).")
+        if row["date"] is not None and (
+            row["date"] < contract.start_date or (contract.end_date and row["date"] > contract.end_date)
+        ):
+            errors.add(
+                i,
+                "date",
+                f"{row['date']} is outside contract {contract.number} ({contract.start_date} – {contract.end_date or 'open-ended'}).",
+            )
             continue
         if not versions.get(contract.pk):
             errors.add(i, "contract", f"Contract {contract.number} has no terms yet.")
             continue
         if row["price_line"]:
-            known = {line.line_ref for v in versions[contract.pk] for line in v.price_lines.all() if line.kind in ("time_and_materials", "recurring", "fixed_fee")}
+            known = {
+                line.line_ref
+                for v in versions[contract.pk]
+                for line in v.price_lines.all()
+                if line.kind in ("time_and_materials", "recurring", "fixed_fee")
+            }
             by_id = {str(line.pk): line.line_ref for v in versions[contract.pk] for line in v.price_lines.all()}
             ref = row["price_line"] if row["price_line"] in known else by_id.get(row["price_line"])
             if ref not in known:
-                errors.add(i, "price_line", f"Contract {contract.number} has no time-based price line {row['price_line']!r}.")
+                errors.add(
+                    i, "price_line", f"Contract {contract.number} has no time-based price line {row['price_line']!r}."
+                )
                 continue
             row["price_line"] = ref
         if any(row[k] is None for k in ("external_id", "person", "role", "date", "hours")):
@@ -429,9 +499,22 @@ def time_entries_ingest(*, entries: Any) -> IngestResult:
         if row["external_id"] in seen:
             continue
         seen.add(row["external_id"])
-        line_ref = _time_line_ref(versions[contract.pk], work_date=row["date"], role=row["role"], explicit=row["price_line"])
-        rows.append((row["external_id"], contract.pk, row["person"], row["role"], row["date"], row["hours"],
-                     row["billable"], row["description"], line_ref))
+        line_ref = _time_line_ref(
+            versions[contract.pk], work_date=row["date"], role=row["role"], explicit=row["price_line"]
+        )
+        rows.append(
+            (
+                row["external_id"],
+                contract.pk,
+                row["person"],
+                row["role"],
+                row["date"],
+                row["hours"],
+                row["billable"],
+                row["description"],
+                line_ref,
+            )
+        )
     errors.raise_if_any()
 
     table = TimeEntry._meta.db_table
@@ -446,7 +529,7 @@ def time_entries_ingest(*, entries: Any) -> IngestResult:
                 ON CONFLICT (external_id) DO NOTHING
                 RETURNING contract_id
                 """,
-                [list(col) for col in zip(*rows)],
+                [list(col) for col in zip(*rows, strict=False)],
             )
         inserted = [r[0] for r in cursor.fetchall()] if rows else []
         _enqueue_evaluation(set(inserted))
@@ -455,7 +538,16 @@ def time_entries_ingest(*, entries: Any) -> IngestResult:
 
 # --------------------------------------------------------------------------- delivery events
 
-DELIVERY_FIELDS = {"kind", "contract", "milestone_ref", "occurred_at", "external_id", "source", "description", "details"}
+DELIVERY_FIELDS = {
+    "kind",
+    "contract",
+    "milestone_ref",
+    "occurred_at",
+    "external_id",
+    "source",
+    "description",
+    "details",
+}
 
 
 @dataclass(frozen=True)
@@ -493,7 +585,9 @@ def delivery_event_ingest(*, event: Any, source: str = "api") -> DeliveryAccepte
         if contract is None:
             errors.add(None, "contract", f"No contract {contract_ref!r}: use its id or number.")
     milestone_ref = event.get("milestone_ref")
-    if kind == DeliveryEventKind.MILESTONE_COMPLETED and (not isinstance(milestone_ref, str) or not milestone_ref.strip()):
+    if kind == DeliveryEventKind.MILESTONE_COMPLETED and (
+        not isinstance(milestone_ref, str) or not milestone_ref.strip()
+    ):
         errors.add(None, "milestone_ref", "Required for milestone_completed: the milestone's reference (e.g. PROJ-12).")
     errors.raise_if_any()
 
@@ -531,7 +625,9 @@ def milestone_deliver(*, milestone_id: int, source: str = "ui", delivered_at: da
             milestone.save(update_fields=["status", "delivered_at", "delivered_source"])
             _enqueue_evaluation({milestone.contract_id})
         elif milestone.status == MilestoneStatus.CANCELLED:
-            raise ValidationError({"milestone": [f"Milestone “{milestone.name}” was cancelled; it cannot be delivered."]})
+            raise ValidationError(
+                {"milestone": [f"Milestone “{milestone.name}” was cancelled; it cannot be delivered."]}
+            )
     return milestone
 
 
@@ -540,17 +636,25 @@ def _milestone_for_ref(contract, ref: str):
     when the contract has one but no milestone row yet."""
     from contracts.models import Milestone, PriceLine
 
-    found = Milestone.objects.filter(contract=contract).filter(Q(reference=ref) | Q(line_ref=ref)).order_by("-reference").first()
+    found = (
+        Milestone.objects.filter(contract=contract)
+        .filter(Q(reference=ref) | Q(line_ref=ref))
+        .order_by("-reference")
+        .first()
+    )
     if found is not None:
         return found
     line = (
         PriceLine.objects.filter(version__contract=contract, kind="milestone")
-        .filter(Q(reference=ref) | Q(line_ref=ref)).order_by("-version__effective_from").first()
+        .filter(Q(reference=ref) | Q(line_ref=ref))
+        .order_by("-version__effective_from")
+        .first()
     )
     if line is None:
         return None
     milestone, _ = Milestone.objects.get_or_create(
-        contract=contract, line_ref=line.line_ref,
+        contract=contract,
+        line_ref=line.line_ref,
         defaults={"name": line.description, "reference": line.reference, "expected_date": line.expected_date},
     )
     return milestone
@@ -564,8 +668,10 @@ def delivery_event_process(*, event_id: int) -> bool:
     """
     with transaction.atomic():
         event = (
-            DeliveryEvent.objects.select_for_update(skip_locked=True).select_related("contract")
-            .filter(pk=event_id, processed_at__isnull=True).first()
+            DeliveryEvent.objects.select_for_update(skip_locked=True)
+            .select_related("contract")
+            .filter(pk=event_id, processed_at__isnull=True)
+            .first()
         )
         if event is None:
             return False
@@ -576,7 +682,8 @@ def delivery_event_process(*, event_id: int) -> bool:
             milestone = _milestone_for_ref(contract, ref)
             if milestone is None:
                 review_task_raise(
-                    kind=ReviewTaskKind.UNKNOWN_MILESTONE, dedupe_key=f"unknown-milestone:{event.pk}",
+                    kind=ReviewTaskKind.UNKNOWN_MILESTONE,
+                    dedupe_key=f"unknown-milestone:{event.pk}",
                     title=f"{contract.number}: {event.source} reported milestone {ref!r} complete, but the contract has no such milestone",
                     detail="Add the milestone to the contract (an amendment) or tell the sender the right reference.",
                     contract_id=contract.pk,
@@ -586,7 +693,8 @@ def delivery_event_process(*, event_id: int) -> bool:
         elif event.kind == DeliveryEventKind.SCOPE_CHANGED:
             summary = event.payload.get("description") or event.payload.get("details") or "no description"
             review_task_raise(
-                kind=ReviewTaskKind.SCOPE_CHANGE, dedupe_key=f"scope:{event.pk}",
+                kind=ReviewTaskKind.SCOPE_CHANGE,
+                dedupe_key=f"scope:{event.pk}",
                 title=f"{contract.number}: scope changed ({event.source})",
                 detail=f"{summary}\n\nDecide whether the contract needs an amendment or a change order.",
                 contract_id=contract.pk,
@@ -601,7 +709,8 @@ def delivery_events_process_pending(*, limit: int = 1000, max_attempts: int = 5)
     """The sweep: process inbox rows stored but never processed (broker down, worker killed)."""
     ids = list(
         DeliveryEvent.objects.filter(processed_at__isnull=True, attempts__lt=max_attempts)
-        .order_by("received_at", "id").values_list("id", flat=True)[:limit]
+        .order_by("received_at", "id")
+        .values_list("id", flat=True)[:limit]
     )
     done = 0
     for event_id in ids:

@@ -1,4 +1,5 @@
 """Invoices: creating drafts from billed obligations, issuing, credit notes (DESIGN.md §3, §4)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -89,7 +90,15 @@ def invoices_create_from_specs(*, contract, specs: list[LineSpec], billing_date:
     return invoices
 
 
-_KIND_ORDER = {"recurring": 0, "overage": 1, "fixed_fee": 2, "milestone": 3, "time_and_materials": 4, "usage": 5, "usage_minimum": 6}
+_KIND_ORDER = {
+    "recurring": 0,
+    "overage": 1,
+    "fixed_fee": 2,
+    "milestone": 3,
+    "time_and_materials": 4,
+    "usage": 5,
+    "usage_minimum": 6,
+}
 
 
 def _invoice_draft_create(*, contract, version, specs: list[LineSpec], billing_date: date) -> Invoice:
@@ -98,17 +107,36 @@ def _invoice_draft_create(*, contract, version, specs: list[LineSpec], billing_d
     subtotal = quantize(sum(amounts, ZERO), currency)
     # Discounts and tax come with their issues; the order is DESIGN.md §4's.
     invoice = Invoice.objects.create(
-        contract=contract, customer_id=contract.customer_id, issuing_entity=contract.issuing_entity,
-        version=version, currency=currency, billing_date=billing_date, po_number=version.po_number,
-        payment_terms_days=version.payment_terms_days, subtotal=subtotal, total=subtotal, amount_due=subtotal,
+        contract=contract,
+        customer_id=contract.customer_id,
+        issuing_entity=contract.issuing_entity,
+        version=version,
+        currency=currency,
+        billing_date=billing_date,
+        po_number=version.po_number,
+        payment_terms_days=version.payment_terms_days,
+        subtotal=subtotal,
+        total=subtotal,
+        amount_due=subtotal,
     )
     lines = InvoiceLine.objects.bulk_create(
         [
             InvoiceLine(
-                invoice=invoice, contract_id=contract.pk, position=index, kind=s.kind, description=s.description[:300],
-                quantity=s.quantity, unit_amount=s.unit_amount, amount=amount,
-                period_start=s.period_start, period_end=s.period_end, price_line_id=s.price_line_id,
-                line_ref=s.line_ref, milestone_id=s.milestone_id, billing_key=s.billing_key, source=s.source,
+                invoice=invoice,
+                contract_id=contract.pk,
+                position=index,
+                kind=s.kind,
+                description=s.description[:300],
+                quantity=s.quantity,
+                unit_amount=s.unit_amount,
+                amount=amount,
+                period_start=s.period_start,
+                period_end=s.period_end,
+                price_line_id=s.price_line_id,
+                line_ref=s.line_ref,
+                milestone_id=s.milestone_id,
+                billing_key=s.billing_key,
+                source=s.source,
             )
             for index, (s, amount) in enumerate(zip(specs, amounts, strict=True))
         ]
@@ -124,8 +152,12 @@ def _facts_mark(*, contract_id: int, specs: list[LineSpec], lines: list[InvoiceL
     for spec, line in zip(specs, lines, strict=True):
         for metric, start, end, max_id in spec.usage_marks:
             UsageEvent.objects.filter(
-                contract_id=contract_id, metric=metric, timestamp__gte=start, timestamp__lt=end,
-                id__lte=max_id, invoice_line__isnull=True,
+                contract_id=contract_id,
+                metric=metric,
+                timestamp__gte=start,
+                timestamp__lt=end,
+                id__lte=max_id,
+                invoice_line__isnull=True,
             ).update(invoice_line=line)
         if spec.time_entry_ids:
             TimeEntry.objects.filter(id__in=spec.time_entry_ids, invoice_line__isnull=True).update(invoice_line=line)
@@ -139,16 +171,22 @@ def invoice_hold(*, invoice: Invoice, problems: list[str]) -> None:
     invoice.hold_reasons = problems
     invoice.save(update_fields=["hold_reasons"])
     review_task_raise(
-        kind=ReviewTaskKind.PRESEND_CHECK, dedupe_key=f"presend:{invoice.pk}",
-        title=f"Invoice draft #{invoice.pk} for {invoice.contract.number} is held", detail="\n".join(problems),
-        contract_id=invoice.contract_id, invoice_id=invoice.pk, reopen=True,
+        kind=ReviewTaskKind.PRESEND_CHECK,
+        dedupe_key=f"presend:{invoice.pk}",
+        title=f"Invoice draft #{invoice.pk} for {invoice.contract.number} is held",
+        detail="\n".join(problems),
+        contract_id=invoice.contract_id,
+        invoice_id=invoice.pk,
+        reopen=True,
     )
 
 
 def _issue(invoice: Invoice, *, issue_date: date) -> Invoice:
     invoice.number = document_number_assign(
-        issuing_entity_id=invoice.issuing_entity_id, prefix=invoice.issuing_entity.invoice_prefix,
-        kind=NumberSequenceKind.INVOICE, issue_date=issue_date,
+        issuing_entity_id=invoice.issuing_entity_id,
+        prefix=invoice.issuing_entity.invoice_prefix,
+        kind=NumberSequenceKind.INVOICE,
+        issue_date=issue_date,
     )
     invoice_credits_apply(invoice=invoice, on=issue_date)  # credits reduce the amount due; row still a draft here
     invoice.status = InvoiceStatus.ISSUED
@@ -168,7 +206,9 @@ def _after_issue(invoice: Invoice) -> None:
     from billing.services.reviews import review_tasks_resolve_for_invoice
 
     review_tasks_resolve_for_invoice(
-        invoice_id=invoice.pk, kind=ReviewTaskKind.PRESEND_CHECK, resolution=f"Issued as {invoice.number}; the checks pass now.",
+        invoice_id=invoice.pk,
+        kind=ReviewTaskKind.PRESEND_CHECK,
+        resolution=f"Issued as {invoice.number}; the checks pass now.",
     )
     if invoice.customer.billing_emails:
         invoice_send(invoice_id=invoice.pk)
@@ -186,7 +226,9 @@ def invoice_issue(*, invoice_id: int, issue_date: date | None = None) -> Invoice
             .get(pk=invoice_id)
         )
         if invoice.status != InvoiceStatus.DRAFT:
-            raise ValidationError({"status": [f"Invoice {invoice.number} is already {invoice.status}; only drafts can be issued."]})
+            raise ValidationError(
+                {"status": [f"Invoice {invoice.number} is already {invoice.status}; only drafts can be issued."]}
+            )
         problems = invoice_presend_problems(invoice)
         if problems:
             raise ValidationError({"invoice": problems})
@@ -216,7 +258,13 @@ def _draft_for_update(invoice_id: int) -> Invoice:
         .get(pk=invoice_id)
     )
     if invoice.status != InvoiceStatus.DRAFT:
-        raise ValidationError({"status": [f"Invoice {invoice.number} is already {invoice.get_status_display().lower()}; only drafts can be approved."]})
+        raise ValidationError(
+            {
+                "status": [
+                    f"Invoice {invoice.number} is already {invoice.get_status_display().lower()}; only drafts can be approved."
+                ]
+            }
+        )
     return invoice
 
 
@@ -295,15 +343,26 @@ def credit_note_create(
         already = CreditNote.objects.filter(invoice=invoice).aggregate(s=Sum("amount"))["s"] or ZERO
         remaining = quantize(invoice.total - already, invoice.currency)
         if value > remaining:
-            raise ValidationError({
-                "amount": [f"{value} {invoice.currency} is more than the {remaining} {invoice.currency} left to credit on {invoice.number}."]
-            })
+            raise ValidationError(
+                {
+                    "amount": [
+                        f"{value} {invoice.currency} is more than the {remaining} {invoice.currency} left to credit on {invoice.number}."
+                    ]
+                }
+            )
         day = issue_date or tenant_today()
         note = CreditNote.objects.create(
-            invoice=invoice, issue_date=day, currency=invoice.currency, amount=value, reason=reason[:500], created_by=created_by,
+            invoice=invoice,
+            issue_date=day,
+            currency=invoice.currency,
+            amount=value,
+            reason=reason[:500],
+            created_by=created_by,
             number=document_number_assign(
-                issuing_entity_id=invoice.issuing_entity_id, prefix=invoice.issuing_entity.invoice_prefix,
-                kind=NumberSequenceKind.CREDIT_NOTE, issue_date=day,
+                issuing_entity_id=invoice.issuing_entity_id,
+                prefix=invoice.issuing_entity.invoice_prefix,
+                kind=NumberSequenceKind.CREDIT_NOTE,
+                issue_date=day,
             ),
         )
         invoice.credited_total = already + value

@@ -7,6 +7,7 @@ a rolled-back issue would burn a number and leave a gap. The counter row is incr
 is held until the issuing transaction commits: concurrent issuers for one entity queue up, and a
 rollback gives the number back.
 """
+
 from __future__ import annotations
 
 from datetime import date

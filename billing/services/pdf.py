@@ -6,6 +6,7 @@ the same invoice number never share a file. Issued invoices never change, so the
 rendered once (by the send task, in a worker) and served from storage afterwards; drafts are
 rendered on demand with a DRAFT mark.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict

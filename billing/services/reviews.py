@@ -1,4 +1,5 @@
 """Billing review tasks: things a person in finance must decide (DESIGN.md §3, trigger table)."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -9,7 +10,13 @@ from billing.models import BillingReviewTask, ReviewTaskStatus
 
 
 def review_task_raise(
-    *, kind: str, dedupe_key: str, title: str, detail: str = "", contract_id: int | None = None, invoice_id: int | None = None,
+    *,
+    kind: str,
+    dedupe_key: str,
+    title: str,
+    detail: str = "",
+    contract_id: int | None = None,
+    invoice_id: int | None = None,
     reopen: bool = False,
 ) -> bool:
     """Open a review task once per ``dedupe_key``; True when this call created it.
@@ -22,13 +29,19 @@ def review_task_raise(
     try:
         with transaction.atomic():
             BillingReviewTask.objects.create(
-                kind=kind, dedupe_key=dedupe_key[:200], title=title[:300], detail=detail,
-                contract_id=contract_id, invoice_id=invoice_id,
+                kind=kind,
+                dedupe_key=dedupe_key[:200],
+                title=title[:300],
+                detail=detail,
+                contract_id=contract_id,
+                invoice_id=invoice_id,
             )
     except IntegrityError:
         if reopen:
             BillingReviewTask.objects.filter(dedupe_key=dedupe_key[:200]).update(
-                detail=detail, status=ReviewTaskStatus.OPEN, resolved_at=None,
+                detail=detail,
+                status=ReviewTaskStatus.OPEN,
+                resolved_at=None,
             )
         return False
     return True
@@ -37,7 +50,9 @@ def review_task_raise(
 def review_tasks_resolve_for_invoice(*, invoice_id: int, kind: str, resolution: str) -> int:
     """Close the open tasks of one kind about an invoice (the invoice no longer needs a person)."""
     return BillingReviewTask.objects.filter(invoice_id=invoice_id, kind=kind, status=ReviewTaskStatus.OPEN).update(
-        status=ReviewTaskStatus.RESOLVED, resolution=resolution, resolved_at=timezone.now(),
+        status=ReviewTaskStatus.RESOLVED,
+        resolution=resolution,
+        resolved_at=timezone.now(),
     )
 
 

@@ -1,4 +1,5 @@
 """Billing runs: every contract of the tenant evaluated as of a date, each in its own transaction."""
+
 from __future__ import annotations
 
 import logging
@@ -25,7 +26,8 @@ def billable_contract_ids(*, as_of: date) -> list[int]:
 
     return list(
         Contract.objects.filter(status__in=BILLABLE_CONTRACT_STATUSES, start_date__lte=as_of)
-        .order_by("pk").values_list("pk", flat=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 
@@ -44,15 +46,20 @@ def billing_run(*, as_of: date, contract_ids: list[int] | None = None) -> dict:
     for position, contract_id in enumerate(ids):
         if position % PRELOAD == 0:
             # Terms for the next slice in 4 queries instead of 4 per contract.
-            terms = contract_versions_many(contract_ids=ids[position:position + PRELOAD])
+            terms = contract_versions_many(contract_ids=ids[position : position + PRELOAD])
         try:
-            result = contract_bill_due(contract_id=contract_id, as_of=as_of, versions=terms.get(contract_id), tenant=tenant)
+            result = contract_bill_due(
+                contract_id=contract_id, as_of=as_of, versions=terms.get(contract_id), tenant=tenant
+            )
         except Exception as exc:  # logged and surfaced as a review task; the other contracts still bill
             logger.exception("billing contract %s as of %s failed", contract_id, as_of)
             errors.append({"contract": str(contract_id), "error": str(exc)[:500]})
             review_task_raise(
-                kind=ReviewTaskKind.BILLING_ERROR, dedupe_key=f"billing-error:{contract_id}:{as_of}",
-                title=f"Billing contract #{contract_id} as of {as_of} failed", detail=str(exc)[:2000], contract_id=contract_id,
+                kind=ReviewTaskKind.BILLING_ERROR,
+                dedupe_key=f"billing-error:{contract_id}:{as_of}",
+                title=f"Billing contract #{contract_id} as of {as_of} failed",
+                detail=str(exc)[:2000],
+                contract_id=contract_id,
             )
             continue
         counts["contracts"] += 1
@@ -60,11 +67,17 @@ def billing_run(*, as_of: date, contract_ids: list[int] | None = None) -> dict:
             counts["invoices_created"] += 1
             counts["invoices_issued" if invoice.status == InvoiceStatus.ISSUED else "invoices_held"] += 1
             if len(invoices) < SUMMARY_INVOICE_LIMIT:
-                invoices.append({
-                    "id": str(invoice.pk), "number": invoice.number, "status": invoice.status,
-                    "contract": invoice.contract.number, "currency": invoice.currency, "total": str(invoice.total),
-                    "hold_reasons": invoice.hold_reasons,
-                })
+                invoices.append(
+                    {
+                        "id": str(invoice.pk),
+                        "number": invoice.number,
+                        "status": invoice.status,
+                        "contract": invoice.contract.number,
+                        "currency": invoice.currency,
+                        "total": str(invoice.total),
+                        "hold_reasons": invoice.hold_reasons,
+                    }
+                )
     return {
         "contracts_evaluated": counts["contracts"],
         "invoices_created": counts["invoices_created"],
@@ -92,7 +105,9 @@ def run_execute(*, run_id) -> BillingRun:
     try:
         summary = cycle_run(as_of=run.as_of, only=run.only or None)
     except Exception as exc:
-        BillingRun.objects.filter(pk=run.pk).update(status=BillingRunStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
+        BillingRun.objects.filter(pk=run.pk).update(
+            status=BillingRunStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
         raise
     run.summary, run.status, run.finished_at = summary, BillingRunStatus.SUCCEEDED, timezone.now()
     run.save(update_fields=["summary", "status", "finished_at"])

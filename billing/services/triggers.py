@@ -20,6 +20,7 @@ Billing keys (unique per tenant on InvoiceLine.billing_key):
 ``contract_bill_due`` runs every trigger for one contract in one transaction under a per-contract
 advisory lock: two runs at once queue on the lock, and the second finds everything done.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,7 +36,12 @@ from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from billing.models import InvoiceLine, InvoiceLineKind, ReviewTaskKind, TimeEntry, UsageEvent
-from billing.pricing import (
+from billing.services.context import current_tenant
+from billing.services.invoicing import LineSpec, invoices_create_from_specs
+from billing.services.reviews import review_task_raise
+from discounts.selectors import rate_in_force, rate_overrides_lookup
+from revexos.money import allocate, quantize
+from revexos.pricing import (
     Period,
     TimeLine,
     UsageSpec,
@@ -44,12 +50,7 @@ from billing.pricing import (
     price_time_and_materials,
     price_usage,
 )
-from billing.schedule import LinePeriod, line_periods, period_label, version_on
-from billing.services.context import current_tenant
-from billing.services.invoicing import LineSpec, invoices_create_from_specs
-from billing.services.reviews import review_task_raise
-from discounts.selectors import rate_in_force, rate_overrides_lookup
-from revexos.money import allocate, quantize
+from revexos.schedule import LinePeriod, line_periods, period_label, version_on
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,12 @@ class BillingContext:
 
     def periods(self, line_ref: str, kind: str, until: date | None = None) -> list[LinePeriod]:
         return line_periods(
-            contract_start=self.contract.start_date, contract_end=self.contract.end_date, versions=self.versions,
-            line_ref=line_ref, kind=kind, until=until or self.as_of,
+            contract_start=self.contract.start_date,
+            contract_end=self.contract.end_date,
+            versions=self.versions,
+            line_ref=line_ref,
+            kind=kind,
+            until=until or self.as_of,
         )
 
     def local_start(self, day: date) -> datetime:
@@ -154,18 +159,35 @@ def recurring_bill_due(ctx: BillingContext) -> None:
             key = f"recurring:{ctx.contract_id}:{ref}:{period.start}"
             if not due or key in ctx.keys:
                 continue
-            rate = rate_in_force(contract_rate=line.amount, contract_id=ctx.contract_id, line_ref=ref, on=period.start)  # custom rate
+            rate = rate_in_force(
+                contract_rate=line.amount, contract_id=ctx.contract_id, line_ref=ref, on=period.start
+            )  # custom rate
             amount = price_recurring(amount=rate, period=period, full_period=lp.full, currency=lp.version.currency)
             partial = period != lp.full
             description = f"{line.description} {period_label(period)}"
             if partial:
                 description += f" (prorated {period.days}/{lp.full.days} days)"
-            ctx.add(LineSpec(
-                kind=InvoiceLineKind.RECURRING, description=description, quantity=ONE, unit_amount=amount, amount=amount,
-                billing_key=key, version=lp.version, period_start=period.start, period_end=period.end,
-                price_line_id=line.pk, line_ref=ref,
-                source={"timing": line.timing, "days": period.days, "period_days": lp.full.days, "full_amount": str(line.amount)},
-            ))
+            ctx.add(
+                LineSpec(
+                    kind=InvoiceLineKind.RECURRING,
+                    description=description,
+                    quantity=ONE,
+                    unit_amount=amount,
+                    amount=amount,
+                    billing_key=key,
+                    version=lp.version,
+                    period_start=period.start,
+                    period_end=period.end,
+                    price_line_id=line.pk,
+                    line_ref=ref,
+                    source={
+                        "timing": line.timing,
+                        "days": period.days,
+                        "period_days": lp.full.days,
+                        "full_amount": str(line.amount),
+                    },
+                )
+            )
 
 
 def overage_bill_due(ctx: BillingContext, unbilled_time: list[TimeEntry]) -> None:
@@ -195,26 +217,45 @@ def overage_bill_due(ctx: BillingContext, unbilled_time: list[TimeEntry]) -> Non
                 continue
             hours_all = (
                 TimeEntry.objects.filter(
-                    contract_id=ctx.contract_id, line_ref=ref, billable=True,
-                    work_date__gte=period.start, work_date__lte=period.end,
-                ).aggregate(h=Sum("hours"))["h"] or ZERO
+                    contract_id=ctx.contract_id,
+                    line_ref=ref,
+                    billable=True,
+                    work_date__gte=period.start,
+                    work_date__lte=period.end,
+                ).aggregate(h=Sum("hours"))["h"]
+                or ZERO
             )
             overage_hours, overage_amount = price_overage_hours(
-                hours_used=hours_all, included_hours=line.included_hours, overage_rate=line.overage_rate, currency=currency
+                hours_used=hours_all,
+                included_hours=line.included_hours,
+                overage_rate=line.overage_rate,
+                currency=currency,
             )
             billed_hours, billed_amount = ctx.billed_for(ref, period.start, (InvoiceLineKind.OVERAGE,))
             delta_hours, delta_amount = overage_hours - billed_hours, overage_amount - billed_amount
             ids = [e.pk for e in batch]
             if delta_amount > 0:
-                ctx.add(LineSpec(
-                    kind=InvoiceLineKind.OVERAGE,
-                    description=f"{line.description} overage {period_label(period)}: {_fmt(delta_hours)} h over {_fmt(line.included_hours)} included",
-                    quantity=delta_hours, unit_amount=line.overage_rate, amount=delta_amount,
-                    billing_key=f"overage:{ctx.contract_id}:{ref}:{period.start}:{max(ids)}", version=lp.version,
-                    period_start=period.start, period_end=period.end, price_line_id=line.pk, line_ref=ref,
-                    source={"hours_used": str(hours_all), "included_hours": str(line.included_hours), "time_entries": len(ids)},
-                    time_entry_ids=ids,
-                ))
+                ctx.add(
+                    LineSpec(
+                        kind=InvoiceLineKind.OVERAGE,
+                        description=f"{line.description} overage {period_label(period)}: {_fmt(delta_hours)} h over {_fmt(line.included_hours)} included",
+                        quantity=delta_hours,
+                        unit_amount=line.overage_rate,
+                        amount=delta_amount,
+                        billing_key=f"overage:{ctx.contract_id}:{ref}:{period.start}:{max(ids)}",
+                        version=lp.version,
+                        period_start=period.start,
+                        period_end=period.end,
+                        price_line_id=line.pk,
+                        line_ref=ref,
+                        source={
+                            "hours_used": str(hours_all),
+                            "included_hours": str(line.included_hours),
+                            "time_entries": len(ids),
+                        },
+                        time_entry_ids=ids,
+                    )
+                )
                 continue
             # Within the included hours: the retainer line of the period consumed them.
             retainer_key = f"recurring:{ctx.contract_id}:{ref}:{period.start}"
@@ -256,10 +297,20 @@ def fixed_fee_bill_due(ctx: BillingContext) -> None:
             version = latest
         line = _line_in(version, ref)
         amount = quantize(line.amount, version.currency)
-        ctx.add(LineSpec(
-            kind=InvoiceLineKind.FIXED_FEE, description=line.description, quantity=ONE, unit_amount=amount, amount=amount,
-            billing_key=key, version=version, price_line_id=line.pk, line_ref=ref, source={"bill_on": bill_on.isoformat()},
-        ))
+        ctx.add(
+            LineSpec(
+                kind=InvoiceLineKind.FIXED_FEE,
+                description=line.description,
+                quantity=ONE,
+                unit_amount=amount,
+                amount=amount,
+                billing_key=key,
+                version=version,
+                price_line_id=line.pk,
+                line_ref=ref,
+                source={"bill_on": bill_on.isoformat()},
+            )
+        )
 
 
 def fixed_fee_budget_check(ctx: BillingContext) -> None:
@@ -269,10 +320,16 @@ def fixed_fee_budget_check(ctx: BillingContext) -> None:
         line = _line_in(holders[-1], ref) if holders else None
         if line is None or not line.included_hours:
             continue
-        hours = TimeEntry.objects.filter(contract_id=ctx.contract_id, line_ref=ref, billable=True).aggregate(h=Sum("hours"))["h"] or ZERO
+        hours = (
+            TimeEntry.objects.filter(contract_id=ctx.contract_id, line_ref=ref, billable=True).aggregate(
+                h=Sum("hours")
+            )["h"]
+            or ZERO
+        )
         if hours > line.included_hours:
             review_task_raise(
-                kind=ReviewTaskKind.BUDGET_OVERRUN, dedupe_key=f"budget:{ctx.contract_id}:{ref}",
+                kind=ReviewTaskKind.BUDGET_OVERRUN,
+                dedupe_key=f"budget:{ctx.contract_id}:{ref}",
                 title=f"{ctx.contract.number}: {_fmt(hours)} h logged against “{line.description}”, budget {_fmt(line.included_hours)} h",
                 detail="The fixed fee does not cover the extra hours. Agree a change order (amend the contract) or accept the overrun.",
                 contract_id=ctx.contract_id,
@@ -296,9 +353,11 @@ def milestone_bill_due(ctx: BillingContext) -> None:
         line = _line_in(version, milestone.line_ref) if version is not None else None
         if line is None:
             review_task_raise(
-                kind=ReviewTaskKind.UNKNOWN_MILESTONE, dedupe_key=f"milestone-no-line:{milestone.pk}",
+                kind=ReviewTaskKind.UNKNOWN_MILESTONE,
+                dedupe_key=f"milestone-no-line:{milestone.pk}",
                 title=f"{ctx.contract.number}: delivered milestone “{milestone.name}” has no price line",
-                detail="Add the milestone to the contract terms or cancel the milestone.", contract_id=ctx.contract_id,
+                detail="Add the milestone to the contract terms or cancel the milestone.",
+                contract_id=ctx.contract_id,
             )
             continue
         if line.amount is not None:
@@ -307,13 +366,26 @@ def milestone_bill_due(ctx: BillingContext) -> None:
             fixed_total = sum((pl.amount or ZERO for pl in version.price_lines.all() if pl.kind == "fixed_fee"), ZERO)
             amount = fixed_total * line.percent_of_fixed_fee / Decimal(100)
         amount = quantize(amount, version.currency)
-        ctx.add(LineSpec(
-            kind=InvoiceLineKind.MILESTONE, description=f"{line.description} (delivered {day:%d %b %Y})",
-            quantity=ONE, unit_amount=amount, amount=amount, billing_key=key, version=version,
-            price_line_id=line.pk, line_ref=line.line_ref, milestone_id=milestone.pk,
-            source={"milestone": milestone.pk, "reference": milestone.reference, "delivered_at": milestone.delivered_at.isoformat(),
-                    "source": milestone.delivered_source},
-        ))
+        ctx.add(
+            LineSpec(
+                kind=InvoiceLineKind.MILESTONE,
+                description=f"{line.description} (delivered {day:%d %b %Y})",
+                quantity=ONE,
+                unit_amount=amount,
+                amount=amount,
+                billing_key=key,
+                version=version,
+                price_line_id=line.pk,
+                line_ref=line.line_ref,
+                milestone_id=milestone.pk,
+                source={
+                    "milestone": milestone.pk,
+                    "reference": milestone.reference,
+                    "delivered_at": milestone.delivered_at.isoformat(),
+                    "source": milestone.delivered_source,
+                },
+            )
+        )
 
 
 # --------------------------------------------------------------------------- time and materials
@@ -334,7 +406,9 @@ def time_and_materials_bill_due(ctx: BillingContext, unbilled_time: list[TimeEnt
             lp = _find_period(periods, entry.work_date)
             if lp is not None and lp.period.end < ctx.as_of:
                 touched[lp.period.start].append(entry)
-        billed_total = sum((b.amount for b in ctx.billed if b.line_ref == ref and b.kind == InvoiceLineKind.TIME_AND_MATERIALS), ZERO)
+        billed_total = sum(
+            (b.amount for b in ctx.billed if b.line_ref == ref and b.kind == InvoiceLineKind.TIME_AND_MATERIALS), ZERO
+        )
         for start, batch in sorted(touched.items()):
             lp = _find_period(periods, start)
             line, period, currency = lp.line, lp.period, lp.version.currency
@@ -343,7 +417,8 @@ def time_and_materials_bill_due(ctx: BillingContext, unbilled_time: list[TimeEnt
             missing = sorted({e.role for e in batch if e.role not in rates})
             if missing:
                 review_task_raise(
-                    kind=ReviewTaskKind.UNASSIGNED_TIME, dedupe_key=f"tm-rate:{ctx.contract_id}:{ref}:{start}:{','.join(missing)}",
+                    kind=ReviewTaskKind.UNASSIGNED_TIME,
+                    dedupe_key=f"tm-rate:{ctx.contract_id}:{ref}:{start}:{','.join(missing)}",
                     title=f"{ctx.contract.number}: no rate for role {', '.join(missing)} on “{line.description}” ({period_label(period)})",
                     detail="Add the role to the rate card with an amendment; the hours stay unbilled until then.",
                     contract_id=ctx.contract_id,
@@ -355,13 +430,15 @@ def time_and_materials_bill_due(ctx: BillingContext, unbilled_time: list[TimeEnt
             entry_rate = {e.pk: rate_of(ref, e.role, on=e.work_date, default=rates[e.role]) for e in priced}
             charge = price_time_and_materials(
                 [TimeLine(role=e.role, hours=e.hours, rate=entry_rate[e.pk]) for e in priced],
-                cap_remaining=cap_remaining, currency=currency,
+                cap_remaining=cap_remaining,
+                currency=currency,
             )
             amounts = [tm.amount for tm in charge.lines]
             if charge.cap_reduction > 0:
                 amounts = allocate(total=charge.capped_amount, weights=amounts, currency=currency)
                 review_task_raise(
-                    kind=ReviewTaskKind.CAP_REACHED, dedupe_key=f"cap:{ctx.contract_id}:{ref}",
+                    kind=ReviewTaskKind.CAP_REACHED,
+                    dedupe_key=f"cap:{ctx.contract_id}:{ref}",
                     title=f"{ctx.contract.number}: “{line.description}” reached its not-to-exceed cap of {quantize(line.cap, currency)} {currency}",
                     detail=f"{charge.cap_reduction} {currency} of time in {period_label(period)} and later is not billed.",
                     contract_id=ctx.contract_id,
@@ -371,14 +448,30 @@ def time_and_materials_bill_due(ctx: BillingContext, unbilled_time: list[TimeEnt
                 description = f"{line.description} – {tm.role} {period_label(period)}"
                 if amount < tm.amount:
                     description += " (capped at the not-to-exceed amount)"
-                ctx.add(LineSpec(
-                    kind=InvoiceLineKind.TIME_AND_MATERIALS, description=description, quantity=tm.hours, unit_amount=tm.rate,
-                    amount=amount, billing_key=f"tm:{ctx.contract_id}:{ref}:{start}:{batch_max}:{tm.role}{'' if tm.rate == rates[tm.role] else f'@{tm.rate}'}"[:200],
-                    version=lp.version, period_start=period.start, period_end=period.end, price_line_id=line.pk, line_ref=ref,
-                    source={"role": tm.role, "hours": str(tm.hours), "uncapped_amount": str(tm.amount),
-                            "time_entries": sum(1 for e in priced if e.role == tm.role and entry_rate[e.pk] == tm.rate)},
-                    time_entry_ids=[e.pk for e in priced if e.role == tm.role and entry_rate[e.pk] == tm.rate],
-                ))
+                ctx.add(
+                    LineSpec(
+                        kind=InvoiceLineKind.TIME_AND_MATERIALS,
+                        description=description,
+                        quantity=tm.hours,
+                        unit_amount=tm.rate,
+                        amount=amount,
+                        billing_key=f"tm:{ctx.contract_id}:{ref}:{start}:{batch_max}:{tm.role}{'' if tm.rate == rates[tm.role] else f'@{tm.rate}'}"[
+                            :200
+                        ],
+                        version=lp.version,
+                        period_start=period.start,
+                        period_end=period.end,
+                        price_line_id=line.pk,
+                        line_ref=ref,
+                        source={
+                            "role": tm.role,
+                            "hours": str(tm.hours),
+                            "uncapped_amount": str(tm.amount),
+                            "time_entries": sum(1 for e in priced if e.role == tm.role and entry_rate[e.pk] == tm.rate),
+                        },
+                        time_entry_ids=[e.pk for e in priced if e.role == tm.role and entry_rate[e.pk] == tm.rate],
+                    )
+                )
             billed_total += charge.capped_amount
 
 
@@ -389,9 +482,12 @@ def unassigned_time_check(ctx: BillingContext, unbilled_time: list[TimeEntry]) -
         return
     hours = sum((e.hours for e in loose), ZERO)
     review_task_raise(
-        kind=ReviewTaskKind.UNASSIGNED_TIME, dedupe_key=f"unassigned-time:{ctx.contract_id}:{max(e.pk for e in loose)}",
+        kind=ReviewTaskKind.UNASSIGNED_TIME,
+        dedupe_key=f"unassigned-time:{ctx.contract_id}:{max(e.pk for e in loose)}",
         title=f"{ctx.contract.number}: {_fmt(hours)} billable h match no price line",
-        detail="Roles: " + ", ".join(sorted({e.role for e in loose})) + ". Add a rate card or a retainer with included hours, or mark the time non-billable.",
+        detail="Roles: "
+        + ", ".join(sorted({e.role for e in loose}))
+        + ". Add a rate card or a retainer with included hours, or mark the time non-billable.",
         contract_id=ctx.contract_id,
     )
 
@@ -401,21 +497,39 @@ def unassigned_time_check(ctx: BillingContext, unbilled_time: list[TimeEntry]) -
 
 def usage_spec(line) -> UsageSpec:
     return UsageSpec(
-        charge_model=line.charge_model, unit_amount=line.unit_amount,
-        tiers=tuple({"up_to": t.up_to, "unit_amount": t.unit_amount, "flat_amount": t.flat_amount, "rate": t.rate}
-                    for t in line.tiers.all()),
-        package_size=line.package_size, package_amount=line.amount, rate=line.rate, fixed_amount=line.fixed_amount,
-        per_transaction_min=line.per_transaction_min, per_transaction_max=line.per_transaction_max,
-        free_units=line.free_units, free_amount=line.free_amount, minimum_commitment=line.minimum_commitment,
+        charge_model=line.charge_model,
+        unit_amount=line.unit_amount,
+        tiers=tuple(
+            {"up_to": t.up_to, "unit_amount": t.unit_amount, "flat_amount": t.flat_amount, "rate": t.rate}
+            for t in line.tiers.all()
+        ),
+        package_size=line.package_size,
+        package_amount=line.amount,
+        rate=line.rate,
+        fixed_amount=line.fixed_amount,
+        per_transaction_min=line.per_transaction_min,
+        per_transaction_max=line.per_transaction_max,
+        free_units=line.free_units,
+        free_amount=line.free_amount,
+        minimum_commitment=line.minimum_commitment,
     )
 
 
 def _usage_priced(ctx: BillingContext, line, start: datetime, end: datetime, currency: str):
     """Price every event of the period (billed or not): (charge, aggregate quantity)."""
-    events = UsageEvent.objects.filter(contract_id=ctx.contract_id, metric=line.metric, timestamp__gte=start, timestamp__lt=end)
+    events = UsageEvent.objects.filter(
+        contract_id=ctx.contract_id, metric=line.metric, timestamp__gte=start, timestamp__lt=end
+    )
     spec = usage_spec(line)
-    spec = replace(spec, unit_amount=rate_in_force(contract_rate=spec.unit_amount, contract_id=ctx.contract_id,
-                                                   line_ref=line.line_ref, on=ctx.local_date(start)))  # custom unit price
+    spec = replace(
+        spec,
+        unit_amount=rate_in_force(
+            contract_rate=spec.unit_amount,
+            contract_id=ctx.contract_id,
+            line_ref=line.line_ref,
+            on=ctx.local_date(start),
+        ),
+    )  # custom unit price
     if line.charge_model in ("percentage", "graduated_percentage"):
         # The amount as JSON text, never through a float.
         texts = events.order_by("timestamp", "id").annotate(a=KT("properties__amount")).values_list("a", flat=True)
@@ -449,7 +563,10 @@ def usage_bill_due(ctx: BillingContext) -> None:
             days = by_metric.get(line.metric, {})
             max_id = max((mid for day, mid in days.items() if period.start <= day <= period.end), default=None)
             if period.end < ctx.as_of:
-                closed = {f"usage:{ctx.contract_id}:{ref}:{period.start}", f"usage-min:{ctx.contract_id}:{ref}:{period.start}"}
+                closed = {
+                    f"usage:{ctx.contract_id}:{ref}:{period.start}",
+                    f"usage-min:{ctx.contract_id}:{ref}:{period.start}",
+                }
                 if not closed & ctx.keys:
                     # No unbilled facts and no minimum: the period's charge is zero (or all billed interim).
                     if max_id is None and not line.minimum_commitment:
@@ -484,17 +601,29 @@ def _usage_window(ctx: BillingContext, period: Period) -> tuple[datetime, dateti
     return ctx.local_start(period.start), ctx.local_start(period.end + timedelta(days=1))
 
 
-def _usage_line(ctx, lp: LinePeriod, *, key: str, amount: Decimal, quantity: Decimal, note: str, max_id: int | None,
-                source: dict) -> LineSpec:
+def _usage_line(
+    ctx, lp: LinePeriod, *, key: str, amount: Decimal, quantity: Decimal, note: str, max_id: int | None, source: dict
+) -> LineSpec:
     line, period = lp.line, lp.period
     start, end = _usage_window(ctx, period)
-    unit = line.unit_amount if line.charge_model == "per_unit" and line.unit_amount is not None else (
-        (amount / quantity).quantize(Decimal("0.000001")) if quantity > 0 else amount
+    unit = (
+        line.unit_amount
+        if line.charge_model == "per_unit" and line.unit_amount is not None
+        else ((amount / quantity).quantize(Decimal("0.000001")) if quantity > 0 else amount)
     )
     return LineSpec(
-        kind=InvoiceLineKind.USAGE, description=f"{line.description} {period_label(period)}{note}",
-        quantity=max(quantity, ZERO), unit_amount=max(unit, ZERO), amount=amount, billing_key=key, version=lp.version,
-        period_start=period.start, period_end=period.end, price_line_id=line.pk, line_ref=line.line_ref, source=source,
+        kind=InvoiceLineKind.USAGE,
+        description=f"{line.description} {period_label(period)}{note}",
+        quantity=max(quantity, ZERO),
+        unit_amount=max(unit, ZERO),
+        amount=amount,
+        billing_key=key,
+        version=lp.version,
+        period_start=period.start,
+        period_end=period.end,
+        price_line_id=line.pk,
+        line_ref=line.line_ref,
+        source=source,
         usage_marks=[(line.metric, start, end, max_id)] if max_id is not None else [],
     )
 
@@ -505,40 +634,73 @@ def _usage_close(ctx: BillingContext, lp: LinePeriod, key: str, max_id: int | No
     charge, quantity = _usage_priced(ctx, line, start, end, currency)
     billed_qty, billed_amount = ctx.billed_for(line.line_ref, period.start, (InvoiceLineKind.USAGE,))
     amount = max(charge.amount - billed_amount, ZERO)
-    source = {"metric": line.metric, "charge_model": line.charge_model, "aggregation": line.aggregation or "sum",
-              "period_quantity": str(quantity), "period_charge": str(charge.amount), "billed_before": str(billed_amount)}
+    source = {
+        "metric": line.metric,
+        "charge_model": line.charge_model,
+        "aggregation": line.aggregation or "sum",
+        "period_quantity": str(quantity),
+        "period_charge": str(charge.amount),
+        "billed_before": str(billed_amount),
+    }
     if max_id is not None or amount > 0:
-        ctx.add(_usage_line(ctx, lp, key=key, amount=amount, quantity=quantity - billed_qty, note="", max_id=max_id, source=source))
+        ctx.add(
+            _usage_line(
+                ctx, lp, key=key, amount=amount, quantity=quantity - billed_qty, note="", max_id=max_id, source=source
+            )
+        )
     if charge.minimum_top_up > 0:
-        ctx.add(LineSpec(
-            kind=InvoiceLineKind.USAGE_MINIMUM,
-            description=f"{line.description} {period_label(period)}: minimum commitment top-up to {quantize(line.minimum_commitment, currency)}",
-            quantity=ONE, unit_amount=charge.minimum_top_up, amount=charge.minimum_top_up,
-            billing_key=f"usage-min:{ctx.contract_id}:{line.line_ref}:{period.start}", version=lp.version,
-            period_start=period.start, period_end=period.end, price_line_id=line.pk, line_ref=line.line_ref,
-            source={"minimum_commitment": str(line.minimum_commitment), "period_charge": str(charge.amount)},
-        ))
+        ctx.add(
+            LineSpec(
+                kind=InvoiceLineKind.USAGE_MINIMUM,
+                description=f"{line.description} {period_label(period)}: minimum commitment top-up to {quantize(line.minimum_commitment, currency)}",
+                quantity=ONE,
+                unit_amount=charge.minimum_top_up,
+                amount=charge.minimum_top_up,
+                billing_key=f"usage-min:{ctx.contract_id}:{line.line_ref}:{period.start}",
+                version=lp.version,
+                period_start=period.start,
+                period_end=period.end,
+                price_line_id=line.pk,
+                line_ref=line.line_ref,
+                source={"minimum_commitment": str(line.minimum_commitment), "period_charge": str(charge.amount)},
+            )
+        )
 
 
 def _usage_late(ctx: BillingContext, lp: LinePeriod, max_id: int) -> None:
     line, period, currency = lp.line, lp.period, lp.version.currency
     start, end = _usage_window(ctx, period)
     charge, quantity = _usage_priced(ctx, line, start, end, currency)
-    billed_qty, billed_amount = ctx.billed_for(line.line_ref, period.start, (InvoiceLineKind.USAGE, InvoiceLineKind.USAGE_MINIMUM))
+    billed_qty, billed_amount = ctx.billed_for(
+        line.line_ref, period.start, (InvoiceLineKind.USAGE, InvoiceLineKind.USAGE_MINIMUM)
+    )
     delta = charge.total - billed_amount
     if delta < 0:
         review_task_raise(
-            kind=ReviewTaskKind.USAGE_CORRECTION, dedupe_key=f"usage-lower:{ctx.contract_id}:{line.line_ref}:{period.start}:{max_id}",
+            kind=ReviewTaskKind.USAGE_CORRECTION,
+            dedupe_key=f"usage-lower:{ctx.contract_id}:{line.line_ref}:{period.start}:{max_id}",
             title=f"{ctx.contract.number}: late usage lowers “{line.description}” for {period_label(period)} by {-delta} {currency}",
             detail="The invoiced charge is higher than the recomputed one (e.g. volume tiers). Issue a credit note if it is owed.",
             contract_id=ctx.contract_id,
         )
-    ctx.add(_usage_line(
-        ctx, lp, key=f"usage:{ctx.contract_id}:{line.line_ref}:{period.start}:late:{max_id}", amount=max(delta, ZERO),
-        quantity=quantity - billed_qty, note=" (late usage)", max_id=max_id,
-        source={"metric": line.metric, "late": True, "period_quantity": str(quantity), "period_total": str(charge.total),
-                "billed_before": str(billed_amount)},
-    ))
+    ctx.add(
+        _usage_line(
+            ctx,
+            lp,
+            key=f"usage:{ctx.contract_id}:{line.line_ref}:{period.start}:late:{max_id}",
+            amount=max(delta, ZERO),
+            quantity=quantity - billed_qty,
+            note=" (late usage)",
+            max_id=max_id,
+            source={
+                "metric": line.metric,
+                "late": True,
+                "period_quantity": str(quantity),
+                "period_total": str(charge.total),
+                "billed_before": str(billed_amount),
+            },
+        )
+    )
 
 
 def _usage_interim(ctx: BillingContext, lp: LinePeriod, max_id: int) -> None:
@@ -549,11 +711,23 @@ def _usage_interim(ctx: BillingContext, lp: LinePeriod, max_id: int) -> None:
     unbilled_value = charge.amount - billed_amount
     if unbilled_value < line.threshold_amount:
         return
-    ctx.add(_usage_line(
-        ctx, lp, key=f"usage:{ctx.contract_id}:{line.line_ref}:{period.start}:interim:{max_id}", amount=unbilled_value,
-        quantity=quantity - billed_qty, note=" (interim: threshold reached)", max_id=max_id,
-        source={"metric": line.metric, "interim": True, "threshold": str(line.threshold_amount), "period_quantity": str(quantity)},
-    ))
+    ctx.add(
+        _usage_line(
+            ctx,
+            lp,
+            key=f"usage:{ctx.contract_id}:{line.line_ref}:{period.start}:interim:{max_id}",
+            amount=unbilled_value,
+            quantity=quantity - billed_qty,
+            note=" (interim: threshold reached)",
+            max_id=max_id,
+            source={
+                "metric": line.metric,
+                "interim": True,
+                "threshold": str(line.threshold_amount),
+                "period_quantity": str(quantity),
+            },
+        )
+    )
 
 
 # --------------------------------------------------------------------------- per contract
@@ -568,10 +742,14 @@ class ContractBilled:
 def _advisory_lock(contract_id: int) -> None:
     # Advisory locks are database-wide: the schema keeps tenants' contract ids apart.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"billing:{connection.schema_name}:{contract_id}"])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"billing:{connection.schema_name}:{contract_id}"]
+        )
 
 
-def _context_load(*, contract_id: int, as_of: date, now: datetime, versions: list | None, tenant) -> BillingContext | None:
+def _context_load(
+    *, contract_id: int, as_of: date, now: datetime, versions: list | None, tenant
+) -> BillingContext | None:
     from contracts.models import Contract
     from contracts.selectors import contract_versions
 
@@ -589,7 +767,9 @@ def _context_load(*, contract_id: int, as_of: date, now: datetime, versions: lis
         )
     ]
     zone = ZoneInfo(tenant.time_zone or "UTC")
-    return BillingContext(contract=contract, versions=versions, as_of=as_of, now=now, zone=zone, billed=billed, tenant=tenant)
+    return BillingContext(
+        contract=contract, versions=versions, as_of=as_of, now=now, zone=zone, billed=billed, tenant=tenant
+    )
 
 
 def contract_bill_due(
@@ -604,12 +784,19 @@ def contract_bill_due(
     result = ContractBilled(contract_id=contract_id)
     with transaction.atomic():
         _advisory_lock(contract_id)
-        ctx = _context_load(contract_id=contract_id, as_of=as_of, now=now or timezone.now(), versions=versions,
-                            tenant=tenant or current_tenant())
+        ctx = _context_load(
+            contract_id=contract_id,
+            as_of=as_of,
+            now=now or timezone.now(),
+            versions=versions,
+            tenant=tenant or current_tenant(),
+        )
         if ctx is None:
             return result
         unbilled_time = list(
-            TimeEntry.objects.filter(contract_id=contract_id, billable=True, invoice_line__isnull=True).order_by("work_date", "id")
+            TimeEntry.objects.filter(contract_id=contract_id, billable=True, invoice_line__isnull=True).order_by(
+                "work_date", "id"
+            )
         )
         recurring_bill_due(ctx)
         overage_bill_due(ctx, unbilled_time)

@@ -1,4 +1,5 @@
 """Template filters that display money with the currency's own number of decimals."""
+
 from __future__ import annotations
 
 from decimal import Decimal

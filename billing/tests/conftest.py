@@ -4,6 +4,7 @@ Tasks are never sent to the broker from these tests: a real worker of another te
 them up later and bill our committed contracts as of the real today. ``enqueued`` records what
 would have been sent, so tests can assert that evaluation is enqueued on commit.
 """
+
 from __future__ import annotations
 
 import pytest

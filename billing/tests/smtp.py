@@ -2,6 +2,7 @@
 
 ``SmtpSink`` can be stopped and started again on the same port to simulate a mail-server outage.
 """
+
 from __future__ import annotations
 
 import email
@@ -21,7 +22,7 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=default_policy)
         with self.sink.lock:
             self.sink.messages.append(message)
@@ -39,8 +40,12 @@ class SmtpSink:
 
     @property
     def mailers(self) -> dict:
-        return {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                            "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 5}}}
+        return {
+            "default": {
+                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 5},
+            }
+        }
 
     def start(self) -> SmtpSink:
         from aiosmtpd.controller import Controller

@@ -1,8 +1,9 @@
 """Pre-send checks (DESIGN.md §4): each one failing and passing; a failing invoice is held with
 its reasons and raises one review task; approving after the fix issues and sends it."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,13 +16,25 @@ from billing.services.triggers import contract_bill_due
 from billing.tests.builders import amend, contract_with, hours
 
 D = Decimal
-RETAINER = {"kind": "recurring", "description": "Retainer", "amount": D("3100.00"), "frequency": "monthly", "timing": "advance"}
-TM = {"kind": "time_and_materials", "description": "Engineering", "amount": None, "frequency": "monthly", "timing": "arrears"}
+RETAINER = {
+    "kind": "recurring",
+    "description": "Retainer",
+    "amount": D("3100.00"),
+    "frequency": "monthly",
+    "timing": "advance",
+}
+TM = {
+    "kind": "time_and_materials",
+    "description": "Engineering",
+    "amount": None,
+    "frequency": "monthly",
+    "timing": "arrears",
+}
 
 
 @pytest.fixture(autouse=True)
 def now_in_march():
-    with time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=dt_timezone.utc), tick=False):
+    with time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=UTC), tick=False):
         yield
 
 
@@ -53,7 +66,9 @@ def test_terms_check_fails_on_other_payment_terms_currency_or_issuing_entity(in_
     from contracts.tests.factories import IssuingEntityFactory
 
     invoice = draft(payment_terms_days=30)
-    Invoice.objects.filter(pk=invoice.pk).update(payment_terms_days=45, currency="EUR", issuing_entity=IssuingEntityFactory())
+    Invoice.objects.filter(pk=invoice.pk).update(
+        payment_terms_days=45, currency="EUR", issuing_entity=IssuingEntityFactory()
+    )
     problems = checks.check_terms_match_contract(fresh(invoice))
     assert len(problems) == 3
     assert "net 45 days" in problems[0] and "net 30" in problems[0]
@@ -102,8 +117,17 @@ def test_rate_check_accepts_an_active_price_override(in_tenant_a):
     invoice = draft()
     InvoiceLine.objects.filter(invoice=invoice).update(unit_amount=D("2900.00"))
     contract = invoice.contract
-    PriceOverride.objects.create(customer=contract.customer, contract=contract, line_ref="L1", rate=D("2900.00"), currency="USD",
-                                 start_date=date(2026, 3, 1), end_date=date(2026, 5, 31), status="active", reason="Pilot")
+    PriceOverride.objects.create(
+        customer=contract.customer,
+        contract=contract,
+        line_ref="L1",
+        rate=D("2900.00"),
+        currency="USD",
+        start_date=date(2026, 3, 1),
+        end_date=date(2026, 5, 31),
+        status="active",
+        reason="Pilot",
+    )
     assert checks.check_rates_match_contract(fresh(invoice)) == []
 
 
@@ -112,11 +136,26 @@ def test_discount_check_fails_for_a_discount_outside_its_window_and_passes_insid
 
     invoice = draft()
     line = invoice.lines.get()
-    discount = Discount.objects.create(kind="percentage", value=D("10"), scope="contract", customer=invoice.customer,
-                                       contract=invoice.contract, start_date=date(2026, 3, 1), end_date=date(2026, 3, 31),
-                                       status="active", reason="Launch")
-    DiscountApplication.objects.create(discount=discount, invoice=invoice, invoice_line=line, amount=D("310.00"),
-                                       cycle_key="2026-03-01", coverage=D("1"), stage="invoice")
+    discount = Discount.objects.create(
+        kind="percentage",
+        value=D("10"),
+        scope="contract",
+        customer=invoice.customer,
+        contract=invoice.contract,
+        start_date=date(2026, 3, 1),
+        end_date=date(2026, 3, 31),
+        status="active",
+        reason="Launch",
+    )
+    DiscountApplication.objects.create(
+        discount=discount,
+        invoice=invoice,
+        invoice_line=line,
+        amount=D("310.00"),
+        cycle_key="2026-03-01",
+        coverage=D("1"),
+        stage="invoice",
+    )
     Invoice.objects.filter(pk=invoice.pk).update(discount_total=D("310.00"))
     assert checks.check_discounts_in_window(fresh(invoice)) == []
     Discount.objects.filter(pk=discount.pk).update(start_date=date(2026, 5, 1), end_date=date(2026, 5, 31))
@@ -148,9 +187,15 @@ def test_a_failing_invoice_is_held_with_its_reasons_and_raises_one_review_task(i
     assert task.kind == "presend_check" and task.status == "open" and "PO number" in task.detail
 
 
-def test_approving_after_the_po_is_added_to_the_contract_issues_and_queues_the_email(in_tenant_a, django_capture_on_commit_callbacks, enqueued):
-    contract = contract_with({"kind": "fixed_fee", "description": "Onboarding", "amount": D("5000.00"), "bill_on": date(2026, 3, 20)},
-                             start=date(2026, 1, 1), po_required=True, po_number="")
+def test_approving_after_the_po_is_added_to_the_contract_issues_and_queues_the_email(
+    in_tenant_a, django_capture_on_commit_callbacks, enqueued
+):
+    contract = contract_with(
+        {"kind": "fixed_fee", "description": "Onboarding", "amount": D("5000.00"), "bill_on": date(2026, 3, 20)},
+        start=date(2026, 1, 1),
+        po_required=True,
+        po_number="",
+    )
     (held,) = contract_bill_due(contract_id=contract.pk, as_of=date(2026, 3, 20)).invoices
     assert fresh(held).hold_reasons
     amend(contract, effective_from=date(2026, 3, 20), po_number="PO-2026-118")  # finance got the PO

@@ -1,8 +1,9 @@
 """E-mailing invoices through a real SMTP server started by the test (aiosmtpd)."""
+
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -25,8 +26,14 @@ from billing.tests.builders import contract_with
 from billing.tests.smtp import SmtpSink, pdf_attachments
 
 D = Decimal
-RETAINER = {"kind": "recurring", "description": "Retainer", "amount": D("3100.00"), "frequency": "monthly", "timing": "advance"}
-NOW = datetime(2026, 3, 2, 9, tzinfo=dt_timezone.utc)
+RETAINER = {
+    "kind": "recurring",
+    "description": "Retainer",
+    "amount": D("3100.00"),
+    "frequency": "monthly",
+    "timing": "advance",
+}
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +61,9 @@ def initial_delivery(invoice: Invoice) -> InvoiceDelivery:
     return InvoiceDelivery.objects.get(invoice=invoice, kind="initial")
 
 
-def test_issuing_queues_one_delivery_and_enqueues_its_send_on_commit(in_tenant_a, enqueued, django_capture_on_commit_callbacks):
+def test_issuing_queues_one_delivery_and_enqueues_its_send_on_commit(
+    in_tenant_a, enqueued, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         invoice = issued_invoice()
     delivery = initial_delivery(invoice)
@@ -111,7 +120,11 @@ def test_a_task_that_finds_the_row_already_sending_leaves_it_to_the_other_worker
 
 
 def test_an_smtp_outage_leaves_the_delivery_failed_and_it_goes_through_once_the_server_is_back(
-    in_tenant_a, smtp, now, enqueued, django_capture_on_commit_callbacks,
+    in_tenant_a,
+    smtp,
+    now,
+    enqueued,
+    django_capture_on_commit_callbacks,
 ):
     invoice = issued_invoice()
     delivery = initial_delivery(invoice)
@@ -156,10 +169,12 @@ def test_the_send_task_retries_a_failure_with_exponential_backoff(in_tenant_a, m
         return Retry("retry", when=countdown)
 
     monkeypatch.setattr(tasks.invoice_delivery_send, "retry", fake_retry)
-    for attempts, countdown in [(1, 60), (2, 120), (3, 240)]:
+    for attempts, _countdown in [(1, 60), (2, 120), (3, 240)]:
         monkeypatch.setattr(
             "billing.services.delivery.invoice_delivery_send",
-            lambda *, delivery_id, a=attempts: delivery_service.SendOutcome("failed", delivery_id, "refused", delivery_service.backoff_seconds(a)),
+            lambda *, delivery_id, a=attempts: delivery_service.SendOutcome(
+                "failed", delivery_id, "refused", delivery_service.backoff_seconds(a)
+            ),
         )
         with pytest.raises(Retry):
             tasks.invoice_delivery_send.run(delivery_id=delivery.pk)
@@ -180,12 +195,18 @@ def test_after_the_last_attempt_it_stops_retrying_and_asks_finance(in_tenant_a, 
     assert invoice.number in task.title and task.invoice_id == invoice.pk
 
 
-def test_resend_on_demand_creates_a_new_delivery_and_sends_again(in_tenant_a, smtp, enqueued, django_capture_on_commit_callbacks):
+def test_resend_on_demand_creates_a_new_delivery_and_sends_again(
+    in_tenant_a, smtp, enqueued, django_capture_on_commit_callbacks
+):
     invoice = issued_invoice()
     assert invoice_delivery_send(delivery_id=initial_delivery(invoice).pk).status == "sent"
     with django_capture_on_commit_callbacks(execute=True):
         again = invoice_send(invoice_id=invoice.pk, resend=True)
-    assert again.kind == "resend" and again.pk != initial_delivery(invoice).pk and again.message_id != initial_delivery(invoice).message_id
+    assert (
+        again.kind == "resend"
+        and again.pk != initial_delivery(invoice).pk
+        and again.message_id != initial_delivery(invoice).message_id
+    )
     assert ("billing.tasks.invoice_delivery_send", {"delivery_id": again.pk}) in enqueued
     assert invoice_delivery_send(delivery_id=again.pk).status == "sent"
     assert len(smtp.wait_for(2)) == 2

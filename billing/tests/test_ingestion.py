@@ -1,8 +1,9 @@
 """Ingestion of usage, time and delivery facts: whole-batch validation, idempotency, the inbox."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,12 +14,25 @@ from billing.models import BillingReviewTask, DeliveryEvent, TimeEntry, UsageEve
 from billing.services.ingestion import delivery_events_process_pending
 from billing.tests.builders import contract_with, unique
 
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=dt_timezone.utc)
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
-USAGE_LINE = {"kind": "usage", "metric": "api_calls", "frequency": "monthly", "charge_model": "per_unit",
-              "unit_amount": Decimal("0.01"), "timing": "", "amount": None}
-TM_LINE = {"kind": "time_and_materials", "description": "Extra engineering", "amount": None, "frequency": "", "timing": "",
-           "cap": None}
+USAGE_LINE = {
+    "kind": "usage",
+    "metric": "api_calls",
+    "frequency": "monthly",
+    "charge_model": "per_unit",
+    "unit_amount": Decimal("0.01"),
+    "timing": "",
+    "amount": None,
+}
+TM_LINE = {
+    "kind": "time_and_materials",
+    "description": "Extra engineering",
+    "amount": None,
+    "frequency": "",
+    "timing": "",
+    "cap": None,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +52,14 @@ def post(api, path, body, *, raw: bool = False):
 
 
 def event(contract, /, **overrides) -> dict:
-    body = {"transaction_id": unique("tx"), "contract": contract.number, "metric": "api_calls", "quantity": "10",
-            "timestamp": "2026-06-10T09:30:00Z", "properties": {"region": "eu"}}
+    body = {
+        "transaction_id": unique("tx"),
+        "contract": contract.number,
+        "metric": "api_calls",
+        "quantity": "10",
+        "timestamp": "2026-06-10T09:30:00Z",
+        "properties": {"region": "eu"},
+    }
     body.update(overrides)
     return body
 
@@ -115,15 +135,40 @@ BAD_USAGE = [
     ("quantity a boolean", lambda e: dict(e, quantity=True), "events.1.quantity", "not bool"),
     ("too many decimals", lambda e: dict(e, quantity="0.0000001"), "events.1.quantity", "decimal places"),
     ("transaction id a number", lambda e: dict(e, transaction_id=42), "events.1.transaction_id", "string"),
-    ("missing transaction id", lambda e: {k: v for k, v in e.items() if k != "transaction_id"}, "events.1.transaction_id", "required"),
-    ("unknown metric", lambda e: dict(e, metric="gpu_hours"), "events.1.metric", "no usage line for metric 'gpu_hours'"),
+    (
+        "missing transaction id",
+        lambda e: {k: v for k, v in e.items() if k != "transaction_id"},
+        "events.1.transaction_id",
+        "required",
+    ),
+    (
+        "unknown metric",
+        lambda e: dict(e, metric="gpu_hours"),
+        "events.1.metric",
+        "no usage line for metric 'gpu_hours'",
+    ),
     ("unknown contract", lambda e: dict(e, contract="C-NOPE"), "events.1.contract", "No contract 'C-NOPE'"),
-    ("unknown customer", lambda e: dict({k: v for k, v in e.items() if k != "contract"}, customer="nobody"), "events.1.customer", "No customer"),
-    ("no contract or customer", lambda e: {k: v for k, v in e.items() if k != "contract"}, "events.1.contract", "Name the contract"),
+    (
+        "unknown customer",
+        lambda e: dict({k: v for k, v in e.items() if k != "contract"}, customer="nobody"),
+        "events.1.customer",
+        "No customer",
+    ),
+    (
+        "no contract or customer",
+        lambda e: {k: v for k, v in e.items() if k != "contract"},
+        "events.1.contract",
+        "Name the contract",
+    ),
     ("far future", lambda e: dict(e, timestamp="2026-06-20T00:00:00Z"), "events.1.timestamp", "future"),
     ("no time zone", lambda e: dict(e, timestamp="2026-06-10T09:30:00"), "events.1.timestamp", "time zone"),
     ("not a date", lambda e: dict(e, timestamp="yesterday"), "events.1.timestamp", "ISO 8601"),
-    ("before the contract", lambda e: dict(e, timestamp="2026-01-02T00:00:00Z"), "events.1.timestamp", "outside contract"),
+    (
+        "before the contract",
+        lambda e: dict(e, timestamp="2026-01-02T00:00:00Z"),
+        "events.1.timestamp",
+        "outside contract",
+    ),
     ("properties not an object", lambda e: dict(e, properties=["x"]), "events.1.properties", "JSON object"),
     ("unknown field", lambda e: dict(e, qty="1"), "events.1.qty", "Unknown field"),
     ("event not an object", lambda e: "event", "events.1.event", "JSON object"),
@@ -144,7 +189,11 @@ def test_a_bad_event_rejects_the_whole_batch_naming_it(api, label, mutate, field
 
 def test_every_bad_item_is_named_in_one_answer(api):
     contract = contract_with(USAGE_LINE)
-    batch = [event(contract, quantity="-1"), event(contract), event(contract, metric="nope", timestamp="2030-01-01T00:00:00Z")]
+    batch = [
+        event(contract, quantity="-1"),
+        event(contract),
+        event(contract, metric="nope", timestamp="2030-01-01T00:00:00Z"),
+    ]
     fields = post(api, "/api/v1/usage-events", batch).json()["error"]["fields"]
     assert {"events.0.quantity", "events.2.timestamp"} <= set(fields)
 
@@ -163,7 +212,9 @@ def test_a_batch_over_the_limit_is_refused(api):
     assert UsageEvent.objects.filter(contract=contract).count() == 0
 
 
-@pytest.mark.parametrize("body, field", [({"events": "x"}, "events"), ([], "events"), ({"evnts": []}, "evnts"), (42, "events")])
+@pytest.mark.parametrize(
+    "body, field", [({"events": "x"}, "events"), ([], "events"), ({"evnts": []}, "evnts"), (42, "events")]
+)
 def test_a_body_that_is_not_a_batch_is_refused(api, body, field):
     response = post(api, "/api/v1/usage-events", body)
     assert response.status_code == 422
@@ -171,7 +222,9 @@ def test_a_body_that_is_not_a_batch_is_refused(api, body, field):
 
 
 def test_percentage_metrics_need_an_amount_property(api):
-    contract = contract_with(dict(USAGE_LINE, metric="payments", charge_model="percentage", rate=Decimal("2.9"), unit_amount=None))
+    contract = contract_with(
+        dict(USAGE_LINE, metric="payments", charge_model="percentage", rate=Decimal("2.9"), unit_amount=None)
+    )
     response = post(api, "/api/v1/usage-events", [event(contract, metric="payments", properties={})])
     assert response.status_code == 422
     assert "events.0.properties.amount" in response.json()["error"]["fields"]
@@ -185,7 +238,9 @@ def test_a_draft_contract_takes_no_usage(api):
 
 def test_without_a_key_nothing_is_stored(in_tenant_a):
     contract = contract_with(USAGE_LINE)
-    response = Client(HTTP_HOST=in_tenant_a.host).post("/api/v1/usage-events", json.dumps([event(contract)]), content_type="application/json")
+    response = Client(HTTP_HOST=in_tenant_a.host).post(
+        "/api/v1/usage-events", json.dumps([event(contract)]), content_type="application/json"
+    )
     assert response.status_code == 401
     assert UsageEvent.objects.filter(contract=contract).count() == 0
 
@@ -194,8 +249,16 @@ def test_without_a_key_nothing_is_stored(in_tenant_a):
 
 
 def entry(contract, /, **overrides) -> dict:
-    body = {"external_id": unique("te"), "contract": contract.number, "person": "Ada Lovelace", "role": "engineer",
-            "date": "2026-06-10", "hours": "7.5", "billable": True, "description": "API work"}
+    body = {
+        "external_id": unique("te"),
+        "contract": contract.number,
+        "person": "Ada Lovelace",
+        "role": "engineer",
+        "date": "2026-06-10",
+        "hours": "7.5",
+        "billable": True,
+        "description": "API work",
+    }
     body.update(overrides)
     return body
 
@@ -203,7 +266,11 @@ def entry(contract, /, **overrides) -> dict:
 def test_time_entries_are_stored_once_and_assigned_to_the_rate_card_line(api):
     contract = contract_with(dict(TM_LINE, line_ref="TM"))
     batch = [entry(contract), entry(contract, role="designer", billable=False)]
-    assert post(api, "/api/v1/time-entries", {"entries": batch}).json() == {"received": 2, "accepted": 2, "duplicates": 0}
+    assert post(api, "/api/v1/time-entries", {"entries": batch}).json() == {
+        "received": 2,
+        "accepted": 2,
+        "duplicates": 0,
+    }
     assert post(api, "/api/v1/time-entries", batch).json() == {"received": 2, "accepted": 0, "duplicates": 2}
     stored = {e.role: e for e in TimeEntry.objects.filter(contract=contract)}
     assert stored["engineer"].line_ref == "TM" and stored["engineer"].hours == Decimal("7.5")
@@ -211,14 +278,14 @@ def test_time_entries_are_stored_once_and_assigned_to_the_rate_card_line(api):
 
 
 BAD_TIME = [
-    ("too many hours", dict(hours="25"), "entries.0.hours", "beyond the maximum"),
-    ("zero hours", dict(hours="0"), "entries.0.hours", "greater than 0"),
-    ("future date", dict(date="2026-07-01"), "entries.0.date", "future"),
-    ("bad date", dict(date="10/06/2026"), "entries.0.date", "ISO 8601"),
-    ("billable not a boolean", dict(billable="yes"), "entries.0.billable", "true or false"),
-    ("unknown contract", dict(contract="C-NONE"), "entries.0.contract", "No contract"),
-    ("unknown price line", dict(price_line="ZZ"), "entries.0.price_line", "no time-based price line"),
-    ("missing person", dict(person=""), "entries.0.person", "required"),
+    ("too many hours", {"hours": "25"}, "entries.0.hours", "beyond the maximum"),
+    ("zero hours", {"hours": "0"}, "entries.0.hours", "greater than 0"),
+    ("future date", {"date": "2026-07-01"}, "entries.0.date", "future"),
+    ("bad date", {"date": "10/06/2026"}, "entries.0.date", "ISO 8601"),
+    ("billable not a boolean", {"billable": "yes"}, "entries.0.billable", "true or false"),
+    ("unknown contract", {"contract": "C-NONE"}, "entries.0.contract", "No contract"),
+    ("unknown price line", {"price_line": "ZZ"}, "entries.0.price_line", "no time-based price line"),
+    ("missing person", {"person": ""}, "entries.0.person", "required"),
 ]
 
 
@@ -235,16 +302,30 @@ def test_bad_time_entries_are_refused_naming_the_field(api, label, changes, fiel
 # --------------------------------------------------------------------------- delivery events
 
 
-MILESTONE_LINE = {"kind": "milestone", "description": "Phase 1 go-live", "amount": Decimal("12000.00"), "frequency": "",
-                  "timing": "", "reference": "PROJ-12", "line_ref": "M1"}
+MILESTONE_LINE = {
+    "kind": "milestone",
+    "description": "Phase 1 go-live",
+    "amount": Decimal("12000.00"),
+    "frequency": "",
+    "timing": "",
+    "reference": "PROJ-12",
+    "line_ref": "M1",
+}
 
 
-def test_a_milestone_completion_is_stored_once_and_processed_from_the_inbox(api, enqueued, django_capture_on_commit_callbacks):
+def test_a_milestone_completion_is_stored_once_and_processed_from_the_inbox(
+    api, enqueued, django_capture_on_commit_callbacks
+):
     from contracts.models import Milestone
 
     contract = contract_with(MILESTONE_LINE)
-    body = {"kind": "milestone_completed", "contract": contract.number, "milestone_ref": "PROJ-12",
-            "occurred_at": "2026-06-14T10:00:00Z", "external_id": "jira-evt-1"}
+    body = {
+        "kind": "milestone_completed",
+        "contract": contract.number,
+        "milestone_ref": "PROJ-12",
+        "occurred_at": "2026-06-14T10:00:00Z",
+        "external_id": "jira-evt-1",
+    }
     with django_capture_on_commit_callbacks(execute=True):
         first = post(api, "/api/v1/delivery-events", body)
     assert first.status_code == 202 and first.json()["status"] == "accepted"
@@ -258,14 +339,18 @@ def test_a_milestone_completion_is_stored_once_and_processed_from_the_inbox(api,
     assert delivery_events_process_pending() == 1
     assert delivery_events_process_pending() == 0
     milestone = Milestone.objects.get(contract=contract, line_ref="M1")
-    assert milestone.status == "delivered" and milestone.delivered_at == datetime(2026, 6, 14, 10, tzinfo=dt_timezone.utc)
+    assert milestone.status == "delivered" and milestone.delivered_at == datetime(2026, 6, 14, 10, tzinfo=UTC)
     assert milestone.delivered_source == "api"
 
 
 def test_a_scope_change_raises_one_review_task(api):
     contract = contract_with(MILESTONE_LINE)
-    body = {"kind": "scope_changed", "contract": contract.number, "external_id": "evt-scope-1",
-            "description": "Customer asked for SSO"}
+    body = {
+        "kind": "scope_changed",
+        "contract": contract.number,
+        "external_id": "evt-scope-1",
+        "description": "Customer asked for SSO",
+    }
     post(api, "/api/v1/delivery-events", body)
     post(api, "/api/v1/delivery-events", body)
     delivery_events_process_pending()
@@ -275,8 +360,16 @@ def test_a_scope_change_raises_one_review_task(api):
 
 def test_an_unknown_milestone_reference_raises_a_review_task(api):
     contract = contract_with(MILESTONE_LINE)
-    post(api, "/api/v1/delivery-events", {"kind": "milestone_completed", "contract": contract.number, "milestone_ref": "PROJ-99",
-                                          "external_id": "evt-x"})
+    post(
+        api,
+        "/api/v1/delivery-events",
+        {
+            "kind": "milestone_completed",
+            "contract": contract.number,
+            "milestone_ref": "PROJ-99",
+            "external_id": "evt-x",
+        },
+    )
     delivery_events_process_pending()
     task = BillingReviewTask.objects.get(contract=contract)
     assert task.kind == "unknown_milestone" and "PROJ-99" in task.title
@@ -284,12 +377,23 @@ def test_an_unknown_milestone_reference_raises_a_review_task(api):
 
 @pytest.mark.parametrize(
     "changes, field",
-    [({"kind": "shipped"}, "kind"), ({"milestone_ref": None}, "milestone_ref"), ({"contract": "C-NONE"}, "contract"),
-     ({"external_id": ""}, "external_id"), ({"occurred_at": "2027-01-01T00:00:00Z"}, "occurred_at"), ({"extra": 1}, "extra")],
+    [
+        ({"kind": "shipped"}, "kind"),
+        ({"milestone_ref": None}, "milestone_ref"),
+        ({"contract": "C-NONE"}, "contract"),
+        ({"external_id": ""}, "external_id"),
+        ({"occurred_at": "2027-01-01T00:00:00Z"}, "occurred_at"),
+        ({"extra": 1}, "extra"),
+    ],
 )
 def test_bad_delivery_events_are_refused(api, changes, field):
     contract = contract_with(MILESTONE_LINE)
-    body = {"kind": "milestone_completed", "contract": contract.number, "milestone_ref": "PROJ-12", "external_id": unique("evt")}
+    body = {
+        "kind": "milestone_completed",
+        "contract": contract.number,
+        "milestone_ref": "PROJ-12",
+        "external_id": unique("evt"),
+    }
     body.update(changes)
     response = post(api, "/api/v1/delivery-events", body)
     assert response.status_code == 422, response.content
@@ -307,7 +411,9 @@ def test_finance_marks_a_milestone_delivered_from_the_ui(in_tenant_a, enqueued, 
     from tests.helpers import client_for
 
     contract = contract_with(MILESTONE_LINE)
-    milestone = Milestone.objects.get_or_create(contract=contract, line_ref="M1", defaults={"name": "Phase 1 go-live"})[0]
+    milestone = Milestone.objects.get_or_create(contract=contract, line_ref="M1", defaults={"name": "Phase 1 go-live"})[
+        0
+    ]
     url = reverse("billing:milestone_deliver", args=[milestone.pk])
     assert client_for(in_tenant_a, email=in_tenant_a.users["viewer"]).post(url).status_code == 403
     finance = client_for(in_tenant_a, email=in_tenant_a.users["finance"])

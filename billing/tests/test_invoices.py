@@ -1,8 +1,9 @@
 """Invoices: immutability in the database, numbering, credit notes, the invoices and runs API."""
+
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -18,12 +19,18 @@ from billing.services.triggers import contract_bill_due
 from billing.tests.builders import contract_with
 
 D = Decimal
-RETAINER = {"kind": "recurring", "description": "Retainer", "amount": D("3100.00"), "frequency": "monthly", "timing": "advance"}
+RETAINER = {
+    "kind": "recurring",
+    "description": "Retainer",
+    "amount": D("3100.00"),
+    "frequency": "monthly",
+    "timing": "advance",
+}
 
 
 @pytest.fixture(autouse=True)
 def now_in_december():
-    with time_machine.travel(datetime(2026, 12, 20, 12, tzinfo=dt_timezone.utc), tick=False):
+    with time_machine.travel(datetime(2026, 12, 20, 12, tzinfo=UTC), tick=False):
         yield
 
 
@@ -76,7 +83,7 @@ def test_the_orm_cannot_bypass_it_either(in_tenant_a):
 
 def test_lifecycle_columns_of_an_issued_invoice_may_move(in_tenant_a):
     invoice = issued_invoice()
-    Invoice.objects.filter(pk=invoice.pk).update(status="sent", sent_at=datetime(2026, 1, 15, 13, tzinfo=dt_timezone.utc))
+    Invoice.objects.filter(pk=invoice.pk).update(status="sent", sent_at=datetime(2026, 1, 15, 13, tzinfo=UTC))
     invoice.refresh_from_db()
     assert invoice.status == "sent"
 
@@ -165,13 +172,32 @@ def test_an_invoice_reads_exactly_as_the_public_api_promises(api):
     body = api.get(f"/api/v1/invoices/{invoice.pk}").json()
     line = invoice.lines.get()
     assert body == {
-        "id": str(invoice.pk), "number": invoice.number, "status": "issued", "contract": invoice.contract.number,
-        "currency": "USD", "issue_date": "2026-01-15", "due_date": "2026-02-14", "po_number": "PO-7781",
-        "subtotal": "1700.00", "discount_total": "0.00", "tax_total": "0.00", "total": "1700.00",
-        "credit_applied": "0.00", "amount_due": "1700.00",
-        "lines": [{"description": "Retainer 15 Jan 2026 – 31 Jan 2026 (prorated 17/31 days)", "kind": "recurring",
-                   "quantity": "1", "unit_amount": "1700.00", "amount": "1700.00", "period_start": "2026-01-15",
-                   "period_end": "2026-01-31", "price_line": str(line.price_line_id)}],
+        "id": str(invoice.pk),
+        "number": invoice.number,
+        "status": "issued",
+        "contract": invoice.contract.number,
+        "currency": "USD",
+        "issue_date": "2026-01-15",
+        "due_date": "2026-02-14",
+        "po_number": "PO-7781",
+        "subtotal": "1700.00",
+        "discount_total": "0.00",
+        "tax_total": "0.00",
+        "total": "1700.00",
+        "credit_applied": "0.00",
+        "amount_due": "1700.00",
+        "lines": [
+            {
+                "description": "Retainer 15 Jan 2026 – 31 Jan 2026 (prorated 17/31 days)",
+                "kind": "recurring",
+                "quantity": "1",
+                "unit_amount": "1700.00",
+                "amount": "1700.00",
+                "period_start": "2026-01-15",
+                "period_end": "2026-01-31",
+                "price_line": str(line.price_line_id),
+            }
+        ],
     }
 
 
@@ -200,7 +226,9 @@ def test_a_tenant_cannot_read_another_tenants_invoice(api, tenant_b):
 
 def test_a_synchronous_run_returns_what_it_created(api):
     contract = contract_with(RETAINER)
-    response = api.post("/api/v1/runs", json.dumps({"as_of": "2026-02-01", "only": ["billing"]}), content_type="application/json")
+    response = api.post(
+        "/api/v1/runs", json.dumps({"as_of": "2026-02-01", "only": ["billing"]}), content_type="application/json"
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "succeeded" and body["as_of"] == "2026-02-01"
@@ -213,7 +241,9 @@ def test_an_async_run_returns_an_id_to_poll(api, enqueued, django_capture_on_com
     from billing.services.runs import run_execute
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = api.post("/api/v1/runs", json.dumps({"as_of": "2026-02-01", "async": True}), content_type="application/json")
+        response = api.post(
+            "/api/v1/runs", json.dumps({"as_of": "2026-02-01", "async": True}), content_type="application/json"
+        )
     assert response.status_code == 202
     run_id = response.json()["id"]
     assert api.get(f"/api/v1/runs/{run_id}").json()["status"] == "queued"
@@ -224,7 +254,12 @@ def test_an_async_run_returns_an_id_to_poll(api, enqueued, django_capture_on_com
 
 @pytest.mark.parametrize(
     "body, field",
-    [({"as_of": "2027-03-01"}, "as_of"), ({"as_of": "01/02/2026"}, "as_of"), ({"as_of": "2026-02-01", "only": ["nope"]}, "only"), ({}, "as_of")],
+    [
+        ({"as_of": "2027-03-01"}, "as_of"),
+        ({"as_of": "01/02/2026"}, "as_of"),
+        ({"as_of": "2026-02-01", "only": ["nope"]}, "only"),
+        ({}, "as_of"),
+    ],
 )
 def test_bad_run_requests_are_refused(api, body, field):
     response = api.post("/api/v1/runs", json.dumps(body), content_type="application/json")

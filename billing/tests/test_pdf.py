@@ -1,11 +1,12 @@
 """Invoice PDFs: real WeasyPrint output, read back with pypdf (and saved for people to look at)."""
+
 from __future__ import annotations
 
 import io
 import os
 import re
 import subprocess
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -18,12 +19,18 @@ from billing.services.triggers import contract_bill_due
 from billing.tests.builders import contract_with
 
 D = Decimal
-RETAINER = {"kind": "recurring", "description": "Platform retainer", "amount": D("3100.00"), "frequency": "monthly", "timing": "advance"}
+RETAINER = {
+    "kind": "recurring",
+    "description": "Platform retainer",
+    "amount": D("3100.00"),
+    "frequency": "monthly",
+    "timing": "advance",
+}
 
 
 @pytest.fixture(autouse=True)
 def now_in_march():
-    with time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=dt_timezone.utc), tick=False):
+    with time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=UTC), tick=False):
         yield
 
 
@@ -55,8 +62,12 @@ def issued(*lines, as_of=date(2026, 3, 1), **kwargs) -> Invoice:
 
 def sixty_line_invoice() -> Invoice:
     fees = [
-        {"kind": "fixed_fee", "description": f"Deliverable {n:02d}: workshop, design review and written recommendations for workstream {n}",
-         "amount": D("1250.00") + n, "bill_on": date(2026, 3, 1)}
+        {
+            "kind": "fixed_fee",
+            "description": f"Deliverable {n:02d}: workshop, design review and written recommendations for workstream {n}",
+            "amount": D("1250.00") + n,
+            "bill_on": date(2026, 3, 1),
+        }
         for n in range(1, 61)
     ]
     return issued(*fees, po_number="PO-60-LINES", po_required=True)
@@ -94,8 +105,12 @@ def test_a_sixty_line_invoice_runs_over_pages_with_the_header_repeated(in_tenant
     assert "PO-60-LINES" in everything and "Amount due" in pages[-1]
 
 
-@pytest.mark.parametrize("currency, amount, shown", [("JPY", D("310000"), "930,000 JPY"), ("KWD", D("950.125"), "2,850.375 KWD")])
-def test_currencies_with_zero_and_three_decimals_print_their_own_minor_units(in_tenant_a, artifacts_dir, currency, amount, shown):
+@pytest.mark.parametrize(
+    "currency, amount, shown", [("JPY", D("310000"), "930,000 JPY"), ("KWD", D("950.125"), "2,850.375 KWD")]
+)
+def test_currencies_with_zero_and_three_decimals_print_their_own_minor_units(
+    in_tenant_a, artifacts_dir, currency, amount, shown
+):
     invoice = issued({**RETAINER, "amount": amount}, currency=currency)
     data = invoice_pdf_render(invoice=invoice)
     save_for_review(artifacts_dir, f"invoice-{currency.lower()}", data)
@@ -133,10 +148,25 @@ def test_discounts_and_credits_show_on_the_pdf(in_tenant_a):
     from discounts.services.application import invoice_adjustments_apply
 
     contract = contract_with(RETAINER, start=date(2026, 3, 1), auto_issue=False)
-    Discount.objects.create(kind="percentage", value=D("10"), scope="contract", customer=contract.customer, contract=contract,
-                            start_date=date(2026, 3, 1), end_date=date(2026, 5, 31), status="active", reason="Launch")
-    Credit.objects.create(customer=contract.customer, amount=D("100.00"), balance=D("100.00"), currency="USD",
-                          expires_on=date(2026, 12, 31), reason="SLA credit")
+    Discount.objects.create(
+        kind="percentage",
+        value=D("10"),
+        scope="contract",
+        customer=contract.customer,
+        contract=contract,
+        start_date=date(2026, 3, 1),
+        end_date=date(2026, 5, 31),
+        status="active",
+        reason="Launch",
+    )
+    Credit.objects.create(
+        customer=contract.customer,
+        amount=D("100.00"),
+        balance=D("100.00"),
+        currency="USD",
+        expires_on=date(2026, 12, 31),
+        reason="SLA credit",
+    )
     (draft,) = contract_bill_due(contract_id=contract.pk, as_of=date(2026, 3, 1)).invoices
     invoice_adjustments_apply(invoice=draft, lines=list(draft.lines.all()))
     from billing.services.invoicing import invoice_approve

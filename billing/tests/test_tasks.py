@@ -1,7 +1,8 @@
 """The scheduled flow: beat → every tenant → chunks of contracts as separate tasks."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,14 +14,23 @@ from billing.models import Invoice
 from billing.tests.builders import contract_with
 from revexos.celery import app
 
-RETAINER = {"kind": "recurring", "description": "Retainer", "amount": Decimal("1000.00"), "frequency": "monthly", "timing": "advance"}
+RETAINER = {
+    "kind": "recurring",
+    "description": "Retainer",
+    "amount": Decimal("1000.00"),
+    "frequency": "monthly",
+    "timing": "advance",
+}
 
 
 def test_the_beat_fans_the_billing_cycle_and_the_inbox_sweep_out_to_every_tenant():
     schedule = app.conf.beat_schedule
     assert schedule["billing-cycle"]["args"] == ("billing.tasks.cycle_tenant",)
     assert schedule["billing-inbox-sweep"]["args"] == ("billing.tasks.delivery_events_sweep",)
-    assert all(schedule[k]["task"] == "revexos.tenancy.tasks.dispatch_to_tenants" for k in ("billing-cycle", "billing-inbox-sweep"))
+    assert all(
+        schedule[k]["task"] == "revexos.tenancy.tasks.dispatch_to_tenants"
+        for k in ("billing-cycle", "billing-inbox-sweep")
+    )
     assert tasks.cycle_chunk.acks_late and tasks.cycle_tenant.acks_late  # redelivered if a worker dies
 
 
@@ -29,11 +39,13 @@ def test_a_tenant_cycle_splits_its_contracts_into_chunks_that_bill_independently
     sent = []
     monkeypatch.setattr(tasks, "CHUNK_SIZE", 2)
     monkeypatch.setattr(tasks.cycle_chunk, "apply_async", lambda kwargs, headers: sent.append((kwargs, headers)))
-    with time_machine.travel(datetime(2026, 2, 1, 8, tzinfo=dt_timezone.utc), tick=False):
+    with time_machine.travel(datetime(2026, 2, 1, 8, tzinfo=UTC), tick=False):
         tasks.cycle_tenant.run()
     mine = {c.pk for c in contracts}
     chunks = [kw for kw, headers in sent if set(kw["contract_ids"]) & mine]
-    assert all(len(kw["contract_ids"]) <= 2 and kw["as_of"] == "2026-02-01" and kw["step"] == "billing" for kw, _ in sent)
+    assert all(
+        len(kw["contract_ids"]) <= 2 and kw["as_of"] == "2026-02-01" and kw["step"] == "billing" for kw, _ in sent
+    )
     assert all(headers == {"_schema_name": in_tenant_a.schema} for _, headers in sent)
     assert mine <= {i for kw in chunks for i in kw["contract_ids"]}
     for kw in chunks:  # what the workers do, in any order, any number of times

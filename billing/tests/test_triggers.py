@@ -1,7 +1,8 @@
 """Each billing trigger with hand-calculated amounts (DESIGN.md §4)."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,16 +14,29 @@ from billing.tests.builders import amend, contract_with, hours, usage
 
 D = Decimal
 
-RETAINER = {"kind": "recurring", "description": "Retainer", "amount": D("3100.00"), "frequency": "monthly", "timing": "advance"}
-USAGE = {"kind": "usage", "description": "API calls", "metric": "api_calls", "frequency": "monthly", "timing": "",
-         "amount": None, "aggregation": "sum"}
+RETAINER = {
+    "kind": "recurring",
+    "description": "Retainer",
+    "amount": D("3100.00"),
+    "frequency": "monthly",
+    "timing": "advance",
+}
+USAGE = {
+    "kind": "usage",
+    "description": "API calls",
+    "metric": "api_calls",
+    "frequency": "monthly",
+    "timing": "",
+    "amount": None,
+    "aggregation": "sum",
+}
 DESIGN_TIERS = [("100", "1.00"), ("500", "0.80"), (None, "0.50")]
 
 
 @pytest.fixture(autouse=True)
 def late_in_the_year():
     # "Now" is after every date these tests bill, so no fact is in the future.
-    with time_machine.travel(datetime(2026, 12, 20, 12, tzinfo=dt_timezone.utc), tick=False):
+    with time_machine.travel(datetime(2026, 12, 20, 12, tzinfo=UTC), tick=False):
         yield
 
 
@@ -115,8 +129,16 @@ def test_hours_within_the_included_ones_bill_no_overage_and_are_consumed(in_tena
 
 
 def test_a_fixed_fee_bills_once_on_its_date(in_tenant_a):
-    contract = contract_with({"kind": "fixed_fee", "description": "Onboarding", "amount": D("5000.00"), "frequency": "",
-                              "timing": "", "bill_on": date(2026, 3, 1)})
+    contract = contract_with(
+        {
+            "kind": "fixed_fee",
+            "description": "Onboarding",
+            "amount": D("5000.00"),
+            "frequency": "",
+            "timing": "",
+            "bill_on": date(2026, 3, 1),
+        }
+    )
     assert bill(contract, date(2026, 2, 28)) == []
     assert only_line(bill(contract, date(2026, 3, 1))).amount == D("5000.00")
     assert bill(contract, date(2026, 6, 1)) == []
@@ -125,11 +147,22 @@ def test_a_fixed_fee_bills_once_on_its_date(in_tenant_a):
 def test_a_delivered_milestone_bills_at_the_terms_of_its_delivery_date(in_tenant_a):
     from contracts.models import Milestone
 
-    contract = contract_with({"kind": "milestone", "description": "Phase 1 go-live", "amount": D("12000.00"), "frequency": "",
-                              "timing": "", "reference": "PROJ-12", "line_ref": "M1"})
+    contract = contract_with(
+        {
+            "kind": "milestone",
+            "description": "Phase 1 go-live",
+            "amount": D("12000.00"),
+            "frequency": "",
+            "timing": "",
+            "reference": "PROJ-12",
+            "line_ref": "M1",
+        }
+    )
     milestone = Milestone.objects.get_or_create(contract=contract, line_ref="M1", defaults={"name": "Phase 1"})[0]
     assert bill(contract, date(2026, 3, 20)) == []  # not delivered yet
-    Milestone.objects.filter(pk=milestone.pk).update(status="delivered", delivered_at=datetime(2026, 3, 20, 9, tzinfo=dt_timezone.utc))
+    Milestone.objects.filter(pk=milestone.pk).update(
+        status="delivered", delivered_at=datetime(2026, 3, 20, 9, tzinfo=UTC)
+    )
     line = only_line(bill(contract, date(2026, 3, 20)))
     assert (line.kind, line.amount, line.milestone_id) == ("milestone", D("12000.00"), milestone.pk)
     milestone.refresh_from_db()
@@ -141,12 +174,34 @@ def test_a_percentage_milestone_takes_its_share_of_the_fixed_fees(in_tenant_a):
     from contracts.models import Milestone
 
     contract = contract_with(
-        {"kind": "fixed_fee", "description": "Project", "amount": D("40000.00"), "frequency": "", "timing": "", "bill_on": date(2027, 1, 1)},
-        {"kind": "milestone", "description": "Design sign-off", "amount": None, "percent_of_fixed_fee": D("25"),
-         "frequency": "", "timing": "", "line_ref": "M1", "reference": "D-1"},
+        {
+            "kind": "fixed_fee",
+            "description": "Project",
+            "amount": D("40000.00"),
+            "frequency": "",
+            "timing": "",
+            "bill_on": date(2027, 1, 1),
+        },
+        {
+            "kind": "milestone",
+            "description": "Design sign-off",
+            "amount": None,
+            "percent_of_fixed_fee": D("25"),
+            "frequency": "",
+            "timing": "",
+            "line_ref": "M1",
+            "reference": "D-1",
+        },
     )
-    Milestone.objects.update_or_create(contract=contract, line_ref="M1", defaults={
-        "name": "Design", "status": "delivered", "delivered_at": datetime(2026, 2, 2, tzinfo=dt_timezone.utc)})
+    Milestone.objects.update_or_create(
+        contract=contract,
+        line_ref="M1",
+        defaults={
+            "name": "Design",
+            "status": "delivered",
+            "delivered_at": datetime(2026, 2, 2, tzinfo=UTC),
+        },
+    )
     assert lines_of(bill(contract, date(2026, 2, 2))) == [("milestone", D("10000.00"))]
 
 
@@ -154,9 +209,18 @@ def test_a_percentage_milestone_takes_its_share_of_the_fixed_fees(in_tenant_a):
 
 
 def test_time_and_materials_bills_at_the_rate_card_under_the_contract_wide_cap(in_tenant_a):
-    contract = contract_with({"kind": "time_and_materials", "description": "Extra engineering", "amount": None, "frequency": "",
-                              "timing": "", "cap": D("2000.00"), "line_ref": "TM",
-                              "rates": [("engineer", "150.00"), ("designer", "100.00")]})
+    contract = contract_with(
+        {
+            "kind": "time_and_materials",
+            "description": "Extra engineering",
+            "amount": None,
+            "frequency": "",
+            "timing": "",
+            "cap": D("2000.00"),
+            "line_ref": "TM",
+            "rates": [("engineer", "150.00"), ("designer", "100.00")],
+        }
+    )
     hours(contract, "8", date(2026, 1, 20), line_ref="TM")
     hours(contract, "2", date(2026, 1, 21), role="designer", line_ref="TM")
     assert bill(contract, date(2026, 1, 31)) == []  # the period has not closed
@@ -181,8 +245,17 @@ def test_time_no_line_takes_raises_a_review_task(in_tenant_a):
 
 
 def test_hours_over_a_fixed_fee_budget_raise_a_review_task_once(in_tenant_a):
-    contract = contract_with({"kind": "fixed_fee", "description": "Website", "amount": D("9000.00"), "frequency": "",
-                              "timing": "", "included_hours": D("10"), "line_ref": "FF"})
+    contract = contract_with(
+        {
+            "kind": "fixed_fee",
+            "description": "Website",
+            "amount": D("9000.00"),
+            "frequency": "",
+            "timing": "",
+            "included_hours": D("10"),
+            "line_ref": "FF",
+        }
+    )
     hours(contract, "6", date(2026, 2, 3), line_ref="FF")
     bill(contract, date(2026, 2, 4))
     assert not BillingReviewTask.objects.filter(contract=contract, kind="budget_overrun").exists()
@@ -223,8 +296,9 @@ def test_package_usage_after_free_units(in_tenant_a):
 
 
 def test_percentage_usage_charges_each_transaction(in_tenant_a):
-    contract = usage_contract(metric="payments", charge_model="percentage", rate=D("2.9"), fixed_amount=D("0.30"),
-                              aggregation="count")
+    contract = usage_contract(
+        metric="payments", charge_model="percentage", rate=D("2.9"), fixed_amount=D("0.30"), aggregation="count"
+    )
     usage(contract, "payments", 1, date(2026, 1, 5), amount="100.00")  # 2.90 + 0.30
     usage(contract, "payments", 1, date(2026, 1, 6), amount="50")  # 1.45 + 0.30
     line = only_line(bill(contract, date(2026, 2, 1)))
@@ -232,8 +306,13 @@ def test_percentage_usage_charges_each_transaction(in_tenant_a):
 
 
 def test_unique_count_usage_counts_distinct_property_values(in_tenant_a):
-    contract = usage_contract(metric="seats", charge_model="per_unit", unit_amount=D("12.00"), aggregation="unique_count",
-                              aggregation_property="user")
+    contract = usage_contract(
+        metric="seats",
+        charge_model="per_unit",
+        unit_amount=D("12.00"),
+        aggregation="unique_count",
+        aggregation_property="user",
+    )
     for user in ["ann", "bob", "ann", "cy"]:
         usage(contract, "seats", 1, date(2026, 1, 9), user=user)
     assert only_line(bill(contract, date(2026, 2, 1))).amount == D("36.00")
@@ -267,10 +346,12 @@ def test_late_usage_for_an_invoiced_period_is_billed_on_the_next_invoice_as_its_
     usage(contract, "api_calls", 50, date(2026, 1, 30))  # arrives after January was invoiced
     usage(contract, "api_calls", 10, date(2026, 2, 15))
     march = bill(contract, date(2026, 3, 1))
-    lines = {(l.period_start, l.description): l.amount for l in march[0].lines.all()}
+    lines = {(ln.period_start, ln.description): ln.amount for ln in march[0].lines.all()}
     # January now holds 130 units: 100×1.00 + 30×0.80 = 124.00, of which 80.00 was billed → 44.00
-    assert lines == {(date(2026, 1, 1), "API calls Jan 2026 (late usage)"): D("44.00"),
-                     (date(2026, 2, 1), "API calls Feb 2026"): D("10.00")}
+    assert lines == {
+        (date(2026, 1, 1), "API calls Jan 2026 (late usage)"): D("44.00"),
+        (date(2026, 2, 1), "API calls Feb 2026"): D("10.00"),
+    }
     assert not UsageEvent.objects.filter(contract=contract, invoice_line__isnull=True).exists()
     assert bill(contract, date(2026, 3, 2)) == []
 
@@ -281,11 +362,23 @@ def test_late_usage_for_an_invoiced_period_is_billed_on_the_next_invoice_as_its_
 def test_an_amendment_applies_from_the_first_period_that_starts_after_it(in_tenant_a):
     contract = contract_with(dict(RETAINER, line_ref="R"), start=date(2026, 1, 1))
     amend(contract, effective_from=date(2026, 4, 1), lines=[{"line_ref": "R", "amount": D("4000.00")}])
-    amend(contract, effective_from=date(2026, 6, 15), lines=[{"line_ref": "R", "amount": D("5000.00")}], payment_terms_days=45)
+    amend(
+        contract,
+        effective_from=date(2026, 6, 15),
+        lines=[{"line_ref": "R", "amount": D("5000.00")}],
+        payment_terms_days=45,
+    )
     invoices = bill(contract, date(2026, 7, 1))  # catch-up from January
-    by_month = {l.period_start.month: l.amount for inv in invoices for l in inv.lines.all()}
-    assert by_month == {1: D("3100.00"), 2: D("3100.00"), 3: D("3100.00"), 4: D("4000.00"), 5: D("4000.00"),
-                        6: D("4000.00"), 7: D("5000.00")}
+    by_month = {ln.period_start.month: ln.amount for inv in invoices for ln in inv.lines.all()}
+    assert by_month == {
+        1: D("3100.00"),
+        2: D("3100.00"),
+        3: D("3100.00"),
+        4: D("4000.00"),
+        5: D("4000.00"),
+        6: D("4000.00"),
+        7: D("5000.00"),
+    }
     # July's line is under 45-day terms, so it is its own invoice.
     terms = sorted((inv.payment_terms_days, inv.lines.count()) for inv in invoices)
     assert terms == [(30, 6), (45, 1)]

@@ -1,7 +1,8 @@
 """The finance workspace: invoice list, detail, PDF, bulk approve, credit notes, review tasks, outbox."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,12 +15,18 @@ from revexos.accounts.models import Role
 from tests.helpers import client_for
 
 D = Decimal
-RETAINER = {"kind": "recurring", "description": "Retainer", "amount": D("3100.00"), "frequency": "monthly", "timing": "advance"}
+RETAINER = {
+    "kind": "recurring",
+    "description": "Retainer",
+    "amount": D("3100.00"),
+    "frequency": "monthly",
+    "timing": "advance",
+}
 
 
 @pytest.fixture(autouse=True)
 def now_in_march():
-    with time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=dt_timezone.utc), tick=True):
+    with time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=UTC), tick=True):
         yield
 
 
@@ -68,7 +75,9 @@ def test_the_list_query_count_does_not_grow_with_invoices(finance, django_assert
         assert finance.get("/billing/invoices/").status_code == 200
 
 
-def test_bulk_approve_issues_the_drafts_that_pass_and_reports_those_that_do_not(finance, django_capture_on_commit_callbacks):
+def test_bulk_approve_issues_the_drafts_that_pass_and_reports_those_that_do_not(
+    finance, django_capture_on_commit_callbacks
+):
     ok = bill(auto_issue=False)
     held = bill(po_required=True, po_number="")
     with django_capture_on_commit_callbacks(execute=True):
@@ -113,7 +122,9 @@ def test_credit_note_from_an_invoice_within_what_is_left(finance):
     invoice = bill()
     finance.post(f"/billing/invoices/{invoice.pk}/credit-notes/", {"amount": "100.00", "reason": "Goodwill"})
     assert CreditNote.objects.get(invoice=invoice).amount == D("100.00")
-    page = finance.post(f"/billing/invoices/{invoice.pk}/credit-notes/", {"amount": "5000", "reason": "Too much"}, follow=True).content.decode()
+    page = finance.post(
+        f"/billing/invoices/{invoice.pk}/credit-notes/", {"amount": "5000", "reason": "Too much"}, follow=True
+    ).content.decode()
     assert "more than the 3000.00 USD left to credit" in page
     assert CreditNote.objects.filter(invoice=invoice).count() == 1
 
@@ -121,7 +132,10 @@ def test_credit_note_from_an_invoice_within_what_is_left(finance):
 def test_resend_creates_a_new_delivery(finance):
     invoice = bill()
     finance.post(f"/billing/invoices/{invoice.pk}/resend/")
-    assert list(InvoiceDelivery.objects.filter(invoice=invoice).values_list("kind", flat=True).order_by("id")) == ["initial", "resend"]
+    assert list(InvoiceDelivery.objects.filter(invoice=invoice).values_list("kind", flat=True).order_by("id")) == [
+        "initial",
+        "resend",
+    ]
 
 
 def test_review_tasks_are_assigned_and_resolved_with_a_note(finance, in_tenant_a):
@@ -132,11 +146,17 @@ def test_review_tasks_are_assigned_and_resolved_with_a_note(finance, in_tenant_a
     page = finance.get("/billing/review-tasks/").content.decode()
     assert task.title in page
     me = User.objects.get(email=in_tenant_a.users[Role.FINANCE])
-    row = finance.post(f"/billing/review-tasks/{task.pk}/assign/", {"assignee": me.pk}, HTTP_HX_REQUEST="true").content.decode()
+    row = finance.post(
+        f"/billing/review-tasks/{task.pk}/assign/", {"assignee": me.pk}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert row.lstrip().startswith(f'<tbody id="task-{task.pk}">') and "✓ Assigned" in row
-    row = finance.post(f"/billing/review-tasks/{task.pk}/resolve/", {"note": ""}, HTTP_HX_REQUEST="true").content.decode()
+    row = finance.post(
+        f"/billing/review-tasks/{task.pk}/resolve/", {"note": ""}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "Say what you decided" in row
-    finance.post(f"/billing/review-tasks/{task.pk}/resolve/", {"note": "Customer sends the PO on Monday"}, HTTP_HX_REQUEST="true")
+    finance.post(
+        f"/billing/review-tasks/{task.pk}/resolve/", {"note": "Customer sends the PO on Monday"}, HTTP_HX_REQUEST="true"
+    )
     task.refresh_from_db()
     assert task.status == "resolved" and task.assignee == me and "Customer sends the PO on Monday" in task.resolution
     assert task.title not in finance.get("/billing/review-tasks/").content.decode()  # open ones by default
@@ -145,21 +165,26 @@ def test_review_tasks_are_assigned_and_resolved_with_a_note(finance, in_tenant_a
 
 def test_the_outbox_lists_deliveries_with_their_state(finance):
     invoice = bill()
-    InvoiceDelivery.objects.filter(invoice=invoice).update(status="failed", last_error="SMTPServerDisconnected: gone", attempts=2)
+    InvoiceDelivery.objects.filter(invoice=invoice).update(
+        status="failed", last_error="SMTPServerDisconnected: gone", attempts=2
+    )
     page = finance.get("/billing/outbox/?status=failed").content.decode()
     assert invoice.number in page and "SMTPServerDisconnected: gone" in page and "Failed (1)" in page
 
 
-@pytest.mark.parametrize("path, data", [
-    ("/billing/invoices/approve/", {}),
-    ("/billing/invoices/{pk}/approve/", {}),
-    ("/billing/invoices/{pk}/recheck/", {}),
-    ("/billing/invoices/{pk}/po/", {"po_number": "X"}),
-    ("/billing/invoices/{pk}/resend/", {}),
-    ("/billing/invoices/{pk}/credit-notes/", {"amount": "1", "reason": "x"}),
-    ("/billing/review-tasks/{task}/assign/", {"assignee": ""}),
-    ("/billing/review-tasks/{task}/resolve/", {"note": "x"}),
-])
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/billing/invoices/approve/", {}),
+        ("/billing/invoices/{pk}/approve/", {}),
+        ("/billing/invoices/{pk}/recheck/", {}),
+        ("/billing/invoices/{pk}/po/", {"po_number": "X"}),
+        ("/billing/invoices/{pk}/resend/", {}),
+        ("/billing/invoices/{pk}/credit-notes/", {"amount": "1", "reason": "x"}),
+        ("/billing/review-tasks/{task}/assign/", {"assignee": ""}),
+        ("/billing/review-tasks/{task}/resolve/", {"note": "x"}),
+    ],
+)
 def test_viewers_and_account_managers_read_but_cannot_act(in_tenant_a, viewer, path, data):
     held = bill(po_required=True, po_number="")
     task = BillingReviewTask.objects.get(invoice=held)
@@ -189,6 +214,6 @@ def test_the_home_finance_panel_shows_held_issued_and_failed(finance):
     invoice = bill(issuing_entity=None)
     InvoiceDelivery.objects.filter(invoice=invoice).update(status="failed")
     page = finance.get("/").content.decode()
-    panel = page[page.index('id="panel-finance"'):]
+    panel = page[page.index('id="panel-finance"') :]
     assert "draft held by a pre-send check" in panel
     assert "invoice issued this month" in panel and "failed e-mail" in panel

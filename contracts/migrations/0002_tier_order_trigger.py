@@ -1,7 +1,7 @@
 """Contiguous tiers as a database guard, not only a form rule.
 
 A line's tiers, ordered by position, must have strictly increasing ``up_to`` and exactly the
-last one unbounded (DESIGN.md §3, billing.pricing.validate_tiers). That is a rule over the whole
+last one unbounded (DESIGN.md §3, revexos.pricing.validate_tiers). That is a rule over the whole
 set of rows, so it is a deferred constraint trigger: a line's tiers are checked at commit, after
 every row of the set was written. The table is named through TG_TABLE_SCHEMA because a deferred
 trigger may run after the connection's search_path moved to another tenant.

@@ -1,4 +1,5 @@
 """Who changed a row and why, for django-simple-history (set on the instance before save)."""
+
 from __future__ import annotations
 
 

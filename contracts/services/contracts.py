@@ -13,6 +13,7 @@ Rules that live here:
 - Every milestone price line has a Milestone row (its delivery state), kept in step with the
   latest version; a pending milestone whose line is removed is cancelled.
 """
+
 from __future__ import annotations
 
 import re
@@ -96,8 +97,14 @@ def _signed_document_check(document, errors: FieldErrors) -> None:
         errors.add("signed_document", "The signed document is larger than 20 MB.")
 
 
-def _assign_refs(lines: list[CleanLine], errors: FieldErrors, *, used: set[str], previous: list[PriceLine] | None = None,
-                 retired: set[str] = frozenset()) -> None:
+def _assign_refs(
+    lines: list[CleanLine],
+    errors: FieldErrors,
+    *,
+    used: set[str],
+    previous: list[PriceLine] | None = None,
+    retired: set[str] = frozenset(),
+) -> None:
     """Give every line its ``line_ref``: the one it names, the old line it continues, or the next L<n>."""
     taken: set[str] = set()
     unmatched = list(previous or [])
@@ -117,7 +124,10 @@ def _assign_refs(lines: list[CleanLine], errors: FieldErrors, *, used: set[str],
         old = next((p for p in unmatched if p.line_ref == ref), None)
         if old is not None:
             if old.kind != clean.line.kind:
-                errors.add(name, f"Line {ref} is a {old.get_kind_display().lower()} line; to change its kind, remove it and add a new line.")
+                errors.add(
+                    name,
+                    f"Line {ref} is a {old.get_kind_display().lower()} line; to change its kind, remove it and add a new line.",
+                )
                 continue
             unmatched.remove(old)
         elif ref in retired:
@@ -183,12 +193,27 @@ def contract_validate(*, data: Any) -> PreparedContract:
     return PreparedContract(values=values, terms=terms)
 
 
-def _write_version(*, contract: Contract, number: int, effective_from: date, terms: CleanTerms, lines: list[CleanLine],
-                   user=None, reason: str = "", note: str = "") -> ContractVersion:
+def _write_version(
+    *,
+    contract: Contract,
+    number: int,
+    effective_from: date,
+    terms: CleanTerms,
+    lines: list[CleanLine],
+    user=None,
+    reason: str = "",
+    note: str = "",
+) -> ContractVersion:
     version = ContractVersion(
-        contract=contract, version=number, effective_from=effective_from, currency=terms.currency,
-        payment_terms_days=terms.payment_terms_days, po_number=terms.po_number, po_required=bool(terms.po_required),
-        billing_anchor=terms.billing_anchor, reason=reason,
+        contract=contract,
+        version=number,
+        effective_from=effective_from,
+        currency=terms.currency,
+        payment_terms_days=terms.payment_terms_days,
+        po_number=terms.po_number,
+        po_required=bool(terms.po_required),
+        billing_anchor=terms.billing_anchor,
+        reason=reason,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
     stamp(version, user=user, note=note)
@@ -237,17 +262,25 @@ def _milestones_sync(*, contract: Contract, user=None, note: str = "") -> None:
             continue  # delivered or invoiced: what happened stays as it was
         else:
             milestone.status = MilestoneStatus.PENDING
-        milestone.name, milestone.reference, milestone.expected_date = line.description, line.reference, line.expected_date
+        milestone.name, milestone.reference, milestone.expected_date = (
+            line.description,
+            line.reference,
+            line.expected_date,
+        )
         stamp(milestone, user=user, note=note)
         milestone.save()
 
 
-def _delivered_milestones_check(*, contract: Contract, previous: list[PriceLine], lines: list[CleanLine], errors: FieldErrors) -> None:
+def _delivered_milestones_check(
+    *, contract: Contract, previous: list[PriceLine], lines: list[CleanLine], errors: FieldErrors
+) -> None:
     """A delivered milestone has been (or is about to be) billed at its amount: the amount stays,
     and the line stays until it is invoiced, so an amendment can never lose or reprice it."""
     done = {
-        m.line_ref: m for m in Milestone.objects.filter(
-            contract=contract, status__in=[MilestoneStatus.DELIVERED, MilestoneStatus.INVOICED],
+        m.line_ref: m
+        for m in Milestone.objects.filter(
+            contract=contract,
+            status__in=[MilestoneStatus.DELIVERED, MilestoneStatus.INVOICED],
         )
     }
     if not done:
@@ -278,7 +311,9 @@ def _delivered_milestones_check(*, contract: Contract, previous: list[PriceLine]
 def _integrity_to_validation(exc: IntegrityError) -> ValidationError:
     text = str(exc)
     if "milestone_reference_unique" in text:
-        return ValidationError({"price_lines": ["Two milestones of this contract would share a reference; give each its own."]})
+        return ValidationError(
+            {"price_lines": ["Two milestones of this contract would share a reference; give each its own."]}
+        )
     if "number" in text and "contract" in text:
         return ValidationError({"number": ["A contract with this number already exists."]})
     return ValidationError({"non_field_errors": [f"The change conflicts with existing data: {text.splitlines()[0]}"]})
@@ -304,8 +339,13 @@ def contract_create(*, data: Any, user=None, signed_document=None, note: str = "
             stamp(contract, user=user, note=note or "Contract created")
             contract.save()
             _write_version(
-                contract=contract, number=1, effective_from=contract.start_date, terms=prepared.terms,
-                lines=prepared.terms.price_lines or [], user=user, note=note or "Contract created",
+                contract=contract,
+                number=1,
+                effective_from=contract.start_date,
+                terms=prepared.terms,
+                lines=prepared.terms.price_lines or [],
+                user=user,
+                note=note or "Contract created",
             )
             _milestones_sync(contract=contract, user=user, note=note or "Contract created")
     except IntegrityError as exc:
@@ -332,16 +372,24 @@ def contract_update(*, contract: Contract, data: Mapping[str, Any], user=None, s
                 if customer is None:
                     errors.add("customer", f"No customer has the id or external_id “{clean.customer_ref}”.")
                 elif customer.pk != contract.customer_id and not was_draft:
-                    errors.add("customer", "The customer of a signed contract cannot change; terminate it and create a new contract.")
+                    errors.add(
+                        "customer",
+                        "The customer of a signed contract cannot change; terminate it and create a new contract.",
+                    )
                 values["customer"] = customer
             if "issuing_entity" in data and clean.issuing_entity_ref:
                 entity = issuing_entity_by_ref(clean.issuing_entity_ref)
                 if entity is None:
-                    errors.add("issuing_entity", f"No issuing entity has the id, prefix or name “{clean.issuing_entity_ref}”.")
+                    errors.add(
+                        "issuing_entity", f"No issuing entity has the id, prefix or name “{clean.issuing_entity_ref}”."
+                    )
                 values["issuing_entity"] = entity
             if "owner" in data:
                 values["owner"] = _owner(clean.owner_email, errors)
-            if values.get("number") and Contract.objects.filter(number=values["number"]).exclude(pk=contract.pk).exists():
+            if (
+                values.get("number")
+                and Contract.objects.filter(number=values["number"]).exclude(pk=contract.pk).exists()
+            ):
                 errors.add("number", f"A contract numbered {values['number']} already exists.")
             if values.get("status") == ContractStatus.DRAFT and not was_draft:
                 errors.add("status", "A signed contract cannot go back to draft.")
@@ -350,30 +398,46 @@ def contract_update(*, contract: Contract, data: Mapping[str, Any], user=None, s
             new_start = values.get("start_date")
             if new_start and new_start != contract.start_date:
                 if first.has_taken_effect(today) and not was_draft:
-                    errors.add("start_date", "The first terms are already in force, so the start date can no longer change.")
+                    errors.add(
+                        "start_date", "The first terms are already in force, so the start date can no longer change."
+                    )
                 elif len(versions) > 1 and new_start >= versions[1].effective_from:
-                    errors.add("start_date", f"The start date must be before version 2 takes effect ({versions[1].effective_from.isoformat()}).")
+                    errors.add(
+                        "start_date",
+                        f"The start date must be before version 2 takes effect ({versions[1].effective_from.isoformat()}).",
+                    )
             end = merged["end_date"]
             if end and end < latest.effective_from:
-                errors.add("end_date", f"Version {latest.version} takes effect on {latest.effective_from.isoformat()}; the end date cannot be before it.")
+                errors.add(
+                    "end_date",
+                    f"Version {latest.version} takes effect on {latest.effective_from.isoformat()}; the end date cannot be before it.",
+                )
 
-            terms_given = any(k in data for k in TERMS_FIELDS + ("price_lines",))
+            terms_given = any(k in data for k in (*TERMS_FIELDS, "price_lines"))
             new_terms = None
             if terms_given:
                 if not version_is_editable(latest, contract):
-                    errors.add("non_field_errors", f"Version {latest.version} is in force since {latest.effective_from.isoformat()} and cannot be edited; amend the contract instead.")
+                    errors.add(
+                        "non_field_errors",
+                        f"Version {latest.version} is in force since {latest.effective_from.isoformat()} and cannot be edited; amend the contract instead.",
+                    )
                 else:
                     new_terms = _merged_terms(latest, clean.terms)
                     if new_terms.price_lines is not None:
                         older = _refs_used(contract, exclude_version=latest)
                         current = list(latest.price_lines.all())
                         _assign_refs(
-                            new_terms.price_lines, errors, used=older | {p.line_ref for p in current}, previous=current,
+                            new_terms.price_lines,
+                            errors,
+                            used=older | {p.line_ref for p in current},
+                            previous=current,
                             retired=older - {p.line_ref for p in current},
                         )
                         start = merged["start_date"]
                         price_lines_check_together(new_terms.price_lines, errors, start=start, end=end)
-                        _delivered_milestones_check(contract=contract, previous=current, lines=new_terms.price_lines, errors=errors)
+                        _delivered_milestones_check(
+                            contract=contract, previous=current, lines=new_terms.price_lines, errors=errors
+                        )
                         status = values.get("status", contract.status)
                         if not new_terms.price_lines and status != ContractStatus.DRAFT:
                             errors.add("price_lines", "An active contract needs at least one price line.")
@@ -410,7 +474,9 @@ def _merged_terms(version: ContractVersion, given: CleanTerms) -> CleanTerms:
     """The version's terms with what ``given`` changes (None/empty = keep, except po_number when given)."""
     return CleanTerms(
         currency=given.currency or version.currency,
-        payment_terms_days=given.payment_terms_days if given.payment_terms_days is not None else version.payment_terms_days,
+        payment_terms_days=given.payment_terms_days
+        if given.payment_terms_days is not None
+        else version.payment_terms_days,
         po_number=given.po_number if "po_number" in given.given else version.po_number,
         po_required=given.po_required if given.po_required is not None else version.po_required,
         billing_anchor=given.billing_anchor or version.billing_anchor,
@@ -430,7 +496,11 @@ def _copy_lines(version: ContractVersion) -> list[CleanLine]:
 
 def _replace_terms(*, version: ContractVersion, terms: CleanTerms, user=None, note: str = "") -> None:
     version.currency, version.payment_terms_days = terms.currency, terms.payment_terms_days
-    version.po_number, version.po_required, version.billing_anchor = terms.po_number, bool(terms.po_required), terms.billing_anchor
+    version.po_number, version.po_required, version.billing_anchor = (
+        terms.po_number,
+        bool(terms.po_required),
+        terms.billing_anchor,
+    )
     stamp(version, user=user, note=note)
     version.save()
     if terms.price_lines is not None:
@@ -445,7 +515,9 @@ def contract_activate(*, contract: Contract, user=None) -> Contract:
     """Sign a draft: it becomes active and billing starts to consider it."""
     contract = Contract.objects.select_for_update().get(pk=contract.pk)
     if contract.status != ContractStatus.DRAFT:
-        raise ValidationError({"status": [f"Only a draft can be activated; this contract is {contract.get_status_display().lower()}."]})
+        raise ValidationError(
+            {"status": [f"Only a draft can be activated; this contract is {contract.get_status_display().lower()}."]}
+        )
     if not PriceLine.objects.filter(version__contract=contract).exists():
         raise ValidationError({"price_lines": ["Add at least one price line before activating the contract."]})
     contract.status = ContractStatus.ACTIVE
@@ -469,7 +541,7 @@ class PreparedAmendment:
     diff: TermsDiff
 
 
-AMENDMENT_KEYS = TERMS_FIELDS + ("price_lines", "reason", "effective_from")
+AMENDMENT_KEYS = (*TERMS_FIELDS, "price_lines", "reason", "effective_from")
 
 
 def contract_amend_prepare(*, contract: Contract, effective_from: Any, changes: Mapping[str, Any]) -> PreparedAmendment:
@@ -483,14 +555,26 @@ def contract_amend_prepare(*, contract: Contract, effective_from: Any, changes: 
     reason = r.text("reason", max_length=500)
     given = terms_read(changes, errors, defaults=False)
     if contract.status in CLOSED_STATUSES:
-        errors.add("non_field_errors", f"This contract is {contract.get_status_display().lower()}; only draft and active contracts can be amended.")
+        errors.add(
+            "non_field_errors",
+            f"This contract is {contract.get_status_display().lower()}; only draft and active contracts can be amended.",
+        )
     previous = contract.versions.order_by("-effective_from").first()
     if when and previous is not None and when <= previous.effective_from:
-        errors.add("effective_from", f"An amendment must take effect after version {previous.version} ({previous.effective_from.isoformat()}).")
+        errors.add(
+            "effective_from",
+            f"An amendment must take effect after version {previous.version} ({previous.effective_from.isoformat()}).",
+        )
     if when and when < contract.start_date:
-        errors.add("effective_from", f"The contract starts on {contract.start_date.isoformat()}; an amendment cannot take effect before it.")
+        errors.add(
+            "effective_from",
+            f"The contract starts on {contract.start_date.isoformat()}; an amendment cannot take effect before it.",
+        )
     if when and contract.end_date and when > contract.end_date:
-        errors.add("effective_from", f"The contract ends on {contract.end_date.isoformat()}; an amendment must take effect before that.")
+        errors.add(
+            "effective_from",
+            f"The contract ends on {contract.end_date.isoformat()}; an amendment must take effect before that.",
+        )
     terms = _merged_terms(previous, given)
     if given.price_lines is None:
         lines = _copy_lines(previous)
@@ -503,7 +587,10 @@ def contract_amend_prepare(*, contract: Contract, effective_from: Any, changes: 
         price_lines_check_together(lines, errors, start=contract.start_date, end=contract.end_date)
         _delivered_milestones_check(contract=contract, previous=previous_lines, lines=lines, errors=errors)
         if not lines and contract.status != ContractStatus.DRAFT:
-            errors.add("price_lines", "An active contract needs at least one price line; to stop billing, terminate the contract.")
+            errors.add(
+                "price_lines",
+                "An active contract needs at least one price line; to stop billing, terminate the contract.",
+            )
     terms.price_lines = lines
     errors.raise_if_any()
     old_wire = terms_to_wire(previous, with_refs=True)
@@ -512,8 +599,14 @@ def contract_amend_prepare(*, contract: Contract, effective_from: Any, changes: 
     if not diff.changed:
         raise ValidationError({"non_field_errors": ["The amendment changes nothing: change a term or a price line."]})
     return PreparedAmendment(
-        contract=contract, previous=previous, number=contract.versions.count() + 1, effective_from=when, reason=reason,
-        terms=terms, lines=lines, diff=diff,
+        contract=contract,
+        previous=previous,
+        number=contract.versions.count() + 1,
+        effective_from=when,
+        reason=reason,
+        terms=terms,
+        lines=lines,
+        diff=diff,
     )
 
 
@@ -521,11 +614,17 @@ class _TermsView:
     """CleanTerms seen as a version, for the wire writer."""
 
     def __init__(self, terms: CleanTerms) -> None:
-        self.currency, self.payment_terms_days, self.po_number = terms.currency, terms.payment_terms_days, terms.po_number
+        self.currency, self.payment_terms_days, self.po_number = (
+            terms.currency,
+            terms.payment_terms_days,
+            terms.po_number,
+        )
         self.po_required, self.billing_anchor = bool(terms.po_required), terms.billing_anchor
 
 
-def contract_amend(*, contract: Contract, effective_from: Any, changes: Mapping[str, Any], user=None) -> ContractVersion:
+def contract_amend(
+    *, contract: Contract, effective_from: Any, changes: Mapping[str, Any], user=None
+) -> ContractVersion:
     """Create version N+1 with the changed terms, in force from ``effective_from``."""
     try:
         with transaction.atomic():
@@ -535,10 +634,21 @@ def contract_amend(*, contract: Contract, effective_from: Any, changes: Mapping[
             lines = prepared.lines
             if prepared.terms.price_lines is not None and lines and lines[0].line.pk is not None:
                 # Copied lines are rows of the previous version: write them as new rows.
-                lines = [CleanLine(line=_clone(c.line), tiers=[_clone(t) for t in c.tiers], rates=[_clone(r) for r in c.rates]) for c in lines]
+                lines = [
+                    CleanLine(
+                        line=_clone(c.line), tiers=[_clone(t) for t in c.tiers], rates=[_clone(r) for r in c.rates]
+                    )
+                    for c in lines
+                ]
             version = _write_version(
-                contract=contract, number=prepared.number, effective_from=prepared.effective_from, terms=prepared.terms,
-                lines=lines, user=user, reason=prepared.reason, note=note,
+                contract=contract,
+                number=prepared.number,
+                effective_from=prepared.effective_from,
+                terms=prepared.terms,
+                lines=lines,
+                user=user,
+                reason=prepared.reason,
+                note=note,
             )
             stamp(contract, user=user, note=note)
             contract.save(update_fields=["updated_at"])

@@ -1,4 +1,5 @@
 """Customers: create and update through one validation path (API, forms, CSV import)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -12,8 +13,17 @@ from contracts.services._audit import stamp
 from contracts.wire import EXTERNAL_ID_RE, FieldErrors, Reader, address_read, email_list
 
 CUSTOMER_KEYS = (
-    "external_id", "legal_name", "currency", "billing_emails", "tax_id", "address", "crm_id", "accounting_id",
-    "stripe_customer_id", "owner", "is_active",
+    "external_id",
+    "legal_name",
+    "currency",
+    "billing_emails",
+    "tax_id",
+    "address",
+    "crm_id",
+    "accounting_id",
+    "stripe_customer_id",
+    "owner",
+    "is_active",
 )
 
 
@@ -45,7 +55,10 @@ def customer_validate(*, data: Any, customer: Customer | None = None, partial: b
 
     if want("external_id"):
         values["external_id"] = r.text(
-            "external_id", max_length=100, required=True, pattern=EXTERNAL_ID_RE,
+            "external_id",
+            max_length=100,
+            required=True,
+            pattern=EXTERNAL_ID_RE,
             pattern_message="An external id has no spaces or slashes, e.g. acme-ltd.",
         )
         if values["external_id"]:
@@ -68,10 +81,13 @@ def customer_validate(*, data: Any, customer: Customer | None = None, partial: b
     if want("address"):
         address = address_read(data.get("address"), errors)
         if not partial:  # a full write clears the parts that were left out
-            address = {f: address.get(f, "") for f in ("address_line1", "address_line2", "city", "region", "postal_code", "country")}
+            address = {
+                f: address.get(f, "")
+                for f in ("address_line1", "address_line2", "city", "region", "postal_code", "country")
+            }
         values.update(address)
     elif not partial:
-        values.update({f: "" for f in ("address_line1", "address_line2", "city", "region", "postal_code", "country")})
+        values.update(dict.fromkeys(("address_line1", "address_line2", "city", "region", "postal_code", "country"), ""))
     if want("owner"):
         values["owner"] = _owner(r.email("owner"), errors)
     if want("is_active"):

@@ -4,6 +4,7 @@ Every price line kind and every usage charge model appears, with amendments and 
 Deterministic (a seeded random) and relative to today, so the demo always looks current. Runs
 through the same services as the UI and the API, so the demo data obeys every rule.
 """
+
 from __future__ import annotations
 
 import random
@@ -13,11 +14,11 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from billing.pricing import add_months
 from contracts.models import Contract, Milestone, MilestoneStatus
 from contracts.services.contracts import contract_amend, contract_create
 from contracts.services.customers import customer_create
 from contracts.services.issuing_entities import issuing_entity_create
+from revexos.pricing import add_months
 
 CUSTOMERS = [
     ("bluepeak-analytics", "Bluepeak Analytics Ltd", "GBP", "GB", "London", "14 Clerkenwell Road", "EC1M 5PQ"),
@@ -54,73 +55,213 @@ def _lines_for(template: str, rng: random.Random, start: date, end: date, n: int
     mid = start + (end - start) / 2
     if template == "retainer":
         return [
-            {"kind": "recurring", "description": "Advisory retainer", "amount": _money(rng, 2000, 9000), "frequency": "monthly",
-             "timing": "advance", "included_hours": str(rng.choice([10, 20, 30])), "overage_rate": rng.choice(["150.00", "165.00"])},
-            {"kind": "fixed_fee", "description": "Onboarding and discovery", "amount": _money(rng, 3000, 8000, 500), "bill_on": start.isoformat()},
+            {
+                "kind": "recurring",
+                "description": "Advisory retainer",
+                "amount": _money(rng, 2000, 9000),
+                "frequency": "monthly",
+                "timing": "advance",
+                "included_hours": str(rng.choice([10, 20, 30])),
+                "overage_rate": rng.choice(["150.00", "165.00"]),
+            },
+            {
+                "kind": "fixed_fee",
+                "description": "Onboarding and discovery",
+                "amount": _money(rng, 3000, 8000, 500),
+                "bill_on": start.isoformat(),
+            },
         ]
     if template == "project":
         phases = [("Discovery sign-off", 0.2), ("Beta release", 0.5), ("Go-live", 0.85)]
         return [
-            {"kind": "milestone", "description": name, "amount": _money(rng, 8000, 30000, 500), "reference": f"PRJ{n}-{i + 1}",
-             "expected_date": (start + (end - start) * frac).isoformat()}
+            {
+                "kind": "milestone",
+                "description": name,
+                "amount": _money(rng, 8000, 30000, 500),
+                "reference": f"PRJ{n}-{i + 1}",
+                "expected_date": (start + (end - start) * frac).isoformat(),
+            }
             for i, (name, frac) in enumerate(phases)
-        ] + [{"kind": "time_and_materials", "description": "Change requests", "rates": [{"role": r, "hourly_rate": h} for r, h in ROLES[:2]],
-              "cap": _money(rng, 10000, 30000, 1000)}]
+        ] + [
+            {
+                "kind": "time_and_materials",
+                "description": "Change requests",
+                "rates": [{"role": r, "hourly_rate": h} for r, h in ROLES[:2]],
+                "cap": _money(rng, 10000, 30000, 1000),
+            }
+        ]
     if template == "tm":
         picked = rng.sample(ROLES, 3)
-        return [{"kind": "time_and_materials", "description": "Engineering services", "rates": [{"role": r, "hourly_rate": h} for r, h in picked],
-                 "cap": rng.choice([None, _money(rng, 40000, 120000, 5000)])}]
+        return [
+            {
+                "kind": "time_and_materials",
+                "description": "Engineering services",
+                "rates": [{"role": r, "hourly_rate": h} for r, h in picked],
+                "cap": rng.choice([None, _money(rng, 40000, 120000, 5000)]),
+            }
+        ]
     if template == "api_per_unit":
         return [
-            {"kind": "recurring", "description": "Platform subscription", "amount": _money(rng, 500, 2500), "frequency": "monthly", "timing": "advance"},
-            {"kind": "usage", "description": "API calls", "metric": "api_calls", "frequency": "monthly", "charge_model": "per_unit",
-             "unit_amount": rng.choice(["0.0015", "0.002", "0.0025"]), "free_units": "100000", "minimum_commitment": "0"},
+            {
+                "kind": "recurring",
+                "description": "Platform subscription",
+                "amount": _money(rng, 500, 2500),
+                "frequency": "monthly",
+                "timing": "advance",
+            },
+            {
+                "kind": "usage",
+                "description": "API calls",
+                "metric": "api_calls",
+                "frequency": "monthly",
+                "charge_model": "per_unit",
+                "unit_amount": rng.choice(["0.0015", "0.002", "0.0025"]),
+                "free_units": "100000",
+                "minimum_commitment": "0",
+            },
         ]
     if template == "graduated":
-        return [{"kind": "usage", "description": "Shipments tracked", "metric": "shipments", "frequency": "monthly",
-                 "charge_model": "graduated", "free_units": "0", "minimum_commitment": _money(rng, 500, 1500),
-                 "tiers": [{"up_to": "1000", "unit_amount": "1.00", "flat_amount": "0"},
-                           {"up_to": "5000", "unit_amount": "0.80", "flat_amount": "0"},
-                           {"up_to": None, "unit_amount": "0.50", "flat_amount": "0"}]}]
+        return [
+            {
+                "kind": "usage",
+                "description": "Shipments tracked",
+                "metric": "shipments",
+                "frequency": "monthly",
+                "charge_model": "graduated",
+                "free_units": "0",
+                "minimum_commitment": _money(rng, 500, 1500),
+                "tiers": [
+                    {"up_to": "1000", "unit_amount": "1.00", "flat_amount": "0"},
+                    {"up_to": "5000", "unit_amount": "0.80", "flat_amount": "0"},
+                    {"up_to": None, "unit_amount": "0.50", "flat_amount": "0"},
+                ],
+            }
+        ]
     if template == "volume":
         return [
-            {"kind": "recurring", "description": "Support plan", "amount": _money(rng, 300, 1200), "frequency": "quarterly", "timing": "advance"},
-            {"kind": "usage", "description": "Active seats", "metric": "active_seats", "frequency": "monthly", "charge_model": "volume",
-             "aggregation": "unique_count", "aggregation_property": "user_id", "free_units": "0", "minimum_commitment": "0",
-             "tiers": [{"up_to": "50", "unit_amount": "12.00", "flat_amount": "0"}, {"up_to": "250", "unit_amount": "10.00", "flat_amount": "0"},
-                       {"up_to": None, "unit_amount": "8.00", "flat_amount": "0"}]},
+            {
+                "kind": "recurring",
+                "description": "Support plan",
+                "amount": _money(rng, 300, 1200),
+                "frequency": "quarterly",
+                "timing": "advance",
+            },
+            {
+                "kind": "usage",
+                "description": "Active seats",
+                "metric": "active_seats",
+                "frequency": "monthly",
+                "charge_model": "volume",
+                "aggregation": "unique_count",
+                "aggregation_property": "user_id",
+                "free_units": "0",
+                "minimum_commitment": "0",
+                "tiers": [
+                    {"up_to": "50", "unit_amount": "12.00", "flat_amount": "0"},
+                    {"up_to": "250", "unit_amount": "10.00", "flat_amount": "0"},
+                    {"up_to": None, "unit_amount": "8.00", "flat_amount": "0"},
+                ],
+            },
         ]
     if template == "package":
-        return [{"kind": "usage", "description": "SMS notifications", "metric": "sms_sent", "frequency": "monthly", "charge_model": "package",
-                 "package_size": "1000", "amount": "9.00", "free_units": "500", "minimum_commitment": "0"}]
+        return [
+            {
+                "kind": "usage",
+                "description": "SMS notifications",
+                "metric": "sms_sent",
+                "frequency": "monthly",
+                "charge_model": "package",
+                "package_size": "1000",
+                "amount": "9.00",
+                "free_units": "500",
+                "minimum_commitment": "0",
+            }
+        ]
     if template == "percentage":
         return [
-            {"kind": "usage", "description": "Card processing", "metric": "payments", "frequency": "monthly", "charge_model": "percentage",
-             "rate": "1.4", "fixed_amount": "0.20", "per_transaction_min": "0.25", "per_transaction_max": "25.00",
-             "free_units": "0", "free_amount": None, "minimum_commitment": _money(rng, 250, 1000, 50), "threshold_amount": "25000.00"},
+            {
+                "kind": "usage",
+                "description": "Card processing",
+                "metric": "payments",
+                "frequency": "monthly",
+                "charge_model": "percentage",
+                "rate": "1.4",
+                "fixed_amount": "0.20",
+                "per_transaction_min": "0.25",
+                "per_transaction_max": "25.00",
+                "free_units": "0",
+                "free_amount": None,
+                "minimum_commitment": _money(rng, 250, 1000, 50),
+                "threshold_amount": "25000.00",
+            },
             {"kind": "fixed_fee", "description": "Integration fee", "amount": "2500.00", "bill_on": start.isoformat()},
         ]
     if template == "graduated_percentage":
-        return [{"kind": "usage", "description": "Marketplace commission", "metric": "gmv", "frequency": "monthly",
-                 "charge_model": "graduated_percentage", "free_units": "0", "minimum_commitment": "0",
-                 "tiers": [{"up_to": "100000", "rate": "5", "flat_amount": "0"}, {"up_to": "500000", "rate": "3.5", "flat_amount": "0"},
-                           {"up_to": None, "rate": "2", "flat_amount": "0"}]}]
+        return [
+            {
+                "kind": "usage",
+                "description": "Marketplace commission",
+                "metric": "gmv",
+                "frequency": "monthly",
+                "charge_model": "graduated_percentage",
+                "free_units": "0",
+                "minimum_commitment": "0",
+                "tiers": [
+                    {"up_to": "100000", "rate": "5", "flat_amount": "0"},
+                    {"up_to": "500000", "rate": "3.5", "flat_amount": "0"},
+                    {"up_to": None, "rate": "2", "flat_amount": "0"},
+                ],
+            }
+        ]
     if template == "annual":
         return [
-            {"kind": "recurring", "description": "Enterprise licence", "amount": _money(rng, 24000, 90000, 1000), "frequency": "annual", "timing": "advance"},
-            {"kind": "recurring", "description": "Premium support", "amount": _money(rng, 1500, 4000), "frequency": "quarterly", "timing": "arrears"},
-            {"kind": "milestone", "description": "Data migration complete", "amount": _money(rng, 5000, 15000, 500),
-             "reference": f"MIG-{n}", "expected_date": min(mid, start + timedelta(days=90)).isoformat()},
+            {
+                "kind": "recurring",
+                "description": "Enterprise licence",
+                "amount": _money(rng, 24000, 90000, 1000),
+                "frequency": "annual",
+                "timing": "advance",
+            },
+            {
+                "kind": "recurring",
+                "description": "Premium support",
+                "amount": _money(rng, 1500, 4000),
+                "frequency": "quarterly",
+                "timing": "arrears",
+            },
+            {
+                "kind": "milestone",
+                "description": "Data migration complete",
+                "amount": _money(rng, 5000, 15000, 500),
+                "reference": f"MIG-{n}",
+                "expected_date": min(mid, start + timedelta(days=90)).isoformat(),
+            },
         ]
     raise ValueError(template)
 
 
-TEMPLATES = ["retainer", "project", "tm", "api_per_unit", "graduated", "volume", "package", "percentage",
-             "graduated_percentage", "annual"]
+TEMPLATES = [
+    "retainer",
+    "project",
+    "tm",
+    "api_per_unit",
+    "graduated",
+    "volume",
+    "package",
+    "percentage",
+    "graduated_percentage",
+    "annual",
+]
 TITLES = {
-    "retainer": "Advisory retainer", "project": "Platform rebuild project", "tm": "Engineering services",
-    "api_per_unit": "API platform", "graduated": "Shipment tracking", "volume": "Workspace seats",
-    "package": "Notifications", "percentage": "Payments processing", "graduated_percentage": "Marketplace partnership",
+    "retainer": "Advisory retainer",
+    "project": "Platform rebuild project",
+    "tm": "Engineering services",
+    "api_per_unit": "API platform",
+    "graduated": "Shipment tracking",
+    "volume": "Workspace seats",
+    "package": "Notifications",
+    "percentage": "Payments processing",
+    "graduated_percentage": "Marketplace partnership",
     "annual": "Enterprise licence",
 }
 
@@ -136,27 +277,56 @@ def contracts_demo_seed(*, today: date | None = None, seed: int = 20260101, cont
     rng = random.Random(seed)
     admin = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk").first()
     managers = list(User.objects.filter(role__in=[Role.ACCOUNT_MANAGER, Role.ADMIN], is_active=True).order_by("pk"))
-    uk = issuing_entity_create(user=admin, data={
-        "legal_name": "Northwind Consulting Ltd", "invoice_prefix": "NWL-", "currency": "GBP", "tax_id": "GB287654321",
-        "email": "billing@northwind.example", "bank_details": "Barclays · Sort code 20-00-00 · Account 43218765\nIBAN GB29 BARC 2000 0043 2187 65",
-        "address": {"line1": "8 Bishopsgate", "city": "London", "postal_code": "EC2N 4BQ", "country": "GB"},
-    })
-    us = issuing_entity_create(user=admin, data={
-        "legal_name": "Northwind Consulting Inc.", "invoice_prefix": "NWI-", "currency": "USD", "tax_id": "US 84-2719365",
-        "email": "ar@northwind.example", "bank_details": "JPMorgan Chase · ABA 021000021 · Account 7712 0045 3381",
-        "address": {"line1": "250 Greenwich Street", "city": "New York", "region": "NY", "postal_code": "10007", "country": "US"},
-    })
+    uk = issuing_entity_create(
+        user=admin,
+        data={
+            "legal_name": "Northwind Consulting Ltd",
+            "invoice_prefix": "NWL-",
+            "currency": "GBP",
+            "tax_id": "GB287654321",
+            "email": "billing@northwind.example",
+            "bank_details": "Barclays · Sort code 20-00-00 · Account 43218765\nIBAN GB29 BARC 2000 0043 2187 65",
+            "address": {"line1": "8 Bishopsgate", "city": "London", "postal_code": "EC2N 4BQ", "country": "GB"},
+        },
+    )
+    us = issuing_entity_create(
+        user=admin,
+        data={
+            "legal_name": "Northwind Consulting Inc.",
+            "invoice_prefix": "NWI-",
+            "currency": "USD",
+            "tax_id": "US 84-2719365",
+            "email": "ar@northwind.example",
+            "bank_details": "JPMorgan Chase · ABA 021000021 · Account 7712 0045 3381",
+            "address": {
+                "line1": "250 Greenwich Street",
+                "city": "New York",
+                "region": "NY",
+                "postal_code": "10007",
+                "country": "US",
+            },
+        },
+    )
     customers = []
     for external_id, name, currency, country, city, line1, postal in CUSTOMERS:
         domain = external_id.split("-")[0]
-        customers.append(customer_create(user=admin, data={
-            "external_id": external_id, "legal_name": name, "currency": currency,
-            "billing_emails": [f"accounts.payable@{domain}.example"] + ([f"finance@{domain}.example"] if rng.random() < 0.4 else []),
-            "tax_id": f"{country}{rng.randrange(100000000, 999999999)}",
-            "address": {"line1": line1, "city": city, "postal_code": postal, "country": country},
-            "crm_id": f"hs-{rng.randrange(10000, 99999)}", "accounting_id": f"XERO-{rng.randrange(1000, 9999)}",
-            "owner": rng.choice(managers).email if managers else None,
-        }))
+        customers.append(
+            customer_create(
+                user=admin,
+                data={
+                    "external_id": external_id,
+                    "legal_name": name,
+                    "currency": currency,
+                    "billing_emails": [f"accounts.payable@{domain}.example"]
+                    + ([f"finance@{domain}.example"] if rng.random() < 0.4 else []),
+                    "tax_id": f"{country}{rng.randrange(100000000, 999999999)}",
+                    "address": {"line1": line1, "city": city, "postal_code": postal, "country": country},
+                    "crm_id": f"hs-{rng.randrange(10000, 99999)}",
+                    "accounting_id": f"XERO-{rng.randrange(1000, 9999)}",
+                    "owner": rng.choice(managers).email if managers else None,
+                },
+            )
+        )
     amendments = 0
     for n in range(contracts):
         template = TEMPLATES[n % len(TEMPLATES)]
@@ -172,14 +342,25 @@ def contracts_demo_seed(*, today: date | None = None, seed: int = 20260101, cont
         entity = uk if customer.currency in ("GBP", "EUR") else us
         status = "draft" if n % 17 == 3 else ("expired" if end < today else "active")
         data = {
-            "customer": customer.external_id, "number": f"C-{1001 + n}", "title": f"{TITLES[template]} {start.year}",
-            "issuing_entity": str(entity.pk), "status": status, "owner": customer.owner.email if customer.owner else None,
-            "start_date": start.isoformat(), "end_date": end.isoformat(), "currency": customer.currency,
-            "payment_terms_days": rng.choice([14, 30, 30, 45, 60]), "po_required": rng.random() < 0.3,
+            "customer": customer.external_id,
+            "number": f"C-{1001 + n}",
+            "title": f"{TITLES[template]} {start.year}",
+            "issuing_entity": str(entity.pk),
+            "status": status,
+            "owner": customer.owner.email if customer.owner else None,
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            "currency": customer.currency,
+            "payment_terms_days": rng.choice([14, 30, 30, 45, 60]),
+            "po_required": rng.random() < 0.3,
             "billing_anchor": rng.choice(["calendar", "calendar", "anniversary"]),
-            "auto_renew": rng.random() < 0.6, "renewal_term_months": 12, "notice_period_days": rng.choice([30, 60, 90]),
+            "auto_renew": rng.random() < 0.6,
+            "renewal_term_months": 12,
+            "notice_period_days": rng.choice([30, 60, 90]),
             "renewal_uplift_pct": rng.choice(["0", "3", "5"]),
-            "price_lines": [{k: v for k, v in line.items() if v is not None} for line in _lines_for(template, rng, start, end, n)],
+            "price_lines": [
+                {k: v for k, v in line.items() if v is not None} for line in _lines_for(template, rng, start, end, n)
+            ],
         }
         if data["po_required"]:
             data["po_number"] = f"PO-{rng.randrange(10000, 99999)}"
@@ -197,17 +378,30 @@ def contracts_demo_seed(*, today: date | None = None, seed: int = 20260101, cont
                 recurring["amount"] = f"{(Decimal(recurring['amount']) * Decimal('1.08')).quantize(Decimal('1'))}.00"
                 reason = "Price review: +8 % from the amendment date"
             else:
-                lines.append({"kind": "recurring", "description": "Dedicated success manager", "amount": _money(rng, 800, 2000),
-                              "frequency": "monthly", "timing": "advance"})
+                lines.append(
+                    {
+                        "kind": "recurring",
+                        "description": "Dedicated success manager",
+                        "amount": _money(rng, 800, 2000),
+                        "frequency": "monthly",
+                        "timing": "advance",
+                    }
+                )
                 reason = "Added a dedicated success manager"
-            contract_amend(contract=contract, effective_from=amend_on, user=admin,
-                           changes={"reason": reason, "price_lines": lines, "payment_terms_days": data["payment_terms_days"]})
+            contract_amend(
+                contract=contract,
+                effective_from=amend_on,
+                user=admin,
+                changes={"reason": reason, "price_lines": lines, "payment_terms_days": data["payment_terms_days"]},
+            )
             amendments += 1
     # Delivery state: milestones whose date has passed were mostly delivered.
     for milestone in Milestone.objects.filter(expected_date__lt=today, contract__status="active"):
         if rng.random() < 0.75:
             milestone.status = MilestoneStatus.DELIVERED
-            milestone.delivered_at = timezone.make_aware(timezone.datetime.combine(milestone.expected_date, timezone.datetime.min.time()).replace(hour=15))
+            milestone.delivered_at = timezone.make_aware(
+                timezone.datetime.combine(milestone.expected_date, timezone.datetime.min.time()).replace(hour=15)
+            )
             milestone.delivered_source = rng.choice(["jira", "api", "ui"])
             milestone._change_reason = "Delivered"
             milestone.save()

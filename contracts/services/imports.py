@@ -18,6 +18,7 @@ Each row is checked by the same services the API and the forms use (contracts.wi
 fails with the same message a form would show. The commit re-checks everything inside one
 transaction and writes nothing unless every row is good.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,52 +32,144 @@ from django.db import transaction
 from django.utils import timezone
 
 from contracts.models import Contract, Customer
-from contracts.selectors import version_in_force
 from contracts.services.contracts import contract_create, contract_validate
 from contracts.services.customers import customer_create, customer_update, customer_validate
 from contracts.wire import price_line_to_wire
+from revexos.schedule import version_in_force
 
 MAX_ROWS = 5000
 MAX_BYTES = 5 * 1024 * 1024
 
 CUSTOMER_COLUMNS = [
-    "external_id", "legal_name", "currency", "billing_emails", "tax_id", "address_line1", "address_line2", "city",
-    "region", "postal_code", "country", "crm_id", "accounting_id", "stripe_customer_id", "owner_email", "is_active",
+    "external_id",
+    "legal_name",
+    "currency",
+    "billing_emails",
+    "tax_id",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "crm_id",
+    "accounting_id",
+    "stripe_customer_id",
+    "owner_email",
+    "is_active",
 ]
 CONTRACT_HEADER_COLUMNS = [
-    "number", "customer", "title", "status", "issuing_entity", "owner_email", "start_date", "end_date", "currency",
-    "payment_terms_days", "po_number", "po_required", "billing_anchor", "auto_renew", "renewal_term_months",
-    "notice_period_days", "renewal_uplift_pct",
+    "number",
+    "customer",
+    "title",
+    "status",
+    "issuing_entity",
+    "owner_email",
+    "start_date",
+    "end_date",
+    "currency",
+    "payment_terms_days",
+    "po_number",
+    "po_required",
+    "billing_anchor",
+    "auto_renew",
+    "renewal_term_months",
+    "notice_period_days",
+    "renewal_uplift_pct",
 ]
 LINE_COLUMNS = [
-    "line_kind", "line_description", "amount", "bill_on", "frequency", "timing", "included_hours", "overage_rate",
-    "reference", "expected_date", "percent_of_fixed_fee", "rates", "cap", "metric", "charge_model", "aggregation",
-    "aggregation_property", "unit_amount", "tiers", "package_size", "rate", "fixed_amount", "per_transaction_min",
-    "per_transaction_max", "free_units", "free_amount", "minimum_commitment", "threshold_amount",
+    "line_kind",
+    "line_description",
+    "amount",
+    "bill_on",
+    "frequency",
+    "timing",
+    "included_hours",
+    "overage_rate",
+    "reference",
+    "expected_date",
+    "percent_of_fixed_fee",
+    "rates",
+    "cap",
+    "metric",
+    "charge_model",
+    "aggregation",
+    "aggregation_property",
+    "unit_amount",
+    "tiers",
+    "package_size",
+    "rate",
+    "fixed_amount",
+    "per_transaction_min",
+    "per_transaction_max",
+    "free_units",
+    "free_amount",
+    "minimum_commitment",
+    "threshold_amount",
 ]
 CONTRACT_COLUMNS = CONTRACT_HEADER_COLUMNS + LINE_COLUMNS
 COLUMNS = {"customers": CUSTOMER_COLUMNS, "contracts": CONTRACT_COLUMNS}
 REQUIRED_COLUMNS = {"customers": ["external_id", "legal_name"], "contracts": ["number", "customer", "line_kind"]}
-_ADDRESS = {"address_line1": "line1", "address_line2": "line2", "city": "city", "region": "region",
-            "postal_code": "postal_code", "country": "country"}
+_ADDRESS = {
+    "address_line1": "line1",
+    "address_line2": "line2",
+    "city": "city",
+    "region": "region",
+    "postal_code": "postal_code",
+    "country": "country",
+}
 _WIRE_TO_COLUMN = {
-    "owner": "owner_email", "kind": "line_kind", "description": "line_description",
+    "owner": "owner_email",
+    "kind": "line_kind",
+    "description": "line_description",
     **{f"address.{v}": k for k, v in _ADDRESS.items()},
 }
 
 EXAMPLES = {
     "customers": [
-        {"external_id": "acme-ltd", "legal_name": "Acme Ltd", "currency": "USD", "billing_emails": "ap@acme.example",
-         "tax_id": "GB123456789", "address_line1": "1 Main Street", "city": "London", "postal_code": "EC1A 1AA", "country": "GB"},
+        {
+            "external_id": "acme-ltd",
+            "legal_name": "Acme Ltd",
+            "currency": "USD",
+            "billing_emails": "ap@acme.example",
+            "tax_id": "GB123456789",
+            "address_line1": "1 Main Street",
+            "city": "London",
+            "postal_code": "EC1A 1AA",
+            "country": "GB",
+        },
     ],
     "contracts": [
-        {"number": "C-1001", "customer": "acme-ltd", "title": "Platform services 2026", "start_date": "2026-01-15",
-         "end_date": "2026-12-31", "currency": "USD", "payment_terms_days": "30", "line_kind": "recurring",
-         "line_description": "Retainer", "amount": "3100.00", "frequency": "monthly", "timing": "advance"},
-        {"number": "C-1001", "line_kind": "time_and_materials", "line_description": "Extra engineering",
-         "rates": "engineer=150.00; designer=120.00", "cap": "20000.00"},
-        {"number": "C-1001", "line_kind": "usage", "line_description": "API calls", "metric": "api_calls",
-         "frequency": "monthly", "charge_model": "graduated", "tiers": "100:1.00:0; :0.50:0"},
+        {
+            "number": "C-1001",
+            "customer": "acme-ltd",
+            "title": "Platform services 2026",
+            "start_date": "2026-01-15",
+            "end_date": "2026-12-31",
+            "currency": "USD",
+            "payment_terms_days": "30",
+            "line_kind": "recurring",
+            "line_description": "Retainer",
+            "amount": "3100.00",
+            "frequency": "monthly",
+            "timing": "advance",
+        },
+        {
+            "number": "C-1001",
+            "line_kind": "time_and_materials",
+            "line_description": "Extra engineering",
+            "rates": "engineer=150.00; designer=120.00",
+            "cap": "20000.00",
+        },
+        {
+            "number": "C-1001",
+            "line_kind": "usage",
+            "line_description": "API calls",
+            "metric": "api_calls",
+            "frequency": "monthly",
+            "charge_model": "graduated",
+            "tiers": "100:1.00:0; :0.50:0",
+        },
     ],
 }
 
@@ -168,7 +261,9 @@ def _read(text: str, what: str) -> tuple[list[tuple[int, dict[str, str]]], list[
         return [], ["The file is empty; the first row must name the columns."]
     unknown = [h for h in header if h not in COLUMNS[what]]
     if unknown:
-        problems.append(f"Unknown column(s): {', '.join(unknown)}. Use the columns of the template: {', '.join(COLUMNS[what])}.")
+        problems.append(
+            f"Unknown column(s): {', '.join(unknown)}. Use the columns of the template: {', '.join(COLUMNS[what])}."
+        )
     missing = [c for c in REQUIRED_COLUMNS[what] if c not in header]
     if missing:
         problems.append(f"Missing column(s): {', '.join(missing)}.")
@@ -190,8 +285,11 @@ def _messages(exc: ValidationError, name_of=lambda k: k) -> list[str]:
 
 
 def _customer_wire(row: dict[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {k: row[k] for k in ("external_id", "legal_name", "currency", "tax_id", "crm_id", "accounting_id",
-                                                 "stripe_customer_id") if k in row}
+    data: dict[str, Any] = {
+        k: row[k]
+        for k in ("external_id", "legal_name", "currency", "tax_id", "crm_id", "accounting_id", "stripe_customer_id")
+        if k in row
+    }
     if "billing_emails" in row:
         data["billing_emails"] = row["billing_emails"]
     if any(k in row for k in _ADDRESS):
@@ -214,7 +312,9 @@ def customers_import_preview(*, text: str) -> ImportPreview:
     if preview.file_errors:
         return preview
     seen: dict[str, int] = {}
-    existing = {c.external_id: c for c in Customer.objects.filter(external_id__in=[r.get("external_id", "") for _, r in rows])}
+    existing = {
+        c.external_id: c for c in Customer.objects.filter(external_id__in=[r.get("external_id", "") for _, r in rows])
+    }
     for line, row in rows:
         if "__extra__" in row:
             preview.rows.append(RowReport(line, "", "error", ["The row has more cells than the header has columns."]))
@@ -241,7 +341,7 @@ def customers_import_commit(*, text: str, user=None) -> ImportResult:
             raise ImportRejected(preview)
         rows, _ = _read(text, "customers")
         created = updated = 0
-        for line, row in rows:
+        for _line, row in rows:
             data = _customer_wire(row)
             customer = Customer.objects.filter(external_id=data.get("external_id")).first()
             if customer is None:
@@ -258,13 +358,21 @@ def customers_export_csv(*, customers) -> str:
     writer = csv.DictWriter(out, fieldnames=CUSTOMER_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for c in customers:
-        writer.writerow({
-            "external_id": c.external_id, "legal_name": c.legal_name, "currency": c.currency,
-            "billing_emails": "; ".join(c.billing_emails), "tax_id": c.tax_id,
-            **{k: getattr(c, k) for k in _ADDRESS},
-            "crm_id": c.crm_id, "accounting_id": c.accounting_id, "stripe_customer_id": c.stripe_customer_id,
-            "owner_email": c.owner.email if c.owner_id else "", "is_active": "true" if c.is_active else "false",
-        })
+        writer.writerow(
+            {
+                "external_id": c.external_id,
+                "legal_name": c.legal_name,
+                "currency": c.currency,
+                "billing_emails": "; ".join(c.billing_emails),
+                "tax_id": c.tax_id,
+                **{k: getattr(c, k) for k in _ADDRESS},
+                "crm_id": c.crm_id,
+                "accounting_id": c.accounting_id,
+                "stripe_customer_id": c.stripe_customer_id,
+                "owner_email": c.owner.email if c.owner_id else "",
+                "is_active": "true" if c.is_active else "false",
+            }
+        )
     return out.getvalue()
 
 
@@ -277,7 +385,9 @@ def _parse_rates(text: str) -> Any:
     rates = []
     for part in [p.strip() for p in text.split(";") if p.strip()]:
         role, sep, rate = part.partition("=")
-        rates.append({"role": role.strip(), "hourly_rate": rate.strip()} if sep else {"role": role.strip(), "hourly_rate": ""})
+        rates.append(
+            {"role": role.strip(), "hourly_rate": rate.strip()} if sep else {"role": role.strip(), "hourly_rate": ""}
+        )
     return rates
 
 
@@ -350,7 +460,9 @@ def _contract_groups(rows: list[tuple[int, dict[str, str]]]) -> tuple[list[_Cont
             if column not in group.header:
                 group.header[column] = value
             elif group.header[column] != value:
-                group.add_error(line, f"{column}: “{value}” differs from “{group.header[column]}” on an earlier row of {number}.")
+                group.add_error(
+                    line, f"{column}: “{value}” differs from “{group.header[column]}” on an earlier row of {number}."
+                )
         if row.get("line_kind", "") or row.get("line_description", ""):
             group.wire_lines.append(_line_wire(row))
         else:
@@ -375,7 +487,7 @@ def _line_column(name: str) -> str:
 
 
 def _contract_errors(group: _ContractGroup, exc: ValidationError) -> None:
-    line_numbers = [ln for ln, w in zip(group.lines, group.wire_lines) if "__line__" not in w]
+    line_numbers = [ln for ln, w in zip(group.lines, group.wire_lines, strict=False) if "__line__" not in w]
     for name, messages in exc.message_dict.items():
         parts = name.split(".")
         if parts[0] == "price_lines" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(line_numbers):
@@ -397,11 +509,14 @@ def contracts_import_preview(*, text: str) -> ImportPreview:
     groups, loose = _contract_groups(rows)
     existing = set(Contract.objects.filter(number__in=[g.number for g in groups]).values_list("number", flat=True))
     for group in groups:
-        for line, w in zip(group.lines, group.wire_lines):
+        for line, w in zip(group.lines, group.wire_lines, strict=False):
             if "__line__" in w and len(group.lines) == 1:
                 group.add_error(line, "line_kind: The contract has no price line; give line_kind and line_description.")
         if group.number in existing:
-            group.add_error(group.lines[0], f"number: Contract {group.number} already exists; amend it in the app or through the API.")
+            group.add_error(
+                group.lines[0],
+                f"number: Contract {group.number} already exists; amend it in the app or through the API.",
+            )
         else:
             try:
                 contract_validate(data=_contract_wire(group))
@@ -448,14 +563,22 @@ def contracts_export_csv(*, contracts) -> str:
     for contract in contracts:
         version = version_in_force(list(contract.versions.all()), today)
         header = {
-            "number": contract.number, "customer": contract.customer.external_id, "title": contract.title,
-            "status": contract.status, "issuing_entity": contract.issuing_entity.invoice_prefix,
+            "number": contract.number,
+            "customer": contract.customer.external_id,
+            "title": contract.title,
+            "status": contract.status,
+            "issuing_entity": contract.issuing_entity.invoice_prefix,
             "owner_email": contract.owner.email if contract.owner_id else "",
-            "start_date": contract.start_date.isoformat(), "end_date": contract.end_date.isoformat() if contract.end_date else "",
-            "currency": version.currency if version else "", "payment_terms_days": version.payment_terms_days if version else "",
-            "po_number": version.po_number if version else "", "po_required": _bool(version.po_required) if version else "",
-            "billing_anchor": version.billing_anchor if version else "", "auto_renew": _bool(contract.auto_renew),
-            "renewal_term_months": contract.renewal_term_months, "notice_period_days": contract.notice_period_days,
+            "start_date": contract.start_date.isoformat(),
+            "end_date": contract.end_date.isoformat() if contract.end_date else "",
+            "currency": version.currency if version else "",
+            "payment_terms_days": version.payment_terms_days if version else "",
+            "po_number": version.po_number if version else "",
+            "po_required": _bool(version.po_required) if version else "",
+            "billing_anchor": version.billing_anchor if version else "",
+            "auto_renew": _bool(contract.auto_renew),
+            "renewal_term_months": contract.renewal_term_months,
+            "notice_period_days": contract.notice_period_days,
             "renewal_uplift_pct": format(contract.renewal_uplift_pct, "f"),
         }
         lines = list(version.price_lines.all()) if version else []

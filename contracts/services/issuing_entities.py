@@ -1,4 +1,5 @@
 """The tenant's own legal entities that issue invoices."""
+
 from __future__ import annotations
 
 import re
@@ -30,17 +31,25 @@ def issuing_entity_validate(*, data: Any, entity: IssuingEntity | None = None) -
         "bank_details": r.text("bank_details", max_length=2000),
         "email": r.email("email"),
         "invoice_prefix": r.text(
-            "invoice_prefix", max_length=20, required=True, pattern=PREFIX_RE,
+            "invoice_prefix",
+            max_length=20,
+            required=True,
+            pattern=PREFIX_RE,
             pattern_message="A prefix is letters, digits, dashes or slashes, e.g. INV- or NW-UK-.",
         ),
         "is_active": r.boolean("is_active", default=True),
     }
     address = address_read(data.get("address") or {}, errors)
-    values.update({f: address.get(f, "") for f in ("address_line1", "address_line2", "city", "region", "postal_code", "country")})
+    values.update(
+        {f: address.get(f, "") for f in ("address_line1", "address_line2", "city", "region", "postal_code", "country")}
+    )
     if values["legal_name"] and others.filter(legal_name__iexact=values["legal_name"]).exists():
         errors.add("legal_name", f"An issuing entity named {values['legal_name']} already exists.")
     if values["invoice_prefix"] and others.filter(invoice_prefix__iexact=values["invoice_prefix"]).exists():
-        errors.add("invoice_prefix", f"The prefix {values['invoice_prefix']} is used by another entity; numbers must not collide.")
+        errors.add(
+            "invoice_prefix",
+            f"The prefix {values['invoice_prefix']} is used by another entity; numbers must not collide.",
+        )
     errors.raise_if_any()
     return values
 
@@ -74,7 +83,9 @@ def issuing_entity_default_existing(*, currency: str) -> IssuingEntity | None:
         return same_currency[0]
     if active:
         names = ", ".join(f"{e.legal_name} (id {e.pk})" for e in active)
-        raise ValidationError({"issuing_entity": [f"Several issuing entities could issue this contract; name one of: {names}."]})
+        raise ValidationError(
+            {"issuing_entity": [f"Several issuing entities could issue this contract; name one of: {names}."]}
+        )
     return None
 
 

@@ -1,4 +1,5 @@
 """Display helpers for contracts templates: money with enough digits, one-line price summaries."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -9,8 +10,17 @@ from revexos.money import MINOR_UNITS
 
 register = template.Library()
 
-STATUS_BADGES = {"active": "ok", "draft": "warn", "terminated": "bad", "expired": "", "renewed": "",
-                 "pending": "", "delivered": "ok", "invoiced": "ok", "cancelled": "bad"}
+STATUS_BADGES = {
+    "active": "ok",
+    "draft": "warn",
+    "terminated": "bad",
+    "expired": "",
+    "renewed": "",
+    "pending": "",
+    "delivered": "ok",
+    "invoiced": "ok",
+    "cancelled": "bad",
+}
 
 
 @register.filter
@@ -61,7 +71,9 @@ def line_summary(line, currency: str) -> str:
             text += f" · {qty(line.included_hours)} h included, then {money(line.overage_rate, c)}/h"
         return text
     if kind == "milestone":
-        amount = money(line.amount, c) if line.amount is not None else f"{qty(line.percent_of_fixed_fee)} % of the fixed fee"
+        amount = (
+            money(line.amount, c) if line.amount is not None else f"{qty(line.percent_of_fixed_fee)} % of the fixed fee"
+        )
         return amount + (f" on delivery of {line.reference}" if line.reference else " on delivery")
     if kind == "time_and_materials":
         rates = ", ".join(f"{r.role} {money(r.hourly_rate, c)}/h" for r in line.rates.all())
@@ -81,8 +93,11 @@ def line_summary(line, currency: str) -> str:
                 else:
                     parts.append(f"above {qty(lower)} at {price}" if lower is not None else f"{price} each")
                 lower = t.up_to
-            how = {"graduated": "graduated", "volume": "volume (all units at the tier reached)",
-                   "graduated_percentage": "graduated % of amount"}[model]
+            how = {
+                "graduated": "graduated",
+                "volume": "volume (all units at the tier reached)",
+                "graduated_percentage": "graduated % of amount",
+            }[model]
             text = f"{unit}, {how}: " + "; ".join(parts)
         elif model == "package":
             text = f"{money(line.amount, c)} per {qty(line.package_size)} {unit}"

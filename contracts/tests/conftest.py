@@ -1,4 +1,5 @@
 """Fixtures for contracts tests: API and signed-in clients on tenant A, and helpers to post forms."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,21 @@ def admin_client(db, tenant_a) -> Client:
 def contract_form_post(payload: dict, *, customer_pk: int | None = None) -> dict:
     """The contract editor's POST for a wire payload, as the browser would send it."""
     data: dict = {}
-    for key in ("number", "title", "status", "start_date", "end_date", "currency", "payment_terms_days", "po_number",
-                "billing_anchor", "renewal_term_months", "notice_period_days", "renewal_uplift_pct", "owner"):
+    for key in (
+        "number",
+        "title",
+        "status",
+        "start_date",
+        "end_date",
+        "currency",
+        "payment_terms_days",
+        "po_number",
+        "billing_anchor",
+        "renewal_term_months",
+        "notice_period_days",
+        "renewal_uplift_pct",
+        "owner",
+    ):
         value = payload.get(key)
         if value is not None:
             data[key] = str(value)

@@ -4,6 +4,7 @@
 no price lines; add lines with ``PriceLineFactory(version=contract.versions.get())`` and its
 traits, or build a full contract through the service with ``contract_payload()``.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -99,21 +100,43 @@ class PriceLineFactory(factory.django.DjangoModelFactory):
     timing = "advance"
 
     class Params:
-        fixed_fee = factory.Trait(kind="fixed_fee", description="Onboarding", amount=Decimal("5000.00"), frequency="", timing="")
+        fixed_fee = factory.Trait(
+            kind="fixed_fee", description="Onboarding", amount=Decimal("5000.00"), frequency="", timing=""
+        )
         milestone = factory.Trait(
-            kind="milestone", description="Phase 1 go-live", amount=Decimal("12000.00"), frequency="", timing="",
-            reference=factory.Sequence(lambda n: f"PROJ-{n}"), expected_date=date(2026, 3, 31),
+            kind="milestone",
+            description="Phase 1 go-live",
+            amount=Decimal("12000.00"),
+            frequency="",
+            timing="",
+            reference=factory.Sequence(lambda n: f"PROJ-{n}"),
+            expected_date=date(2026, 3, 31),
         )
         time_and_materials = factory.Trait(
-            kind="time_and_materials", description="Extra engineering", amount=None, frequency="", timing="",
+            kind="time_and_materials",
+            description="Extra engineering",
+            amount=None,
+            frequency="",
+            timing="",
             cap=Decimal("20000.00"),
         )
         usage = factory.Trait(
-            kind="usage", description="API calls", amount=None, timing="", metric="api_calls", charge_model="per_unit",
-            unit_amount=Decimal("0.01"), aggregation="sum",
+            kind="usage",
+            description="API calls",
+            amount=None,
+            timing="",
+            metric="api_calls",
+            charge_model="per_unit",
+            unit_amount=Decimal("0.01"),
+            aggregation="sum",
         )
         graduated = factory.Trait(
-            kind="usage", description="API calls", amount=None, timing="", metric="api_calls", charge_model="graduated",
+            kind="usage",
+            description="API calls",
+            amount=None,
+            timing="",
+            metric="api_calls",
+            charge_model="graduated",
             aggregation="sum",
         )
 
@@ -127,8 +150,11 @@ class PriceLineFactory(factory.django.DjangoModelFactory):
         for position, tier in enumerate(extracted or [], start=1):
             up_to, unit_amount, *rest = tier
             PriceTier.objects.create(
-                price_line=obj, position=position, up_to=None if up_to is None else Decimal(up_to),
-                unit_amount=Decimal(unit_amount), flat_amount=Decimal(rest[0]) if rest else Decimal("0"),
+                price_line=obj,
+                position=position,
+                up_to=None if up_to is None else Decimal(up_to),
+                unit_amount=Decimal(unit_amount),
+                flat_amount=Decimal(rest[0]) if rest else Decimal("0"),
             )
 
     @factory.post_generation
@@ -156,23 +182,56 @@ class MilestoneFactory(factory.django.DjangoModelFactory):
 def contract_payload(*, customer: str = "acme-ltd", number: str = "C-1001", **overrides) -> dict:
     """The contract of DESIGN.md §5, every kind of price line, as the API posts it."""
     payload = {
-        "customer": customer, "number": number, "title": "Platform services 2026",
-        "start_date": "2026-01-15", "end_date": "2026-12-31", "currency": "USD",
-        "payment_terms_days": 30, "po_number": "PO-7781", "po_required": True,
-        "billing_anchor": "calendar", "auto_renew": True, "renewal_term_months": 12,
+        "customer": customer,
+        "number": number,
+        "title": "Platform services 2026",
+        "start_date": "2026-01-15",
+        "end_date": "2026-12-31",
+        "currency": "USD",
+        "payment_terms_days": 30,
+        "po_number": "PO-7781",
+        "po_required": True,
+        "billing_anchor": "calendar",
+        "auto_renew": True,
+        "renewal_term_months": 12,
         "notice_period_days": 30,
         "price_lines": [
-            {"kind": "recurring", "description": "Retainer", "amount": "3100.00",
-             "frequency": "monthly", "timing": "advance", "included_hours": "20", "overage_rate": "150.00"},
-            {"kind": "milestone", "description": "Phase 1 go-live", "amount": "12000.00",
-             "reference": "PROJ-12", "expected_date": "2026-03-31"},
-            {"kind": "time_and_materials", "description": "Extra engineering",
-             "rates": [{"role": "engineer", "hourly_rate": "150.00"}], "cap": "20000.00"},
+            {
+                "kind": "recurring",
+                "description": "Retainer",
+                "amount": "3100.00",
+                "frequency": "monthly",
+                "timing": "advance",
+                "included_hours": "20",
+                "overage_rate": "150.00",
+            },
+            {
+                "kind": "milestone",
+                "description": "Phase 1 go-live",
+                "amount": "12000.00",
+                "reference": "PROJ-12",
+                "expected_date": "2026-03-31",
+            },
+            {
+                "kind": "time_and_materials",
+                "description": "Extra engineering",
+                "rates": [{"role": "engineer", "hourly_rate": "150.00"}],
+                "cap": "20000.00",
+            },
             {"kind": "fixed_fee", "description": "Onboarding", "amount": "5000.00", "bill_on": "2026-01-15"},
-            {"kind": "usage", "description": "API calls", "metric": "api_calls", "frequency": "monthly",
-             "charge_model": "graduated", "free_units": "0", "minimum_commitment": "0",
-             "tiers": [{"up_to": "100", "unit_amount": "1.00", "flat_amount": "0"},
-                       {"up_to": None, "unit_amount": "0.50", "flat_amount": "0"}]},
+            {
+                "kind": "usage",
+                "description": "API calls",
+                "metric": "api_calls",
+                "frequency": "monthly",
+                "charge_model": "graduated",
+                "free_units": "0",
+                "minimum_commitment": "0",
+                "tiers": [
+                    {"up_to": "100", "unit_amount": "1.00", "flat_amount": "0"},
+                    {"up_to": None, "unit_amount": "0.50", "flat_amount": "0"},
+                ],
+            },
         ],
     }
     payload.update(overrides)
@@ -182,8 +241,11 @@ def contract_payload(*, customer: str = "acme-ltd", number: str = "C-1001", **ov
 def customer_payload(*, external_id: str = "acme-ltd", **overrides) -> dict:
     """The customer of DESIGN.md §5 as the API posts it."""
     payload = {
-        "external_id": external_id, "legal_name": "Acme Ltd", "currency": "USD",
-        "billing_emails": ["ap@acme.example"], "tax_id": "GB123456789",
+        "external_id": external_id,
+        "legal_name": "Acme Ltd",
+        "currency": "USD",
+        "billing_emails": ["ap@acme.example"],
+        "tax_id": "GB123456789",
         "address": {"line1": "1 Main Street", "city": "London", "postal_code": "EC1A 1AA", "country": "GB"},
     }
     payload.update(overrides)

@@ -1,4 +1,5 @@
 """Amendments: new terms from a date, billing uses the terms in force at a period's start, history is never edited."""
+
 from __future__ import annotations
 
 import copy
@@ -35,7 +36,9 @@ def _retainer(version: ContractVersion) -> PriceLine:
 def test_amended_on_15_march_february_bills_on_the_old_terms_and_april_on_the_new(contract):
     lines = _lines()
     lines[0]["amount"] = "3500.00"
-    contract_amend(contract=contract, effective_from=date(2026, 3, 15), changes={"price_lines": lines, "reason": "Uplift"})
+    contract_amend(
+        contract=contract, effective_from=date(2026, 3, 15), changes={"price_lines": lines, "reason": "Uplift"}
+    )
     february = contract_terms_on(contract=contract, on=date(2026, 2, 1))
     april = contract_terms_on(contract=contract, on=date(2026, 4, 1))
     assert february.version == 1 and _retainer(february).amount == 3100
@@ -68,7 +71,13 @@ def test_lines_are_matched_by_ref_then_by_kind_and_description_and_new_lines_get
     lines.append({"kind": "fixed_fee", "description": "Training", "amount": "900.00"})
     version = contract_amend(contract=contract, effective_from=date(2026, 5, 1), changes={"price_lines": lines})
     refs = {pl.description: pl.line_ref for pl in version.price_lines.all()}
-    assert refs == {"Retainer (renamed)": "L1", "Phase 1 go-live": "L2", "Onboarding": "L4", "API calls": "L5", "Training": "L6"}
+    assert refs == {
+        "Retainer (renamed)": "L1",
+        "Phase 1 go-live": "L2",
+        "Onboarding": "L4",
+        "API calls": "L5",
+        "Training": "L6",
+    }
     # L3 was removed: a later amendment cannot hand its ref to another line.
     again = _lines()
     again[0]["line_ref"] = "L3"
@@ -85,11 +94,14 @@ def test_a_line_ref_cannot_change_kind(contract):
     assert "price_lines.0.line_ref" in exc.value.message_dict
 
 
-@pytest.mark.parametrize("when, message", [
-    (date(2026, 1, 15), "after version 1"),
-    (date(2026, 1, 1), "after version 1"),
-    (date(2027, 1, 1), "ends on 2026-12-31"),
-])
+@pytest.mark.parametrize(
+    "when, message",
+    [
+        (date(2026, 1, 15), "after version 1"),
+        (date(2026, 1, 1), "after version 1"),
+        (date(2027, 1, 1), "ends on 2026-12-31"),
+    ],
+)
 def test_the_effective_date_must_follow_the_latest_version_and_fall_inside_the_contract(contract, when, message):
     with pytest.raises(ValidationError) as exc:
         contract_amend(contract=contract, effective_from=when, changes={"payment_terms_days": 60})
@@ -124,11 +136,15 @@ def test_the_preview_shows_a_field_level_diff_and_writes_nothing(contract):
     lines[4]["tiers"][1]["unit_amount"] = "0.40"
     del lines[3]
     lines.append({"kind": "fixed_fee", "description": "Training", "amount": "900.00"})
-    prepared = contract_amend_prepare(contract=contract, effective_from="2026-04-01", changes={"price_lines": lines, "po_number": "PO-9000"})
+    prepared = contract_amend_prepare(
+        contract=contract, effective_from="2026-04-01", changes={"price_lines": lines, "po_number": "PO-9000"}
+    )
     diff = prepared.diff
     assert [(c.field, c.old, c.new) for c in diff.terms] == [("PO number", "PO-7781", "PO-9000")]
     by_ref = {line.line_ref: line for line in diff.lines}
-    assert by_ref["L1"].status == "changed" and [(c.field, c.old, c.new) for c in by_ref["L1"].changes] == [("amount", "3100.00", "3500.00")]
+    assert by_ref["L1"].status == "changed" and [(c.field, c.old, c.new) for c in by_ref["L1"].changes] == [
+        ("amount", "3100.00", "3500.00")
+    ]
     assert by_ref["L5"].status == "changed" and "0.40" in by_ref["L5"].changes[0].new
     assert by_ref["L4"].status == "removed" and by_ref["L6"].status == "added"
     assert by_ref["L2"].status == by_ref["L3"].status == "unchanged"
@@ -169,7 +185,15 @@ def test_removing_a_milestone_line_cancels_its_pending_milestone_and_keeps_deliv
     milestone = Milestone.objects.get(contract=contract)
     assert (milestone.line_ref, milestone.reference, milestone.status) == ("L2", "PROJ-12", "pending")
     lines = [line for line in _lines() if line["kind"] != "milestone"]
-    lines.append({"kind": "milestone", "description": "Phase 2", "amount": "8000.00", "reference": "PROJ-13", "expected_date": "2026-09-30"})
+    lines.append(
+        {
+            "kind": "milestone",
+            "description": "Phase 2",
+            "amount": "8000.00",
+            "reference": "PROJ-13",
+            "expected_date": "2026-09-30",
+        }
+    )
     contract_amend(contract=contract, effective_from=date(2026, 5, 1), changes={"price_lines": lines})
     states = {m.line_ref: m.status for m in Milestone.objects.filter(contract=contract)}
     assert states == {"L2": "cancelled", "L6": "pending"}
@@ -189,7 +213,12 @@ def test_amendments_record_who_and_why_in_history(contract, tenant_a):
     admin = User.objects.get(email=tenant_a.users["admin"])
     lines = _lines()
     lines[0]["amount"] = "3500.00"
-    version = contract_amend(contract=contract, effective_from=date(2026, 4, 1), changes={"price_lines": lines, "reason": "Uplift"}, user=admin)
+    version = contract_amend(
+        contract=contract,
+        effective_from=date(2026, 4, 1),
+        changes={"price_lines": lines, "reason": "Uplift"},
+        user=admin,
+    )
     assert version.created_by == admin and version.reason == "Uplift"
     events = contract_history(contract=contract)
     latest = events[0]

@@ -1,4 +1,5 @@
 """The public API for customers and contracts (DESIGN.md §5): exact shapes, refs, errors, nothing half-written."""
+
 from __future__ import annotations
 
 import copy
@@ -29,7 +30,12 @@ def acme(api):
 
 def counts(in_a):
     with in_a():
-        return (Customer.objects.count(), Contract.objects.count(), ContractVersion.objects.count(), PriceLine.objects.count())
+        return (
+            Customer.objects.count(),
+            Contract.objects.count(),
+            ContractVersion.objects.count(),
+            PriceLine.objects.count(),
+        )
 
 
 # ----------------------------------------------------------------------------- round trip
@@ -59,11 +65,21 @@ def test_the_read_contract_posted_back_creates_the_same_contract(api, acme):
 
 
 def test_money_keeps_the_digits_that_were_sent(api, acme):
-    payload = contract_payload(price_lines=[
-        {"kind": "usage", "description": "API calls", "metric": "api_calls", "frequency": "monthly", "charge_model": "per_unit",
-         "unit_amount": "0.0015", "free_units": "1000", "minimum_commitment": "250"},
-        {"kind": "fixed_fee", "description": "Setup", "amount": "3100", "bill_on": None},
-    ])
+    payload = contract_payload(
+        price_lines=[
+            {
+                "kind": "usage",
+                "description": "API calls",
+                "metric": "api_calls",
+                "frequency": "monthly",
+                "charge_model": "per_unit",
+                "unit_amount": "0.0015",
+                "free_units": "1000",
+                "minimum_commitment": "250",
+            },
+            {"kind": "fixed_fee", "description": "Setup", "amount": "3100", "bill_on": None},
+        ]
+    )
     post(api, "/api/v1/contracts", payload)
     lines = api.get("/api/v1/contracts/C-1001").json()["price_lines"]
     assert lines[0]["unit_amount"] == "0.0015" and lines[0]["minimum_commitment"] == "250"
@@ -74,28 +90,88 @@ def test_json_integers_are_exact_money_but_fractions_as_numbers_are_refused(api,
     ok = contract_payload(price_lines=[{"kind": "fixed_fee", "description": "Setup", "amount": 5000}])
     assert post(api, "/api/v1/contracts", ok).status_code == 201
     assert api.get("/api/v1/contracts/C-1001").json()["price_lines"][0]["amount"] == "5000"
-    bad = contract_payload(number="C-1002", price_lines=[{"kind": "fixed_fee", "description": "Setup", "amount": 5000.5}])
+    bad = contract_payload(
+        number="C-1002", price_lines=[{"kind": "fixed_fee", "description": "Setup", "amount": 5000.5}]
+    )
     response = post(api, "/api/v1/contracts", bad)
     assert response.status_code == 422
     assert "decimal strings" in response.json()["error"]["fields"]["price_lines.0.amount"][0]
 
 
-@pytest.mark.parametrize("kind_line", [
-    {"kind": "usage", "description": "Per unit", "metric": "calls", "frequency": "monthly", "charge_model": "per_unit",
-     "unit_amount": "0.01", "free_units": "0", "minimum_commitment": "0"},
-    {"kind": "usage", "description": "Volume", "metric": "seats", "frequency": "monthly", "charge_model": "volume",
-     "free_units": "0", "minimum_commitment": "100.00",
-     "tiers": [{"up_to": "10", "unit_amount": "12.00", "flat_amount": "0"}, {"up_to": None, "unit_amount": "10.00", "flat_amount": "5.00"}]},
-    {"kind": "usage", "description": "Package", "metric": "sms", "frequency": "monthly", "charge_model": "package",
-     "package_size": "100", "amount": "10.00", "free_units": "50", "minimum_commitment": "0"},
-    {"kind": "usage", "description": "Percent", "metric": "payments", "frequency": "monthly", "charge_model": "percentage",
-     "rate": "2.9", "fixed_amount": "0.30", "per_transaction_min": "0.50", "per_transaction_max": "20.00", "free_amount": "1000.00",
-     "free_units": "10", "minimum_commitment": "0"},
-    {"kind": "usage", "description": "Graduated %", "metric": "gmv", "frequency": "quarterly", "charge_model": "graduated_percentage",
-     "free_units": "0", "minimum_commitment": "0",
-     "tiers": [{"up_to": "100000", "rate": "5", "flat_amount": "0"}, {"up_to": None, "rate": "2.5", "flat_amount": "0"}]},
-    {"kind": "milestone", "description": "Half", "amount": None, "reference": "", "expected_date": None, "percent_of_fixed_fee": "50"},
-])
+@pytest.mark.parametrize(
+    "kind_line",
+    [
+        {
+            "kind": "usage",
+            "description": "Per unit",
+            "metric": "calls",
+            "frequency": "monthly",
+            "charge_model": "per_unit",
+            "unit_amount": "0.01",
+            "free_units": "0",
+            "minimum_commitment": "0",
+        },
+        {
+            "kind": "usage",
+            "description": "Volume",
+            "metric": "seats",
+            "frequency": "monthly",
+            "charge_model": "volume",
+            "free_units": "0",
+            "minimum_commitment": "100.00",
+            "tiers": [
+                {"up_to": "10", "unit_amount": "12.00", "flat_amount": "0"},
+                {"up_to": None, "unit_amount": "10.00", "flat_amount": "5.00"},
+            ],
+        },
+        {
+            "kind": "usage",
+            "description": "Package",
+            "metric": "sms",
+            "frequency": "monthly",
+            "charge_model": "package",
+            "package_size": "100",
+            "amount": "10.00",
+            "free_units": "50",
+            "minimum_commitment": "0",
+        },
+        {
+            "kind": "usage",
+            "description": "Percent",
+            "metric": "payments",
+            "frequency": "monthly",
+            "charge_model": "percentage",
+            "rate": "2.9",
+            "fixed_amount": "0.30",
+            "per_transaction_min": "0.50",
+            "per_transaction_max": "20.00",
+            "free_amount": "1000.00",
+            "free_units": "10",
+            "minimum_commitment": "0",
+        },
+        {
+            "kind": "usage",
+            "description": "Graduated %",
+            "metric": "gmv",
+            "frequency": "quarterly",
+            "charge_model": "graduated_percentage",
+            "free_units": "0",
+            "minimum_commitment": "0",
+            "tiers": [
+                {"up_to": "100000", "rate": "5", "flat_amount": "0"},
+                {"up_to": None, "rate": "2.5", "flat_amount": "0"},
+            ],
+        },
+        {
+            "kind": "milestone",
+            "description": "Half",
+            "amount": None,
+            "reference": "",
+            "expected_date": None,
+            "percent_of_fixed_fee": "50",
+        },
+    ],
+)
 def test_every_charge_model_round_trips(api, acme, kind_line):
     lines = [{"kind": "fixed_fee", "description": "Project", "amount": "10000.00", "bill_on": None}, kind_line]
     assert post(api, "/api/v1/contracts", contract_payload(price_lines=lines)).status_code == 201
@@ -112,7 +188,11 @@ def test_a_contract_can_be_read_by_id_or_number_and_unknown_refs_are_404(api, ac
 
 def test_contract_list_pages_and_filters(api, acme):
     for n in range(3):
-        post(api, "/api/v1/contracts", contract_payload(number=f"C-{2000 + n}", **({"status": "draft"} if n == 0 else {})))
+        post(
+            api,
+            "/api/v1/contracts",
+            contract_payload(number=f"C-{2000 + n}", **({"status": "draft"} if n == 0 else {})),
+        )
     page = api.get("/api/v1/contracts?limit=2").json()
     assert page["count"] == 3 and len(page["items"]) == 2
     drafts = api.get("/api/v1/contracts?status=draft").json()
@@ -161,7 +241,11 @@ def test_customer_round_trips_and_is_found_by_id_or_external_id(api, acme):
 
 
 def test_customer_patch_changes_only_the_fields_sent(api, acme):
-    response = patch(api, "/api/v1/customers/acme-ltd", {"billing_emails": ["ap@acme.example", "cfo@acme.example"], "address": {"city": "Leeds"}})
+    response = patch(
+        api,
+        "/api/v1/customers/acme-ltd",
+        {"billing_emails": ["ap@acme.example", "cfo@acme.example"], "address": {"city": "Leeds"}},
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["billing_emails"] == ["ap@acme.example", "cfo@acme.example"]
@@ -175,17 +259,20 @@ def test_customer_list_searches(api, acme):
     assert api.get("/api/v1/customers").json()["count"] == 2
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"external_id": ""}, "external_id"),
-    ({"external_id": "has space"}, "external_id"),
-    ({"legal_name": ""}, "legal_name"),
-    ({"currency": "XYZ"}, "currency"),
-    ({"billing_emails": ["not-an-email"]}, "billing_emails"),
-    ({"address": {"country": "Britain"}}, "address.country"),
-    ({"address": {"street": "x"}}, "address.street"),
-    ({"owner": "nobody@nowhere.example"}, "owner"),
-    ({"colour": "blue"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"external_id": ""}, "external_id"),
+        ({"external_id": "has space"}, "external_id"),
+        ({"legal_name": ""}, "legal_name"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"billing_emails": ["not-an-email"]}, "billing_emails"),
+        ({"address": {"country": "Britain"}}, "address.country"),
+        ({"address": {"street": "x"}}, "address.street"),
+        ({"owner": "nobody@nowhere.example"}, "owner"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
 def test_bad_customers_get_422_naming_the_field_and_nothing_is_written(api, in_a, change, field):
     before = counts(in_a)
     response = post(api, "/api/v1/customers", customer_payload(**change))
@@ -237,28 +324,98 @@ CONTRACT_RULES = [
     ("recurring without timing", lambda p: _line(p, 0).pop("timing"), "price_lines.0.timing"),
     ("included hours without overage rate", lambda p: _line(p, 0).pop("overage_rate"), "price_lines.0.overage_rate"),
     ("milestone without amount", lambda p: _line(p, 1).pop("amount"), "price_lines.1.amount"),
-    ("milestone expected after the end", lambda p: _line(p, 1).update(expected_date="2027-03-31"), "price_lines.1.expected_date"),
-    ("duplicate milestone reference", lambda p: p["price_lines"].append(dict(_line(p, 1), description="Phase 2")), "price_lines.5.reference"),
+    (
+        "milestone expected after the end",
+        lambda p: _line(p, 1).update(expected_date="2027-03-31"),
+        "price_lines.1.expected_date",
+    ),
+    (
+        "duplicate milestone reference",
+        lambda p: p["price_lines"].append(dict(_line(p, 1), description="Phase 2")),
+        "price_lines.5.reference",
+    ),
     ("time and materials without rates", lambda p: _line(p, 2).update(rates=[]), "price_lines.2.rates"),
-    ("a role priced twice", lambda p: _line(p, 2)["rates"].append({"role": "Engineer", "hourly_rate": "160.00"}), "price_lines.2.rates.1.role"),
-    ("a role without a rate", lambda p: _line(p, 2)["rates"][0].pop("hourly_rate"), "price_lines.2.rates.0.hourly_rate"),
+    (
+        "a role priced twice",
+        lambda p: _line(p, 2)["rates"].append({"role": "Engineer", "hourly_rate": "160.00"}),
+        "price_lines.2.rates.1.role",
+    ),
+    (
+        "a role without a rate",
+        lambda p: _line(p, 2)["rates"][0].pop("hourly_rate"),
+        "price_lines.2.rates.0.hourly_rate",
+    ),
     ("zero cap", lambda p: _line(p, 2).update(cap="0"), "price_lines.2.cap"),
     ("fixed fee billed before the start", lambda p: _line(p, 3).update(bill_on="2025-06-01"), "price_lines.3.bill_on"),
     ("metric with spaces", lambda p: _line(p, 4).update(metric="API Calls"), "price_lines.4.metric"),
     ("unknown charge model", lambda p: _line(p, 4).update(charge_model="flat"), "price_lines.4.charge_model"),
     ("field of another charge model", lambda p: _line(p, 4).update(unit_amount="1.00"), "price_lines.4.unit_amount"),
-    ("per-unit without unit amount", lambda p: _line(p, 4).update(charge_model="per_unit", tiers=None), "price_lines.4.unit_amount"),
+    (
+        "per-unit without unit amount",
+        lambda p: _line(p, 4).update(charge_model="per_unit", tiers=None),
+        "price_lines.4.unit_amount",
+    ),
     ("non-final unbounded tier", lambda p: _line(p, 4)["tiers"][0].update(up_to=None), "price_lines.4.tiers"),
-    ("overlapping tiers", lambda p: _line(p, 4)["tiers"].insert(1, {"up_to": "50", "unit_amount": "0.9"}), "price_lines.4.tiers"),
+    (
+        "overlapping tiers",
+        lambda p: _line(p, 4)["tiers"].insert(1, {"up_to": "50", "unit_amount": "0.9"}),
+        "price_lines.4.tiers",
+    ),
     ("bounded last tier", lambda p: _line(p, 4)["tiers"][1].update(up_to="1000"), "price_lines.4.tiers"),
     ("tier without price", lambda p: _line(p, 4)["tiers"][0].pop("unit_amount"), "price_lines.4.tiers.0.unit_amount"),
-    ("unique count without property", lambda p: _line(p, 4).update(aggregation="unique_count"), "price_lines.4.aggregation_property"),
-    ("package of size 0", lambda p: p["price_lines"].__setitem__(4, {"kind": "usage", "description": "SMS", "metric": "sms", "frequency": "monthly",
-                                                                        "charge_model": "package", "package_size": "0", "amount": "9.00"}), "price_lines.4.package_size"),
-    ("percentage over 100", lambda p: p["price_lines"].__setitem__(4, {"kind": "usage", "description": "Card fees", "metric": "payments", "frequency": "monthly",
-                                                                          "charge_model": "percentage", "rate": "150"}), "price_lines.4.rate"),
-    ("min above max per transaction", lambda p: p["price_lines"].__setitem__(4, {"kind": "usage", "description": "Card fees", "metric": "payments", "frequency": "monthly",
-                                                                                   "charge_model": "percentage", "rate": "2", "per_transaction_min": "5", "per_transaction_max": "1"}), "price_lines.4.per_transaction_max"),
+    (
+        "unique count without property",
+        lambda p: _line(p, 4).update(aggregation="unique_count"),
+        "price_lines.4.aggregation_property",
+    ),
+    (
+        "package of size 0",
+        lambda p: p["price_lines"].__setitem__(
+            4,
+            {
+                "kind": "usage",
+                "description": "SMS",
+                "metric": "sms",
+                "frequency": "monthly",
+                "charge_model": "package",
+                "package_size": "0",
+                "amount": "9.00",
+            },
+        ),
+        "price_lines.4.package_size",
+    ),
+    (
+        "percentage over 100",
+        lambda p: p["price_lines"].__setitem__(
+            4,
+            {
+                "kind": "usage",
+                "description": "Card fees",
+                "metric": "payments",
+                "frequency": "monthly",
+                "charge_model": "percentage",
+                "rate": "150",
+            },
+        ),
+        "price_lines.4.rate",
+    ),
+    (
+        "min above max per transaction",
+        lambda p: p["price_lines"].__setitem__(
+            4,
+            {
+                "kind": "usage",
+                "description": "Card fees",
+                "metric": "payments",
+                "frequency": "monthly",
+                "charge_model": "percentage",
+                "rate": "2",
+                "per_transaction_min": "5",
+                "per_transaction_max": "1",
+            },
+        ),
+        "price_lines.4.per_transaction_max",
+    ),
 ]
 
 
@@ -315,8 +472,11 @@ def test_amendment_endpoint_creates_the_next_version_and_keeps_line_refs(api, ac
     post(api, "/api/v1/contracts", contract_payload())
     lines = copy.deepcopy(contract_payload()["price_lines"])
     lines[0]["amount"] = "3500.00"
-    response = post(api, "/api/v1/contracts/C-1001/amendments",
-                    {"effective_from": "2026-03-15", "reason": "Scope extended", "price_lines": lines})
+    response = post(
+        api,
+        "/api/v1/contracts/C-1001/amendments",
+        {"effective_from": "2026-03-15", "reason": "Scope extended", "price_lines": lines},
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["version"] == 2 and body["effective_from"] == "2026-03-15" and body["reason"] == "Scope extended"
@@ -328,15 +488,24 @@ def test_amendment_endpoint_creates_the_next_version_and_keeps_line_refs(api, ac
     assert [v["version"] for v in api.get("/api/v1/contracts/C-1001/versions").json()] == [1, 2]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "effective_from"),
-    ({"effective_from": "2026-01-10"}, "effective_from"),
-    ({"effective_from": "2027-02-01", "payment_terms_days": 45}, "effective_from"),
-    ({"effective_from": "not-a-date"}, "effective_from"),
-    ({"effective_from": "2026-03-01"}, "non_field_errors"),
-    ({"effective_from": "2026-03-01", "price_lines": [{"kind": "recurring", "description": "Retainer", "amount": "-1"}]}, "price_lines.0.amount"),
-    ({"effective_from": "2026-03-01", "discount": "10"}, "discount"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "effective_from"),
+        ({"effective_from": "2026-01-10"}, "effective_from"),
+        ({"effective_from": "2027-02-01", "payment_terms_days": 45}, "effective_from"),
+        ({"effective_from": "not-a-date"}, "effective_from"),
+        ({"effective_from": "2026-03-01"}, "non_field_errors"),
+        (
+            {
+                "effective_from": "2026-03-01",
+                "price_lines": [{"kind": "recurring", "description": "Retainer", "amount": "-1"}],
+            },
+            "price_lines.0.amount",
+        ),
+        ({"effective_from": "2026-03-01", "discount": "10"}, "discount"),
+    ],
+)
 def test_bad_amendments_get_422_naming_the_field_and_add_no_version(api, acme, in_a, body, field):
     post(api, "/api/v1/contracts", contract_payload())
     before = counts(in_a)
@@ -348,8 +517,13 @@ def test_bad_amendments_get_422_naming_the_field_and_add_no_version(api, acme, i
 
 def test_openapi_documents_the_contract_endpoints(api):
     spec = api.get("/api/v1/openapi.json").json()
-    for path in ("/api/v1/customers", "/api/v1/customers/{ref}", "/api/v1/contracts", "/api/v1/contracts/{ref}",
-                 "/api/v1/contracts/{ref}/amendments"):
+    for path in (
+        "/api/v1/customers",
+        "/api/v1/customers/{ref}",
+        "/api/v1/contracts",
+        "/api/v1/contracts/{ref}",
+        "/api/v1/contracts/{ref}/amendments",
+    ):
         assert path in spec["paths"], path
     assert "post" in spec["paths"]["/api/v1/contracts"] and "patch" in spec["paths"]["/api/v1/customers/{ref}"]
 

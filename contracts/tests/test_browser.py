@@ -1,6 +1,7 @@
 """An admin, as a new user would in a real browser: creates a customer and a contract with every
 kind of price line, amends it after reviewing the diff, and sees the history. Screenshots go to
 test-artifacts/ for people to look at."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,9 @@ def page(page):
 
 
 def test_admin_creates_customer_and_contract_amends_it_and_sees_history(page, tenant_a, live_server_url, artifacts_dir):
-    from conftest import PASSWORD
     from playwright.sync_api import expect
+
+    from conftest import PASSWORD
 
     def shot(name: str) -> None:
         page.screenshot(path=os.path.join(artifacts_dir, f"contracts-{name}.png"), full_page=True)
@@ -164,9 +166,17 @@ def test_admin_creates_customer_and_contract_amends_it_and_sees_history(page, te
 
     api = Client(HTTP_HOST=tenant_a.host, HTTP_AUTHORIZATION=f"Bearer {tenant_a.api_key}")
     read = api.get(f"/api/v1/contracts/{number}?as_of={start.isoformat()}").json()
-    assert [line["kind"] for line in read["price_lines"]] == ["recurring", "fixed_fee", "milestone", "time_and_materials", "usage"]
-    assert read["price_lines"][4]["tiers"] == [{"up_to": "100", "unit_amount": "1.00", "flat_amount": "0"},
-                                               {"up_to": None, "unit_amount": "0.50", "flat_amount": "0"}]
+    assert [line["kind"] for line in read["price_lines"]] == [
+        "recurring",
+        "fixed_fee",
+        "milestone",
+        "time_and_materials",
+        "usage",
+    ]
+    assert read["price_lines"][4]["tiers"] == [
+        {"up_to": "100", "unit_amount": "1.00", "flat_amount": "0"},
+        {"up_to": None, "unit_amount": "0.50", "flat_amount": "0"},
+    ]
     assert api.get(f"/api/v1/contracts/{number}?as_of={effective}").json()["price_lines"][0]["amount"] == "3500.00"
 
     page.click("nav >> text=Contracts")
@@ -178,9 +188,12 @@ def test_admin_creates_customer_and_contract_amends_it_and_sees_history(page, te
     shot("09-contract-list-mobile")
 
 
-def test_admin_imports_customers_sees_the_bad_row_then_imports_the_fixed_file(page, tenant_a, live_server_url, artifacts_dir, tmp_path):
-    from conftest import PASSWORD
+def test_admin_imports_customers_sees_the_bad_row_then_imports_the_fixed_file(
+    page, tenant_a, live_server_url, artifacts_dir, tmp_path
+):
     from playwright.sync_api import expect
+
+    from conftest import PASSWORD
 
     suffix = uuid.uuid4().hex[:6]
     header = "external_id,legal_name,currency,billing_emails,country\n"

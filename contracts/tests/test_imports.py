@@ -1,4 +1,5 @@
 """CSV import and export: a preview names every bad row and why; the commit is all or nothing."""
+
 from __future__ import annotations
 
 import csv
@@ -7,6 +8,7 @@ import io
 import pytest
 
 from contracts.models import Contract, Customer, PriceLine
+from contracts.selectors import contract_list, customer_list
 from contracts.services.customers import customer_create
 from contracts.services.imports import (
     CONTRACT_COLUMNS,
@@ -20,7 +22,6 @@ from contracts.services.imports import (
     customers_import_preview,
     decode_upload,
 )
-from contracts.selectors import contract_list, customer_list
 from contracts.tests.factories import customer_payload
 
 pytestmark = pytest.mark.django_db
@@ -38,8 +39,14 @@ def to_csv(columns, rows) -> str:
 def customer_rows(n=50, bad_at=None, bad=None):
     rows = []
     for i in range(n):
-        row = {"external_id": f"cust-{i:03d}", "legal_name": f"Customer {i} Ltd", "currency": "GBP",
-               "billing_emails": f"ap@c{i}.example; finance@c{i}.example", "country": "GB", "city": "London"}
+        row = {
+            "external_id": f"cust-{i:03d}",
+            "legal_name": f"Customer {i} Ltd",
+            "currency": "GBP",
+            "billing_emails": f"ap@c{i}.example; finance@c{i}.example",
+            "country": "GB",
+            "city": "London",
+        }
         if i == bad_at:
             row.update(bad)
         rows.append(row)
@@ -53,13 +60,16 @@ def test_fifty_good_customers_import(in_a):
         assert Customer.objects.get(external_id="cust-007").billing_emails == ["ap@c7.example", "finance@c7.example"]
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"billing_emails": "ap@@c.example"}, "billing_emails"),
-    ({"currency": "POUNDS"}, "currency"),
-    ({"legal_name": ""}, "legal_name"),
-    ({"country": "England"}, "country"),
-    ({"external_id": "cust-003"}, "also on line"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"billing_emails": "ap@@c.example"}, "billing_emails"),
+        ({"currency": "POUNDS"}, "currency"),
+        ({"legal_name": ""}, "legal_name"),
+        ({"country": "England"}, "country"),
+        ({"external_id": "cust-003"}, "also on line"),
+    ],
+)
 def test_one_bad_row_among_fifty_imports_nothing_and_reports_that_row(in_a, bad, message):
     text = to_csv(CUSTOMER_COLUMNS, customer_rows(bad_at=31, bad=bad))
     with in_a():
@@ -82,13 +92,16 @@ def test_a_known_external_id_updates_the_customer(in_a):
         assert Customer.objects.get(external_id="cust-000").legal_name == "Customer 0 Ltd"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty"),
-    ("external_id,legal_name\n", "no rows"),
-    ("external_id,legal_name,colour\nx,X,blue\n", "Unknown column"),
-    ("legal_name\nX\n", "Missing column"),
-    ('external_id,legal_name\n"unterminated,X\n', "not valid CSV"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty"),
+        ("external_id,legal_name\n", "no rows"),
+        ("external_id,legal_name,colour\nx,X,blue\n", "Unknown column"),
+        ("legal_name\nX\n", "Missing column"),
+        ('external_id,legal_name\n"unterminated,X\n', "not valid CSV"),
+    ],
+)
 def test_broken_files_are_refused_with_a_reason(in_a, text, message):
     with in_a():
         preview = customers_import_preview(text=text)
@@ -113,18 +126,65 @@ def test_customers_export_reimports_unchanged(in_a):
 
 
 CONTRACT_ROWS = [
-    {"number": "C-1", "customer": "acme-ltd", "title": "Platform", "start_date": "2026-01-15", "end_date": "2026-12-31",
-     "currency": "USD", "line_kind": "recurring", "line_description": "Retainer", "amount": "3100.00", "frequency": "monthly",
-     "timing": "advance", "included_hours": "20", "overage_rate": "150.00"},
-    {"number": "C-1", "line_kind": "milestone", "line_description": "Go-live", "amount": "12000.00", "reference": "PROJ-12",
-     "expected_date": "2026-03-31"},
-    {"number": "C-1", "line_kind": "time_and_materials", "line_description": "Extra", "rates": "engineer=150.00; designer=120.00", "cap": "20000.00"},
-    {"number": "C-1", "line_kind": "fixed_fee", "line_description": "Onboarding", "amount": "5000.00", "bill_on": "2026-01-15"},
-    {"number": "C-1", "line_kind": "usage", "line_description": "API calls", "metric": "api_calls", "frequency": "monthly",
-     "charge_model": "graduated", "tiers": "100:1.00:0; :0.50:0"},
-    {"number": "C-2", "customer": "acme-ltd", "title": "Payments", "start_date": "2026-02-01", "line_kind": "usage",
-     "line_description": "Card fees", "metric": "payments", "frequency": "monthly", "charge_model": "percentage", "rate": "1.4",
-     "fixed_amount": "0.20"},
+    {
+        "number": "C-1",
+        "customer": "acme-ltd",
+        "title": "Platform",
+        "start_date": "2026-01-15",
+        "end_date": "2026-12-31",
+        "currency": "USD",
+        "line_kind": "recurring",
+        "line_description": "Retainer",
+        "amount": "3100.00",
+        "frequency": "monthly",
+        "timing": "advance",
+        "included_hours": "20",
+        "overage_rate": "150.00",
+    },
+    {
+        "number": "C-1",
+        "line_kind": "milestone",
+        "line_description": "Go-live",
+        "amount": "12000.00",
+        "reference": "PROJ-12",
+        "expected_date": "2026-03-31",
+    },
+    {
+        "number": "C-1",
+        "line_kind": "time_and_materials",
+        "line_description": "Extra",
+        "rates": "engineer=150.00; designer=120.00",
+        "cap": "20000.00",
+    },
+    {
+        "number": "C-1",
+        "line_kind": "fixed_fee",
+        "line_description": "Onboarding",
+        "amount": "5000.00",
+        "bill_on": "2026-01-15",
+    },
+    {
+        "number": "C-1",
+        "line_kind": "usage",
+        "line_description": "API calls",
+        "metric": "api_calls",
+        "frequency": "monthly",
+        "charge_model": "graduated",
+        "tiers": "100:1.00:0; :0.50:0",
+    },
+    {
+        "number": "C-2",
+        "customer": "acme-ltd",
+        "title": "Payments",
+        "start_date": "2026-02-01",
+        "line_kind": "usage",
+        "line_description": "Card fees",
+        "metric": "payments",
+        "frequency": "monthly",
+        "charge_model": "percentage",
+        "rate": "1.4",
+        "fixed_amount": "0.20",
+    },
 ]
 
 
@@ -173,6 +233,7 @@ def test_contracts_export_is_the_import_format(in_a):
         renumbered = exported.replace("C-1,", "C-101,").replace("C-2,", "C-102,")
         assert contracts_import_preview(text=renumbered).ok
         contracts_import_commit(text=renumbered)
-        assert contracts_export_csv(contracts=contract_list(q="C-10")).replace("C-101,", "C-1,").replace("C-102,", "C-2,").splitlines()[1:] \
-            == sorted(exported.splitlines()[1:], key=lambda line: exported.splitlines().index(line))
+        assert contracts_export_csv(contracts=contract_list(q="C-10")).replace("C-101,", "C-1,").replace(
+            "C-102,", "C-2,"
+        ).splitlines()[1:] == sorted(exported.splitlines()[1:], key=lambda line: exported.splitlines().index(line))
         assert contracts_import_preview(text=exported).bad_rows[0].errors[0].startswith("number: Contract C-")

@@ -1,4 +1,5 @@
 """The contract page's "Mark delivered" button: shown to roles that may deliver, and it delivers once."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,9 @@ def milestone(tenant_a):
     with schema_context(tenant_a.schema):
         contract = ContractFactory()
         line = PriceLineFactory(version=contract.versions.get(), milestone=True)
-        return MilestoneFactory(contract=contract, line_ref=line.line_ref, reference=line.reference, name=line.description)
+        return MilestoneFactory(
+            contract=contract, line_ref=line.line_ref, reference=line.reference, name=line.description
+        )
 
 
 def test_finance_sees_the_button_and_marks_the_milestone_delivered_once(tenant_a, milestone):

@@ -1,4 +1,5 @@
 """Services: customers, issuing entities, contracts, activation, value, demo data."""
+
 from __future__ import annotations
 
 import copy
@@ -13,7 +14,13 @@ from contracts.selectors import contract_value_of, contract_with_versions
 from contracts.services.contracts import contract_activate, contract_create, contract_update
 from contracts.services.customers import customer_create, customer_update
 from contracts.services.issuing_entities import issuing_entity_create
-from contracts.tests.factories import ContractFactory, CustomerFactory, PriceLineFactory, contract_payload, customer_payload
+from contracts.tests.factories import (
+    ContractFactory,
+    CustomerFactory,
+    PriceLineFactory,
+    contract_payload,
+    customer_payload,
+)
 from contracts.valuation import contract_value
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +34,12 @@ def acme(in_a):
 
 def test_customer_create_stores_the_wire_fields(acme):
     assert acme.billing_emails == ["ap@acme.example"]
-    assert (acme.address_line1, acme.city, acme.postal_code, acme.country) == ("1 Main Street", "London", "EC1A 1AA", "GB")
+    assert (acme.address_line1, acme.city, acme.postal_code, acme.country) == (
+        "1 Main Street",
+        "London",
+        "EC1A 1AA",
+        "GB",
+    )
 
 
 def test_customer_update_full_replace_clears_what_is_left_out(acme):
@@ -39,7 +51,9 @@ def test_customer_update_full_replace_clears_what_is_left_out(acme):
 def test_customer_validation_collects_every_problem_at_once(in_a):
     with in_a():
         with pytest.raises(ValidationError) as exc:
-            customer_create(data={"external_id": "", "legal_name": "", "currency": "??", "billing_emails": "a@b.example, nope"})
+            customer_create(
+                data={"external_id": "", "legal_name": "", "currency": "??", "billing_emails": "a@b.example, nope"}
+            )
         assert set(exc.value.message_dict) == {"external_id", "legal_name", "currency", "billing_emails"}
         assert Customer.objects.count() == 0
 
@@ -58,11 +72,24 @@ def test_contract_create_writes_version_one_lines_tiers_rates_and_milestones(acm
     assert (version.version, version.effective_from, version.currency) == (1, date(2026, 1, 15), "USD")
     lines = list(version.price_lines.order_by("position"))
     assert [(pl.line_ref, pl.kind) for pl in lines] == [
-        ("L1", "recurring"), ("L2", "milestone"), ("L3", "time_and_materials"), ("L4", "fixed_fee"), ("L5", "usage")]
-    assert [(t.up_to, t.unit_amount) for t in lines[4].tiers.all()] == [(Decimal("100"), Decimal("1.00")), (None, Decimal("0.50"))]
+        ("L1", "recurring"),
+        ("L2", "milestone"),
+        ("L3", "time_and_materials"),
+        ("L4", "fixed_fee"),
+        ("L5", "usage"),
+    ]
+    assert [(t.up_to, t.unit_amount) for t in lines[4].tiers.all()] == [
+        (Decimal("100"), Decimal("1.00")),
+        (None, Decimal("0.50")),
+    ]
     assert [(r.role, r.hourly_rate) for r in lines[2].rates.all()] == [("engineer", Decimal("150.00"))]
     milestone = Milestone.objects.get(contract=contract)
-    assert (milestone.line_ref, milestone.name, milestone.reference, milestone.status) == ("L2", "Phase 1 go-live", "PROJ-12", "pending")
+    assert (milestone.line_ref, milestone.name, milestone.reference, milestone.status) == (
+        "L2",
+        "Phase 1 go-live",
+        "PROJ-12",
+        "pending",
+    )
 
 
 def test_a_contract_names_its_customer_by_id_or_external_id(acme):
@@ -82,7 +109,13 @@ def test_chosen_line_refs_are_kept_and_must_be_unique(acme):
     payload = copy.deepcopy(contract_payload())
     payload["price_lines"][0]["line_ref"] = "retainer"
     contract = contract_create(data=payload)
-    assert sorted(contract.versions.get().price_lines.values_list("line_ref", flat=True)) == ["L1", "L2", "L3", "L4", "retainer"]
+    assert sorted(contract.versions.get().price_lines.values_list("line_ref", flat=True)) == [
+        "L1",
+        "L2",
+        "L3",
+        "L4",
+        "retainer",
+    ]
     payload = copy.deepcopy(contract_payload(number="C-1002"))
     payload["price_lines"][0]["line_ref"] = payload["price_lines"][1]["line_ref"] = "X"
     with pytest.raises(ValidationError) as exc:
@@ -110,9 +143,17 @@ def test_a_draft_with_no_lines_cannot_be_activated(acme):
 
 
 def test_a_drafts_terms_stay_editable_even_after_its_start_date(acme):
-    draft = contract_create(data=contract_payload(status="draft", start_date="2025-01-01", end_date="2025-12-31",
-                                                  price_lines=[{"kind": "fixed_fee", "description": "Setup", "amount": "100.00"}]))
-    contract_update(contract=draft, data={"price_lines": [{"kind": "fixed_fee", "description": "Setup", "amount": "150.00"}]})
+    draft = contract_create(
+        data=contract_payload(
+            status="draft",
+            start_date="2025-01-01",
+            end_date="2025-12-31",
+            price_lines=[{"kind": "fixed_fee", "description": "Setup", "amount": "100.00"}],
+        )
+    )
+    contract_update(
+        contract=draft, data={"price_lines": [{"kind": "fixed_fee", "description": "Setup", "amount": "150.00"}]}
+    )
     line = draft.versions.get().price_lines.get()
     assert line.amount == Decimal("150.00") and line.line_ref == "L1"
 
@@ -162,7 +203,9 @@ def test_contract_value_prices_recurring_periods_at_the_version_in_force_and_one
     contract = contract_create(data=contract_payload())
     value = contract_value_of(contract_with_versions(pk=contract.pk), as_of=date(2026, 2, 1))
     # Retainer: 17/31 × 3,100 (1,700.00) + 11 × 3,100; milestone 12,000; onboarding 5,000; usage minimum 0.
-    assert value.committed == {"USD": Decimal("1700.00") + 11 * Decimal("3100.00") + Decimal("12000.00") + Decimal("5000.00")}
+    assert value.committed == {
+        "USD": Decimal("1700.00") + 11 * Decimal("3100.00") + Decimal("12000.00") + Decimal("5000.00")
+    }
     assert value.tm_caps == {"USD": Decimal("20000.00")}
     lines = copy.deepcopy(contract_payload()["price_lines"])
     lines[0]["amount"] = "3500.00"
@@ -175,8 +218,15 @@ def test_contract_value_prices_recurring_periods_at_the_version_in_force_and_one
 def test_open_ended_contracts_are_valued_over_their_first_year():
     from types import SimpleNamespace
 
-    line = SimpleNamespace(kind="recurring", line_ref="L1", amount=Decimal("1000"), frequency="quarterly",
-                           minimum_commitment=Decimal(0), cap=None, percent_of_fixed_fee=None)
+    line = SimpleNamespace(
+        kind="recurring",
+        line_ref="L1",
+        amount=Decimal("1000"),
+        frequency="quarterly",
+        minimum_commitment=Decimal(0),
+        cap=None,
+        percent_of_fixed_fee=None,
+    )
     version = SimpleNamespace(effective_from=date(2026, 1, 1), billing_anchor="calendar", currency="EUR", lines=[line])
     value = contract_value(start=date(2026, 1, 1), end=None, versions=[version])
     assert value.open_ended and value.committed == {"EUR": Decimal("4000.00")}
@@ -206,9 +256,14 @@ def test_demo_seed_covers_every_kind_and_charge_model_with_amendments_and_milest
         assert summary["contracts"] == Contract.objects.count() == 50
         assert IssuingEntity.objects.count() == 2 and Customer.objects.count() >= 15
         assert set(PriceLine.objects.values_list("kind", flat=True)) == set(PriceLineKind.values)
-        assert set(PriceLine.objects.filter(kind="usage").values_list("charge_model", flat=True)) == set(ChargeModel.values)
+        assert set(PriceLine.objects.filter(kind="usage").values_list("charge_model", flat=True)) == set(
+            ChargeModel.values
+        )
         assert ContractVersion.objects.filter(version__gt=1).count() == summary["amendments"] >= 10
-        assert Milestone.objects.filter(status="delivered").exists() and Milestone.objects.filter(status="pending").exists()
+        assert (
+            Milestone.objects.filter(status="delivered").exists()
+            and Milestone.objects.filter(status="pending").exists()
+        )
         assert set(Contract.objects.values_list("status", flat=True)) >= {"active", "draft"}
         assert contracts_demo_seed()["contracts"] == 0  # idempotent: a seeded tenant is left alone
 
@@ -219,7 +274,9 @@ def test_demo_seed_is_deterministic(in_a):
     from contracts.services.demo import contracts_demo_seed
 
     def snapshot():
-        return sorted(Contract.objects.values_list("number", "title", "start_date", "end_date", "customer__external_id"))
+        return sorted(
+            Contract.objects.values_list("number", "title", "start_date", "end_date", "customer__external_id")
+        )
 
     class Rollback(Exception):
         pass

@@ -1,4 +1,5 @@
 """Tiers: contiguous, strictly increasing, only the last unbounded — in the service and in the database."""
+
 from __future__ import annotations
 
 import copy
@@ -16,8 +17,14 @@ pytestmark = pytest.mark.django_db
 
 
 def usage_line(tiers, charge_model="graduated"):
-    return {"kind": "usage", "description": "API calls", "metric": "api_calls", "frequency": "monthly",
-            "charge_model": charge_model, "tiers": tiers}
+    return {
+        "kind": "usage",
+        "description": "API calls",
+        "metric": "api_calls",
+        "frequency": "monthly",
+        "charge_model": charge_model,
+        "tiers": tiers,
+    }
 
 
 def t(up_to, price="1.00", flat="0"):
@@ -35,16 +42,19 @@ def test_contiguous_increasing_tiers_ending_unbounded_are_accepted(charge_model)
     assert problems([t("100"), t("500", "0.80"), t(None, "0.50")], charge_model) == {}
 
 
-@pytest.mark.parametrize("tiers, expected", [
-    ([t("500"), t("100"), t(None)], "must be greater than the previous"),  # overlap: 101–500 then ≤100
-    ([t("100"), t("100"), t(None)], "must be greater than the previous"),  # a tier of no width
-    ([t(None), t("100"), t(None)], "only the last tier may have no upper bound"),
-    ([t("100"), t(None), t("500")], "only the last tier may have no upper bound"),
-    ([t("100"), t("500")], "last tier must have no upper bound"),  # a gap above 500: nothing prices it
-    ([], "needs tiers"),
-    ([t("0"), t(None)], "greater than 0"),
-    ([t("100", "-1"), t(None)], "must not be negative"),
-])
+@pytest.mark.parametrize(
+    "tiers, expected",
+    [
+        ([t("500"), t("100"), t(None)], "must be greater than the previous"),  # overlap: 101–500 then ≤100
+        ([t("100"), t("100"), t(None)], "must be greater than the previous"),  # a tier of no width
+        ([t(None), t("100"), t(None)], "only the last tier may have no upper bound"),
+        ([t("100"), t(None), t("500")], "only the last tier may have no upper bound"),
+        ([t("100"), t("500")], "last tier must have no upper bound"),  # a gap above 500: nothing prices it
+        ([], "needs tiers"),
+        ([t("0"), t(None)], "greater than 0"),
+        ([t("100", "-1"), t(None)], "must not be negative"),
+    ],
+)
 def test_bad_tier_sets_are_rejected_with_a_reason(tiers, expected):
     errors = problems(tiers)
     messages = [m for name, msgs in errors.items() if name.startswith("price_lines.0.tiers") for m in msgs]
@@ -76,16 +86,16 @@ def test_the_database_refuses_tiers_that_are_not_contiguous(in_a):
     """The deferred constraint trigger is the last guard, e.g. against the Django admin or a script."""
     with in_a():
         line = PriceLineFactory(graduated=True, tiers=[("100", "1.00"), (None, "0.50")])
-        with pytest.raises(IntegrityError, match="not contiguous"):
-            with transaction.atomic():
-                PriceTier.objects.filter(price_line=line, position=2).update(up_to="500")  # last tier bounded
-                with connection.cursor() as cursor:
-                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        with pytest.raises(IntegrityError, match="not contiguous"):
-            with transaction.atomic():
-                PriceTier.objects.create(price_line=line, position=3, up_to="50", unit_amount="0.40")  # after the unbounded one
-                with connection.cursor() as cursor:
-                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        with pytest.raises(IntegrityError, match="not contiguous"), transaction.atomic():
+            PriceTier.objects.filter(price_line=line, position=2).update(up_to="500")  # last tier bounded
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        with pytest.raises(IntegrityError, match="not contiguous"), transaction.atomic():
+            PriceTier.objects.create(
+                price_line=line, position=3, up_to="50", unit_amount="0.40"
+            )  # after the unbounded one
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         with transaction.atomic():  # a valid change passes
             PriceTier.objects.filter(price_line=line, position=1).update(up_to="200")
             with connection.cursor() as cursor:

@@ -1,12 +1,13 @@
 """The contracts UI: who may open what, htmx partials, the editor, one validation path with the API."""
+
 from __future__ import annotations
 
 import copy
 
 import pytest
 from django.db import connection
-from django.utils.html import escape
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
 from contracts.models import Contract, ContractVersion, Customer, PriceLine
 from contracts.services.contracts import contract_create
@@ -113,15 +114,26 @@ def test_list_query_counts_do_not_grow_with_rows(admin_client, in_a):
 
 
 def test_the_editor_adds_rows_per_kind_and_rerenders_a_row_when_its_kind_changes(admin_client):
-    row = admin_client.get("/contracts/editor/price-line/?kind=time_and_materials", HTTP_HX_REQUEST="true").content.decode()
+    row = admin_client.get(
+        "/contracts/editor/price-line/?kind=time_and_materials", HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert 'data-kind="time_and_materials"' in row and "Hourly rate" in row and "<html" not in row
     token = "abc123"
-    changed = admin_client.get("/contracts/editor/price-line/", {
-        "token": token, f"pl-{token}-kind": "usage", f"pl-{token}-description": "API calls", f"pl-{token}-charge_model": "graduated",
-    }, HTTP_HX_REQUEST="true").content.decode()
+    changed = admin_client.get(
+        "/contracts/editor/price-line/",
+        {
+            "token": token,
+            f"pl-{token}-kind": "usage",
+            f"pl-{token}-description": "API calls",
+            f"pl-{token}-charge_model": "graduated",
+        },
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
     assert 'data-kind="usage"' in changed and 'value="API calls"' in changed and "Up to (inclusive)" in changed
-    package = admin_client.get("/contracts/editor/price-line/", {
-        "token": token, f"pl-{token}-kind": "usage", f"pl-{token}-charge_model": "package"}).content.decode()
+    package = admin_client.get(
+        "/contracts/editor/price-line/",
+        {"token": token, f"pl-{token}-kind": "usage", f"pl-{token}-charge_model": "package"},
+    ).content.decode()
     assert "Package size" in package and "Up to (inclusive)" not in package
     assert "up_to" in admin_client.get("/contracts/editor/tier/?line=abc123&charge_model=graduated").content.decode()
     assert "hourly_rate" in admin_client.get("/contracts/editor/rate/?line=abc123").content.decode()
@@ -159,24 +171,45 @@ def test_every_contract_rule_shows_on_the_form_next_to_its_field_and_writes_noth
 
 
 def test_customer_form_shows_service_errors_on_its_fields(admin_client, in_a):
-    response = admin_client.post("/customers/new/", {"external_id": "has space", "legal_name": "", "country": "England",
-                                                     "billing_emails": "nope", "currency": "USD"})
+    response = admin_client.post(
+        "/customers/new/",
+        {
+            "external_id": "has space",
+            "legal_name": "",
+            "country": "England",
+            "billing_emails": "nope",
+            "currency": "USD",
+        },
+    )
     assert response.status_code == 400
     assert set(response.context["form"].errors) >= {"external_id", "legal_name", "country", "billing_emails"}
     with in_a():
         assert not Customer.objects.exists()
-    ok = admin_client.post("/customers/new/", {"external_id": "acme-ltd", "legal_name": "Acme Ltd", "currency": "USD",
-                                               "billing_emails": "ap@acme.example\nfinance@acme.example", "country": "gb", "is_active": "on"})
+    ok = admin_client.post(
+        "/customers/new/",
+        {
+            "external_id": "acme-ltd",
+            "legal_name": "Acme Ltd",
+            "currency": "USD",
+            "billing_emails": "ap@acme.example\nfinance@acme.example",
+            "country": "gb",
+            "is_active": "on",
+        },
+    )
     assert ok.status_code == 302
     with in_a():
         assert Customer.objects.get().billing_emails == ["ap@acme.example", "finance@acme.example"]
 
 
 def test_issuing_entities_are_managed_in_settings(admin_client, in_a):
-    response = admin_client.post("/settings/issuing-entities/new/", {"legal_name": "Northwind Ltd", "invoice_prefix": "NW-", "currency": "GBP",
-                                                                     "country": "GB", "is_active": "on"})
+    response = admin_client.post(
+        "/settings/issuing-entities/new/",
+        {"legal_name": "Northwind Ltd", "invoice_prefix": "NW-", "currency": "GBP", "country": "GB", "is_active": "on"},
+    )
     assert response.status_code == 302
-    duplicate = admin_client.post("/settings/issuing-entities/new/", {"legal_name": "Other", "invoice_prefix": "nw-", "currency": "GBP"})
+    duplicate = admin_client.post(
+        "/settings/issuing-entities/new/", {"legal_name": "Other", "invoice_prefix": "nw-", "currency": "GBP"}
+    )
     assert duplicate.status_code == 400 and "invoice_prefix" in duplicate.context["form"].errors
     assert b"Northwind Ltd" in admin_client.get("/settings/issuing-entities/").content
 
@@ -186,14 +219,19 @@ def test_amending_through_the_form_shows_the_diff_before_saving(admin_client, se
     payload["price_lines"][0]["amount"] = "3500.00"
     with in_a():
         refs = list(ContractVersion.objects.get().price_lines.values_list("line_ref", flat=True))
-    for line, ref in zip(payload["price_lines"], refs):
+    for line, ref in zip(payload["price_lines"], refs, strict=False):
         line["line_ref"] = ref
     data = contract_form_post(payload)
     data.update(effective_from="2026-03-15", reason="Scope extended", action="preview")
     preview = admin_client.post(f"/contracts/{seeded['contract']}/amend/", data, HTTP_HX_REQUEST="true")
     html = preview.content.decode()
     assert preview.status_code == 200 and "<html" not in html
-    assert "Review: version 2 from 15 Mar 2026" in html and "3100.00" in html and "3500.00" in html and "Save amendment" in html
+    assert (
+        "Review: version 2 from 15 Mar 2026" in html
+        and "3100.00" in html
+        and "3500.00" in html
+        and "Save amendment" in html
+    )
     with in_a():
         assert ContractVersion.objects.count() == 1
     data["action"] = "save"
@@ -222,7 +260,9 @@ def test_the_contract_page_shows_versions_milestones_value_and_history(admin_cli
     page = admin_client.get(f"/contracts/{seeded['contract']}/").content.decode()
     for text in ("Contract value", "Versions", "Milestones", "PROJ-12", "History", "Contract created", "L5"):
         assert text in page, text
-    terms = admin_client.get(f"/contracts/{seeded['contract']}/?version=1&partial=terms", HTTP_HX_REQUEST="true").content.decode()
+    terms = admin_client.get(
+        f"/contracts/{seeded['contract']}/?version=1&partial=terms", HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert terms.lstrip().startswith('<section class="card" id="version-terms"')
 
 
@@ -230,7 +270,9 @@ def test_csv_import_pages_preview_then_commit(admin_client, in_a):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     good = "external_id,legal_name,currency\nacme-ltd,Acme Ltd,USD\nglobex,Globex,EUR\n"
-    preview = admin_client.post("/customers/import/", {"file": SimpleUploadedFile("c.csv", good.encode()), "action": "preview"})
+    preview = admin_client.post(
+        "/customers/import/", {"file": SimpleUploadedFile("c.csv", good.encode()), "action": "preview"}
+    )
     assert preview.status_code == 200 and b"Ready to import" in preview.content
     payload = preview.context["payload"]
     done = admin_client.post("/customers/import/", {"payload": payload, "action": "commit"})
@@ -238,7 +280,9 @@ def test_csv_import_pages_preview_then_commit(admin_client, in_a):
     with in_a():
         assert Customer.objects.count() == 2
     bad = "external_id,legal_name,currency\nx1,X,USD\nx2,,USD\n"
-    response = admin_client.post("/customers/import/", {"file": SimpleUploadedFile("c.csv", bad.encode()), "action": "preview"})
+    response = admin_client.post(
+        "/customers/import/", {"file": SimpleUploadedFile("c.csv", bad.encode()), "action": "preview"}
+    )
     assert response.status_code == 400 and b"legal_name: This field is required." in response.content
     assert response.context["preview"].bad_rows[0].line == 3
 

@@ -1,4 +1,5 @@
 """The tenant a discounts service runs for, and who acted."""
+
 from __future__ import annotations
 
 from revexos.dates import tenant_today  # noqa: F401  (lifecycle dates are the tenant's local days)

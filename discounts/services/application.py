@@ -8,6 +8,7 @@ Billing calls two functions and nothing else:
 - ``invoice_credits_apply(invoice=…)`` inside the issuing transaction, before the row turns into
   an issued invoice: locks the customer's usable credits, reduces the amount due and the balances.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -34,8 +35,12 @@ ZERO = Decimal("0")
 def _applicator_lines(invoice, lines) -> list[applicator.Line]:
     return [
         applicator.Line(
-            key=line.pk, amount=quantize(line.amount, invoice.currency), line_ref=line.line_ref,
-            period_start=line.period_start, period_end=line.period_end, contract_id=invoice.contract_id,
+            key=line.pk,
+            amount=quantize(line.amount, invoice.currency),
+            line_ref=line.line_ref,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            contract_id=invoice.contract_id,
         )
         for line in lines
     ]
@@ -54,12 +59,16 @@ def _line_dates(invoice, lines) -> tuple[date, date]:
 def discounts_for_invoice(*, invoice, lines, lock: bool = False) -> list[Discount]:
     """Discounts whose scope covers the invoice and whose window touches its lines, oldest first."""
     first, last = _line_dates(invoice, lines)
-    queryset = Discount.objects.exclude(status=ExceptionStatus.REVOKED).filter(
-        Q(contract_id=invoice.contract_id) | Q(scope="customer", customer_id=invoice.customer_id),
-        start_date__lte=last,
-    ).filter(Q(end_date__isnull=True) | Q(end_date__gte=first)).filter(
-        Q(kind="percentage") | Q(currency=invoice.currency)
-    ).order_by("created_at", "id")
+    queryset = (
+        Discount.objects.exclude(status=ExceptionStatus.REVOKED)
+        .filter(
+            Q(contract_id=invoice.contract_id) | Q(scope="customer", customer_id=invoice.customer_id),
+            start_date__lte=last,
+        )
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
+        .filter(Q(kind="percentage") | Q(currency=invoice.currency))
+        .order_by("created_at", "id")
+    )
     if lock:
         # Serialises invoices of one customer sharing a max_cycles discount (two contracts at once).
         queryset = queryset.select_for_update(of=("self",))
@@ -79,9 +88,16 @@ def cycles_used(*, discount_ids, exclude_invoice_id=None) -> dict[int, set[str]]
 def discount_terms(discount: Discount, used: set[str]) -> applicator.DiscountTerms:
     remaining = None if discount.max_cycles is None else max(discount.max_cycles - len(used), 0)
     return applicator.DiscountTerms(
-        id=discount.pk, kind=discount.kind, value=discount.value, start=discount.start_date, end=discount.end_date,
-        line_ref=discount.line_ref, contract_id=discount.contract_id, currency=discount.currency,
-        cycles_remaining=remaining, cycle_keys_used=frozenset(used),
+        id=discount.pk,
+        kind=discount.kind,
+        value=discount.value,
+        start=discount.start_date,
+        end=discount.end_date,
+        line_ref=discount.line_ref,
+        contract_id=discount.contract_id,
+        currency=discount.currency,
+        cycles_remaining=remaining,
+        cycle_keys_used=frozenset(used),
     )
 
 
@@ -102,15 +118,24 @@ def invoice_adjustments_apply(*, invoice, lines=None):
     result = applicator.apply_discounts(
         lines=_applicator_lines(invoice, lines),
         discounts=[discount_terms(d, used.get(d.pk, set())) for d in discounts],
-        currency=invoice.currency, billing_date=invoice.billing_date, tax_total=invoice.tax_total,
+        currency=invoice.currency,
+        billing_date=invoice.billing_date,
+        tax_total=invoice.tax_total,
     )
-    DiscountApplication.objects.bulk_create([
-        DiscountApplication(
-            discount_id=a.discount_id, invoice=invoice, invoice_line_id=a.line_key, amount=a.amount,
-            cycle_key=a.cycle_key, coverage=a.coverage.quantize(Decimal("0.000001")), stage=a.stage,
-        )
-        for a in result.applications
-    ])
+    DiscountApplication.objects.bulk_create(
+        [
+            DiscountApplication(
+                discount_id=a.discount_id,
+                invoice=invoice,
+                invoice_line_id=a.line_key,
+                amount=a.amount,
+                cycle_key=a.cycle_key,
+                coverage=a.coverage.quantize(Decimal("0.000001")),
+                stage=a.stage,
+            )
+            for a in result.applications
+        ]
+    )
     invoice.subtotal = result.subtotal
     invoice.discount_total = result.discount_total
     invoice.tax_total = result.tax_total
@@ -129,8 +154,12 @@ def invoice_adjustments_apply(*, invoice, lines=None):
             discount.status = ExceptionStatus.EXPIRED
             discount.save(update_fields=["status"])
             ExceptionEvent.objects.create(
-                discount=discount, action=EventAction.CYCLES_USED, from_status=previous, to_status=discount.status,
-                effective_on=invoice.billing_date, actor_label="billing",
+                discount=discount,
+                action=EventAction.CYCLES_USED,
+                from_status=previous,
+                to_status=discount.status,
+                effective_on=invoice.billing_date,
+                actor_label="billing",
                 reason=f"{discount.max_cycles} of {discount.max_cycles} billing cycles used",
                 detail={"invoice": invoice.pk, "cycles": sorted(total_used)},
             )
@@ -181,10 +210,13 @@ def invoice_credits_apply(*, invoice, on: date | None = None) -> Decimal:
     )
     usable = [c for c in candidates if not c.pinned_invoices or tokens & set(c.pinned_invoices)]
     result = applicator.apply_credits(
-        amount_due=due, currency=invoice.currency, on=day,
+        amount_due=due,
+        currency=invoice.currency,
+        on=day,
         credits=[
-            applicator.CreditBalance(id=c.pk, balance=c.balance, currency=c.currency, expires_on=c.expires_on,
-                                     pinned=bool(c.pinned_invoices))
+            applicator.CreditBalance(
+                id=c.pk, balance=c.balance, currency=c.currency, expires_on=c.expires_on, pinned=bool(c.pinned_invoices)
+            )
             for c in usable
         ],
     )
@@ -200,8 +232,13 @@ def invoice_credits_apply(*, invoice, on: date | None = None) -> Decimal:
             credit.status = CreditStatus.USED
             fields.append("status")
             ExceptionEvent.objects.create(
-                credit=credit, action=EventAction.USED_UP, from_status=CreditStatus.ACTIVE, to_status=CreditStatus.USED,
-                effective_on=day, actor_label="billing", reason=f"Balance used on invoice {invoice.number or invoice.pk}",
+                credit=credit,
+                action=EventAction.USED_UP,
+                from_status=CreditStatus.ACTIVE,
+                to_status=CreditStatus.USED,
+                effective_on=day,
+                actor_label="billing",
+                reason=f"Balance used on invoice {invoice.number or invoice.pk}",
                 detail={"invoice": invoice.pk},
             )
         credit.save(update_fields=fields)

@@ -1,4 +1,5 @@
 """Pre-send check "discounts inside their windows" (DESIGN.md §4), called by billing's checks."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -24,13 +25,19 @@ def invoice_discount_problems(invoice) -> list[str]:
             )
             continue
         if line.period_start is not None:
-            cov = applicator.coverage(start=d.start_date, end=d.end_date, period_start=line.period_start,
-                                      period_end=line.period_end or line.period_start)
+            cov = applicator.coverage(
+                start=d.start_date,
+                end=d.end_date,
+                period_start=line.period_start,
+                period_end=line.period_end or line.period_start,
+            )
         else:
             day = invoice.billing_date
             cov = Decimal(1) if d.start_date <= day and (d.end_date is None or day <= d.end_date) else Decimal(0)
         if cov <= 0:
-            window = f"{d.start_date:%d %b %Y} to {d.end_date:%d %b %Y}" if d.end_date else f"from {d.start_date:%d %b %Y}"
+            window = (
+                f"{d.start_date:%d %b %Y} to {d.end_date:%d %b %Y}" if d.end_date else f"from {d.start_date:%d %b %Y}"
+            )
             problems.append(
                 f"Discount {d.reference} reduces “{line.description}” outside its window ({window}): "
                 "recompute the draft's discounts before issuing."

@@ -4,6 +4,7 @@ Creation records the approval (the finance or admin user, or the API key that po
 logs a ``created`` event; the status is set from the tenant-local today right away, so a discount
 starting today is active without waiting for the beat.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -58,10 +59,16 @@ def _approval(*, approved_by, approved_label: str, created_by, errors: Errors) -
 
     approver = approved_by or created_by
     if approver is not None and not has_capability(approver, "discounts.manage"):
-        errors.add("approved_by", f"{approver.email} may not approve pricing exceptions; only finance and admin users can.")
+        errors.add(
+            "approved_by", f"{approver.email} may not approve pricing exceptions; only finance and admin users can."
+        )
     if approver is None and not approved_label:
         errors.add("approved_by", "Say who approved the exception.")
-    return {"approved_by": approver, "approved_label": "" if approver else approved_label[:200], "approved_at": timezone.now()}
+    return {
+        "approved_by": approver,
+        "approved_label": "" if approver else approved_label[:200],
+        "approved_at": timezone.now(),
+    }
 
 
 def _currency_of(contract, customer) -> str:
@@ -82,12 +89,29 @@ def _line_refs(contract) -> dict[str, str]:
 
 
 def discount_create(
-    *, kind: str, value: Decimal | None, start_date: date | None, reason: str, contract=None, customer=None,
-    line_ref: str = "", end_date: date | None = None, max_cycles: int | None = None, no_expiry_reason: str = "",
-    currency: str = "", created_by=None, approved_by=None, approved_label: str = "", via: str = "ui",
+    *,
+    kind: str,
+    value: Decimal | None,
+    start_date: date | None,
+    reason: str,
+    contract=None,
+    customer=None,
+    line_ref: str = "",
+    end_date: date | None = None,
+    max_cycles: int | None = None,
+    no_expiry_reason: str = "",
+    currency: str = "",
+    created_by=None,
+    approved_by=None,
+    approved_label: str = "",
+    via: str = "ui",
 ) -> Discount:
     errors = Errors()
-    reason, no_expiry_reason, line_ref = (reason or "").strip(), (no_expiry_reason or "").strip(), (line_ref or "").strip()
+    reason, no_expiry_reason, line_ref = (
+        (reason or "").strip(),
+        (no_expiry_reason or "").strip(),
+        (line_ref or "").strip(),
+    )
     if kind not in DiscountKind.values:
         errors.add("kind", "Choose percentage or fixed.")
     if value is None:
@@ -107,7 +131,9 @@ def discount_create(
     if not reason:
         errors.add("reason", "Say why the discount is granted (e.g. launch offer, SLA breach).")
     if contract is None and customer is None:
-        errors.add("contract", "Name the contract (number or id) or the customer (external_id or id) the discount is for.")
+        errors.add(
+            "contract", "Name the contract (number or id) or the customer (external_id or id) the discount is for."
+        )
     if contract is not None and customer is not None and contract.customer_id != customer.pk:
         errors.add("customer", f"Contract {contract.number} belongs to another customer.")
     if line_ref and contract is None:
@@ -129,19 +155,40 @@ def discount_create(
     approval = _approval(approved_by=approved_by, approved_label=approved_label, created_by=created_by, errors=errors)
     errors.raise_if_any()
 
-    scope = DiscountScope.PRICE_LINE if line_ref else (DiscountScope.CONTRACT if contract is not None else DiscountScope.CUSTOMER)
+    scope = (
+        DiscountScope.PRICE_LINE
+        if line_ref
+        else (DiscountScope.CONTRACT if contract is not None else DiscountScope.CUSTOMER)
+    )
     today = tenant_today()
     with transaction.atomic():
-        discount = _created(Discount, created_by,
-            kind=kind, value=value, currency=currency, scope=scope, customer=customer, contract=contract, line_ref=line_ref,
-            start_date=start_date, end_date=end_date, max_cycles=max_cycles,
+        discount = _created(
+            Discount,
+            created_by,
+            kind=kind,
+            value=value,
+            currency=currency,
+            scope=scope,
+            customer=customer,
+            contract=contract,
+            line_ref=line_ref,
+            start_date=start_date,
+            end_date=end_date,
+            max_cycles=max_cycles,
             no_expiry_reason=no_expiry_reason if (end_date is None and max_cycles is None) else "",
-            status=discount_status_on(start=start_date, end=end_date, on=today), reason=reason[:500],
-            created_by=created_by, created_via=via, **approval,
+            status=discount_status_on(start=start_date, end=end_date, on=today),
+            reason=reason[:500],
+            created_by=created_by,
+            created_via=via,
+            **approval,
         )
         ExceptionEvent.objects.create(
-            discount=discount, action=EventAction.CREATED, to_status=discount.status, effective_on=today,
-            reason=reason[:500], **actor_fields(user=created_by, label=approved_label),
+            discount=discount,
+            action=EventAction.CREATED,
+            to_status=discount.status,
+            effective_on=today,
+            reason=reason[:500],
+            **actor_fields(user=created_by, label=approved_label),
             detail={"approved_by": discount.approver},
         )
         _drafts_recompute(discount)
@@ -149,9 +196,19 @@ def discount_create(
 
 
 def credit_create(
-    *, customer, amount: Decimal | None, currency: str, reason: str, expires_on: date | None = None,
-    no_expiry_reason: str = "", contract=None, pinned_invoices: list[str] | None = None, created_by=None,
-    approved_by=None, approved_label: str = "", via: str = "ui",
+    *,
+    customer,
+    amount: Decimal | None,
+    currency: str,
+    reason: str,
+    expires_on: date | None = None,
+    no_expiry_reason: str = "",
+    contract=None,
+    pinned_invoices: list[str] | None = None,
+    created_by=None,
+    approved_by=None,
+    approved_label: str = "",
+    via: str = "ui",
 ) -> Credit:
     errors = Errors()
     reason, no_expiry_reason = (reason or "").strip(), (no_expiry_reason or "").strip()
@@ -163,7 +220,7 @@ def credit_create(
     if currency not in MINOR_UNITS:
         errors.add("currency", f"Unknown currency {currency!r}; use an ISO 4217 code such as USD.")
     if amount is None:
-        errors.add("amount", "Give the credit amount, e.g. \"1000.00\".")
+        errors.add("amount", 'Give the credit amount, e.g. "1000.00".')
     elif amount <= 0 or amount > MAX_VALUE:
         errors.add("amount", "A credit must be greater than zero.")
     elif currency in MINOR_UNITS and quantize(amount, currency) != amount:
@@ -179,22 +236,48 @@ def credit_create(
     errors.raise_if_any()
     today = tenant_today()
     with transaction.atomic():
-        credit = _created(Credit, created_by,
-            customer=customer, contract=contract, amount=amount, balance=amount, currency=currency, expires_on=expires_on,
-            no_expiry_reason=no_expiry_reason if expires_on is None else "", pinned_invoices=pins, reason=reason[:500],
+        credit = _created(
+            Credit,
+            created_by,
+            customer=customer,
+            contract=contract,
+            amount=amount,
+            balance=amount,
+            currency=currency,
+            expires_on=expires_on,
+            no_expiry_reason=no_expiry_reason if expires_on is None else "",
+            pinned_invoices=pins,
+            reason=reason[:500],
             status=CreditStatus.EXPIRED if expires_on is not None and expires_on < today else CreditStatus.ACTIVE,
-            created_by=created_by, created_via=via, **approval,
+            created_by=created_by,
+            created_via=via,
+            **approval,
         )
         ExceptionEvent.objects.create(
-            credit=credit, action=EventAction.CREATED, to_status=credit.status, effective_on=today, reason=reason[:500],
-            detail={"approved_by": credit.approver, "amount": str(amount)}, **actor_fields(user=created_by, label=approved_label),
+            credit=credit,
+            action=EventAction.CREATED,
+            to_status=credit.status,
+            effective_on=today,
+            reason=reason[:500],
+            detail={"approved_by": credit.approver, "amount": str(amount)},
+            **actor_fields(user=created_by, label=approved_label),
         )
     return credit
 
 
 def price_override_create(
-    *, contract, line_ref: str, rate: Decimal | None, start_date: date | None, end_date: date | None, reason: str,
-    role: str = "", created_by=None, approved_by=None, approved_label: str = "", via: str = "ui",
+    *,
+    contract,
+    line_ref: str,
+    rate: Decimal | None,
+    start_date: date | None,
+    end_date: date | None,
+    reason: str,
+    role: str = "",
+    created_by=None,
+    approved_by=None,
+    approved_label: str = "",
+    via: str = "ui",
 ) -> PriceOverride:
     errors = Errors()
     reason, line_ref, role = (reason or "").strip(), (line_ref or "").strip(), (role or "").strip()
@@ -208,7 +291,7 @@ def price_override_create(
     elif line_ref in kinds and kinds[line_ref] not in ("time_and_materials", "recurring", "usage"):
         errors.add("price_line", "Overrides replace recurring amounts, usage unit prices and hourly rates.")
     if rate is None or rate < 0 or rate > MAX_VALUE:
-        errors.add("rate", "Give the custom rate (zero or more), e.g. \"120.00\".")
+        errors.add("rate", 'Give the custom rate (zero or more), e.g. "120.00".')
     if start_date is None:
         errors.add("start_date", "Give the first day the custom rate applies.")
     if end_date is None:
@@ -219,21 +302,52 @@ def price_override_create(
         errors.add("reason", "Say why the custom rate was agreed.")
     approval = _approval(approved_by=approved_by, approved_label=approved_label, created_by=created_by, errors=errors)
     errors.raise_if_any()
-    if start_date and end_date and PriceOverride.objects.filter(
-        contract=contract, line_ref=line_ref, role=role, start_date__lte=end_date, end_date__gte=start_date,
-    ).exclude(status=ExceptionStatus.REVOKED).exists():
-        raise ValidationError({"start_date": ["Another custom rate for this line and role overlaps these dates; revoke or shorten it first."]})
+    if (
+        start_date
+        and end_date
+        and PriceOverride.objects.filter(
+            contract=contract,
+            line_ref=line_ref,
+            role=role,
+            start_date__lte=end_date,
+            end_date__gte=start_date,
+        )
+        .exclude(status=ExceptionStatus.REVOKED)
+        .exists()
+    ):
+        raise ValidationError(
+            {
+                "start_date": [
+                    "Another custom rate for this line and role overlaps these dates; revoke or shorten it first."
+                ]
+            }
+        )
     today = tenant_today()
     with transaction.atomic():
-        override = _created(PriceOverride, created_by,
-            contract=contract, customer_id=contract.customer_id, line_ref=line_ref, role=role, rate=rate,
-            currency=_currency_of(contract, contract.customer), start_date=start_date, end_date=end_date, reason=reason[:500],
-            status=discount_status_on(start=start_date, end=end_date, on=today), created_by=created_by, created_via=via,
+        override = _created(
+            PriceOverride,
+            created_by,
+            contract=contract,
+            customer_id=contract.customer_id,
+            line_ref=line_ref,
+            role=role,
+            rate=rate,
+            currency=_currency_of(contract, contract.customer),
+            start_date=start_date,
+            end_date=end_date,
+            reason=reason[:500],
+            status=discount_status_on(start=start_date, end=end_date, on=today),
+            created_by=created_by,
+            created_via=via,
             **approval,
         )
         ExceptionEvent.objects.create(
-            price_override=override, action=EventAction.CREATED, to_status=override.status, effective_on=today,
-            reason=reason[:500], detail={"approved_by": override.approver, "rate": str(rate)},
+            price_override=override,
+            action=EventAction.CREATED,
+            to_status=override.status,
+            effective_on=today,
+            reason=reason[:500],
+            detail={"approved_by": override.approver, "rate": str(rate)},
             **actor_fields(user=created_by, label=approved_label),
         )
     return override
@@ -277,15 +391,28 @@ def exception_revoke(*, kind: str, pk: int, reason: str, user=None, actor_label:
         obj._history_user = user
         obj.save(update_fields=["status", "revoked_at", "revoked_by", "revoke_reason"])
         ExceptionEvent.objects.create(
-            action=EventAction.REVOKED, from_status=previous, to_status="revoked", effective_on=tenant_today(),
-            reason=reason[:500], **_subject(obj), **actor_fields(user=user, label=actor_label),
+            action=EventAction.REVOKED,
+            from_status=previous,
+            to_status="revoked",
+            effective_on=tenant_today(),
+            reason=reason[:500],
+            **_subject(obj),
+            **actor_fields(user=user, label=actor_label),
         )
         _drafts_recompute(obj)
     return obj
 
 
-def exception_extend(*, kind: str, pk: int, reason: str, end_date: date | None = None, max_cycles: int | None = None,
-                     user=None, actor_label: str = ""):
+def exception_extend(
+    *,
+    kind: str,
+    pk: int,
+    reason: str,
+    end_date: date | None = None,
+    max_cycles: int | None = None,
+    user=None,
+    actor_label: str = "",
+):
     """Move an exception's expiry later (end date, expiry day, or more cycles), with a reason."""
     reason = (reason or "").strip()
     errors = Errors()
@@ -300,11 +427,15 @@ def exception_extend(*, kind: str, pk: int, reason: str, end_date: date | None =
         old_end = getattr(obj, date_field)
         old_cycles = getattr(obj, "max_cycles", None)
         if end_date is None and max_cycles is None:
-            errors.add(date_field, "Give the new end date" + (" or more billing cycles." if kind == "discount" else "."))
+            errors.add(
+                date_field, "Give the new end date" + (" or more billing cycles." if kind == "discount" else ".")
+            )
         if end_date is not None:
             start = getattr(obj, "start_date", None)
             if old_end is not None and end_date <= old_end:
-                errors.add(date_field, f"Extending moves the end later than {old_end:%d %b %Y}; to end earlier, revoke it.")
+                errors.add(
+                    date_field, f"Extending moves the end later than {old_end:%d %b %Y}; to end earlier, revoke it."
+                )
             elif start is not None and end_date < start:
                 errors.add(date_field, f"The end date is before the start date {start}.")
         if max_cycles is not None:
@@ -331,12 +462,19 @@ def exception_extend(*, kind: str, pk: int, reason: str, end_date: date | None =
         obj._history_user = user
         obj.save(update_fields=fields)
         ExceptionEvent.objects.create(
-            action=EventAction.EXTENDED, from_status=previous, to_status=obj.status, effective_on=today, reason=reason[:500],
+            action=EventAction.EXTENDED,
+            from_status=previous,
+            to_status=obj.status,
+            effective_on=today,
+            reason=reason[:500],
             detail={
-                "old_end": old_end.isoformat() if old_end else None, "new_end": end_date.isoformat() if end_date else None,
-                "old_cycles": old_cycles, "new_cycles": max_cycles,
+                "old_end": old_end.isoformat() if old_end else None,
+                "new_end": end_date.isoformat() if end_date else None,
+                "old_cycles": old_cycles,
+                "new_cycles": max_cycles,
             },
-            **_subject(obj), **actor_fields(user=user, label=actor_label),
+            **_subject(obj),
+            **actor_fields(user=user, label=actor_label),
         )
         _drafts_recompute(obj)
     return obj

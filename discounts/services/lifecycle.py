@@ -14,6 +14,7 @@ revives what a later run expired; only an explicit extension does. Each transiti
 "activated 1 Mar" and "expired 31 Mar" correctly when it comes back. Application to invoices does
 not wait for the status: billing reads the dates, so an invoice is right whenever the beat runs.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -34,8 +35,9 @@ from discounts.models import (
 _RANK = {ExceptionStatus.SCHEDULED: 0, ExceptionStatus.ACTIVE: 1, ExceptionStatus.EXPIRED: 2}
 
 
-def discount_status_on(*, start: date, end: date | None, on: date, max_cycles: int | None = None,
-                       cycles_used: int = 0) -> str:
+def discount_status_on(
+    *, start: date, end: date | None, on: date, max_cycles: int | None = None, cycles_used: int = 0
+) -> str:
     """The status a (not revoked) discount or override has on ``on``."""
     if max_cycles is not None and cycles_used >= max_cycles:
         return ExceptionStatus.EXPIRED
@@ -70,7 +72,8 @@ def _discounts_step(*, as_of: date, actor_label: str) -> dict:
     counts = {"discounts_activated": 0, "discounts_expired": 0}
     candidates = (
         Discount.objects.filter(status__in=[ExceptionStatus.SCHEDULED, ExceptionStatus.ACTIVE])
-        .annotate(cycles=_cycles_count()).values_list("pk", "status", "start_date", "end_date", "max_cycles", "cycles")
+        .annotate(cycles=_cycles_count())
+        .values_list("pk", "status", "start_date", "end_date", "max_cycles", "cycles")
     )
     for pk, status, start, end, max_cycles, cycles in candidates:
         target = discount_status_on(start=start, end=end, on=as_of, max_cycles=max_cycles, cycles_used=cycles)
@@ -90,8 +93,14 @@ def _discounts_step(*, as_of: date, actor_label: str) -> dict:
                 else:
                     reason = f"Start date {start:%d %b %Y} reached"
                 ExceptionEvent.objects.create(
-                    discount=discount, action=action, from_status=previous, to_status=new_status, effective_on=day,
-                    actor_label=actor_label, reason=reason, detail={"as_of": as_of.isoformat()},
+                    discount=discount,
+                    action=action,
+                    from_status=previous,
+                    to_status=new_status,
+                    effective_on=day,
+                    actor_label=actor_label,
+                    reason=reason,
+                    detail={"as_of": as_of.isoformat()},
                 )
                 counts["discounts_activated" if new_status == ExceptionStatus.ACTIVE else "discounts_expired"] += 1
     return counts
@@ -99,9 +108,9 @@ def _discounts_step(*, as_of: date, actor_label: str) -> dict:
 
 def _overrides_step(*, as_of: date, actor_label: str) -> dict:
     counts = {"overrides_activated": 0, "overrides_expired": 0}
-    candidates = PriceOverride.objects.filter(status__in=[ExceptionStatus.SCHEDULED, ExceptionStatus.ACTIVE]).values_list(
-        "pk", "status", "start_date", "end_date"
-    )
+    candidates = PriceOverride.objects.filter(
+        status__in=[ExceptionStatus.SCHEDULED, ExceptionStatus.ACTIVE]
+    ).values_list("pk", "status", "start_date", "end_date")
     for pk, status, start, end in candidates:
         target = discount_status_on(start=start, end=end, on=as_of)
         if _RANK[target] <= _RANK[status]:
@@ -113,9 +122,16 @@ def _overrides_step(*, as_of: date, actor_label: str) -> dict:
                 override.status = new_status
                 override.save(update_fields=["status"])
                 ExceptionEvent.objects.create(
-                    price_override=override, action=action, from_status=previous, to_status=new_status, effective_on=day,
-                    actor_label=actor_label, detail={"as_of": as_of.isoformat()},
-                    reason=f"End date {end:%d %b %Y} passed" if new_status == ExceptionStatus.EXPIRED else f"Start date {start:%d %b %Y} reached",
+                    price_override=override,
+                    action=action,
+                    from_status=previous,
+                    to_status=new_status,
+                    effective_on=day,
+                    actor_label=actor_label,
+                    detail={"as_of": as_of.isoformat()},
+                    reason=f"End date {end:%d %b %Y} passed"
+                    if new_status == ExceptionStatus.EXPIRED
+                    else f"Start date {start:%d %b %Y} reached",
                 )
                 counts["overrides_activated" if new_status == ExceptionStatus.ACTIVE else "overrides_expired"] += 1
     return counts
@@ -132,8 +148,12 @@ def _credits_step(*, as_of: date, actor_label: str) -> dict:
             credit.status = CreditStatus.EXPIRED
             credit.save(update_fields=["status"])
             ExceptionEvent.objects.create(
-                credit=credit, action=EventAction.EXPIRED, from_status=CreditStatus.ACTIVE, to_status=CreditStatus.EXPIRED,
-                effective_on=credit.expires_on + timedelta(days=1), actor_label=actor_label,
+                credit=credit,
+                action=EventAction.EXPIRED,
+                from_status=CreditStatus.ACTIVE,
+                to_status=CreditStatus.EXPIRED,
+                effective_on=credit.expires_on + timedelta(days=1),
+                actor_label=actor_label,
                 reason=f"Expired on {credit.expires_on:%d %b %Y} with {credit.balance.normalize():f} {credit.currency} unused",
                 detail={"as_of": as_of.isoformat(), "balance_lapsed": str(credit.balance)},
             )
@@ -156,9 +176,10 @@ def status_after_change(obj, *, on: date) -> str:
         return obj.status
     if isinstance(obj, Discount):
         used = obj.applications.values("cycle_key").distinct().count()
-        return discount_status_on(start=obj.start_date, end=obj.end_date, on=on, max_cycles=obj.max_cycles, cycles_used=used)
+        return discount_status_on(
+            start=obj.start_date, end=obj.end_date, on=on, max_cycles=obj.max_cycles, cycles_used=used
+        )
     return discount_status_on(start=obj.start_date, end=obj.end_date, on=on)
 
 
 __all__ = ["discount_status_on", "exceptions_lifecycle_run", "status_after_change"]
-

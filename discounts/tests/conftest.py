@@ -1,7 +1,8 @@
 """Discount test fixtures: tasks are recorded, never sent (a real worker could bill our rows later)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
@@ -27,4 +28,4 @@ def finance(in_tenant_a):
 
 def travel(year: int, month: int, day: int, hour: int = 12):
     """Move "now" (the tenant's today in UTC) without ticking."""
-    return time_machine.travel(datetime(year, month, day, hour, tzinfo=dt_timezone.utc), tick=False)
+    return time_machine.travel(datetime(year, month, day, hour, tzinfo=UTC), tick=False)

@@ -8,8 +8,21 @@ from billing.models import Invoice
 from billing.tests.builders import contract_with
 
 D = Decimal
-RETAINER = {"kind": "recurring", "description": "Retainer", "amount": D("1000.00"), "frequency": "monthly", "timing": "advance"}
-TM = {"kind": "time_and_materials", "description": "Extra engineering", "amount": None, "frequency": "", "timing": "", "cap": None}
+RETAINER = {
+    "kind": "recurring",
+    "description": "Retainer",
+    "amount": D("1000.00"),
+    "frequency": "monthly",
+    "timing": "advance",
+}
+TM = {
+    "kind": "time_and_materials",
+    "description": "Extra engineering",
+    "amount": None,
+    "frequency": "",
+    "timing": "",
+    "cap": None,
+}
 
 
 def retainer_contract(amount="1000.00", start=date(2026, 1, 1), end=date(2026, 12, 31), **kw):

@@ -1,4 +1,5 @@
 """GET/POST /api/v1/discounts and /api/v1/credits with DESIGN.md §5's exact bodies; 422 names the field, writes nothing."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,21 @@ from discounts.tests.helpers import retainer_contract
 D = Decimal
 pytestmark = pytest.mark.django_db
 
-DISCOUNT_EXAMPLE = {"contract": "C-1001", "kind": "percentage", "value": "10", "start_date": "2026-01-01",
-                    "end_date": "2026-03-31", "reason": "launch"}
-CREDIT_EXAMPLE = {"customer": "acme-ltd", "amount": "1000.00", "currency": "USD", "expires_on": "2026-12-31", "reason": "SLA credit"}
+DISCOUNT_EXAMPLE = {
+    "contract": "C-1001",
+    "kind": "percentage",
+    "value": "10",
+    "start_date": "2026-01-01",
+    "end_date": "2026-03-31",
+    "reason": "launch",
+}
+CREDIT_EXAMPLE = {
+    "customer": "acme-ltd",
+    "amount": "1000.00",
+    "currency": "USD",
+    "expires_on": "2026-12-31",
+    "reason": "SLA credit",
+}
 
 
 @pytest.fixture
@@ -45,9 +58,17 @@ def test_the_discount_example_is_accepted_and_listed(api, acme):
         response = post(api, "/api/v1/discounts", DISCOUNT_EXAMPLE)
     assert response.status_code == 201, response.content
     body = response.json()
-    assert {k: body[k] for k in ("contract", "kind", "value", "start_date", "end_date", "reason", "status", "scope")} == {
-        "contract": "C-1001", "kind": "percentage", "value": "10", "start_date": "2026-01-01", "end_date": "2026-03-31",
-        "reason": "launch", "status": "active", "scope": "contract",
+    assert {
+        k: body[k] for k in ("contract", "kind", "value", "start_date", "end_date", "reason", "status", "scope")
+    } == {
+        "contract": "C-1001",
+        "kind": "percentage",
+        "value": "10",
+        "start_date": "2026-01-01",
+        "end_date": "2026-03-31",
+        "reason": "launch",
+        "status": "active",
+        "scope": "contract",
     }
     assert body["approved_by"].startswith("API key")
     listed = api.get("/api/v1/discounts?contract=C-1001").json()
@@ -58,12 +79,29 @@ def test_the_discount_example_is_accepted_and_listed(api, acme):
 
 def test_fixed_max_cycles_and_price_line_variants(api, acme):
     with travel(2026, 2, 10):
-        response = post(api, "/api/v1/discounts", {"contract": str(acme.pk), "kind": "fixed", "value": "250.00", "max_cycles": 3,
-                                                   "price_line": "L1", "start_date": "2026-03-01", "reason": "onboarding"})
+        response = post(
+            api,
+            "/api/v1/discounts",
+            {
+                "contract": str(acme.pk),
+                "kind": "fixed",
+                "value": "250.00",
+                "max_cycles": 3,
+                "price_line": "L1",
+                "start_date": "2026-03-01",
+                "reason": "onboarding",
+            },
+        )
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["value"], body["currency"], body["max_cycles"], body["price_line"], body["scope"], body["status"]) == (
-        "250.00", "USD", 3, "L1", "price_line", "scheduled")
+        "250.00",
+        "USD",
+        3,
+        "L1",
+        "price_line",
+        "scheduled",
+    )
 
 
 def test_the_credit_example_is_accepted_and_listed(api, acme):
@@ -72,8 +110,13 @@ def test_the_credit_example_is_accepted_and_listed(api, acme):
     assert response.status_code == 201, response.content
     body = response.json()
     assert {k: body[k] for k in ("customer", "amount", "balance", "currency", "expires_on", "reason", "status")} == {
-        "customer": "acme-ltd", "amount": "1000.00", "balance": "1000.00", "currency": "USD", "expires_on": "2026-12-31",
-        "reason": "SLA credit", "status": "active",
+        "customer": "acme-ltd",
+        "amount": "1000.00",
+        "balance": "1000.00",
+        "currency": "USD",
+        "expires_on": "2026-12-31",
+        "reason": "SLA credit",
+        "status": "active",
     }
     assert api.get("/api/v1/credits?customer=acme-ltd").json()["count"] == 1
 
@@ -108,15 +151,25 @@ def test_bad_discounts_get_422_naming_the_field_and_nothing_is_written(api, acme
 
 
 def test_every_bad_field_is_reported_at_once(api, acme):
-    response = post(api, "/api/v1/discounts", {"contract": "C-1001", "kind": "percentage", "value": "-1", "start_date": "2026-01-01"})
+    response = post(
+        api,
+        "/api/v1/discounts",
+        {"contract": "C-1001", "kind": "percentage", "value": "-1", "start_date": "2026-01-01"},
+    )
     assert response.status_code == 422
     assert {"value", "end_date", "reason"} <= set(response.json()["error"]["fields"])
 
 
 @pytest.mark.parametrize(
     "change, field",
-    [({"customer": "nobody"}, "customer"), ({"amount": "0"}, "amount"), ({"amount": "10.005"}, "amount"),
-     ({"currency": "XXX"}, "currency"), ({"expires_on": None}, "expires_on"), ({"invoices": "INV-1"}, "invoices")],
+    [
+        ({"customer": "nobody"}, "customer"),
+        ({"amount": "0"}, "amount"),
+        ({"amount": "10.005"}, "amount"),
+        ({"currency": "XXX"}, "currency"),
+        ({"expires_on": None}, "expires_on"),
+        ({"invoices": "INV-1"}, "invoices"),
+    ],
 )
 def test_bad_credits_get_422_naming_the_field(api, acme, change, field):
     body = {k: v for k, v in {**CREDIT_EXAMPLE, **change}.items() if v is not None}
@@ -133,7 +186,9 @@ def test_malformed_json_is_400(api, acme):
 def test_revoke_and_extend_through_the_api(api, acme):
     with travel(2026, 2, 10):
         created = post(api, "/api/v1/discounts", DISCOUNT_EXAMPLE).json()
-        extended = post(api, f"/api/v1/discounts/{created['id']}/extend", {"end_date": "2026-06-30", "reason": "renewal"})
+        extended = post(
+            api, f"/api/v1/discounts/{created['id']}/extend", {"end_date": "2026-06-30", "reason": "renewal"}
+        )
         assert extended.status_code == 200 and extended.json()["end_date"] == "2026-06-30"
         assert post(api, f"/api/v1/discounts/{created['id']}/revoke", {"reason": ""}).status_code == 422
         revoked = post(api, f"/api/v1/discounts/{created['id']}/revoke", {"reason": "upgraded"})
@@ -142,10 +197,23 @@ def test_revoke_and_extend_through_the_api(api, acme):
 
 def test_overrides_through_the_api(api, acme):
     with travel(2026, 2, 10):
-        response = post(api, "/api/v1/price-overrides", {"contract": "C-1001", "price_line": "L1", "rate": "900.00",
-                                                        "start_date": "2026-03-01", "end_date": "2026-03-31", "reason": "promo"})
-        missing_end = post(api, "/api/v1/price-overrides", {"contract": "C-1001", "price_line": "L1", "rate": "900.00",
-                                                           "start_date": "2026-03-01", "reason": "promo"})
+        response = post(
+            api,
+            "/api/v1/price-overrides",
+            {
+                "contract": "C-1001",
+                "price_line": "L1",
+                "rate": "900.00",
+                "start_date": "2026-03-01",
+                "end_date": "2026-03-31",
+                "reason": "promo",
+            },
+        )
+        missing_end = post(
+            api,
+            "/api/v1/price-overrides",
+            {"contract": "C-1001", "price_line": "L1", "rate": "900.00", "start_date": "2026-03-01", "reason": "promo"},
+        )
     assert response.status_code == 201 and response.json()["rate"] == "900.00"
     assert missing_end.status_code == 422 and "end_date" in missing_end.json()["error"]["fields"]
 

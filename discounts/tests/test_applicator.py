@@ -1,4 +1,5 @@
 """The pure applicator: table-driven rules and properties (no database)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -32,7 +33,9 @@ def pct(value="10", start=date(2026, 1, 1), end=None, **kw) -> DiscountTerms:
 
 
 def fixed(value, start=date(2026, 1, 1), end=None, currency="USD", **kw) -> DiscountTerms:
-    return DiscountTerms(id=kw.pop("id", 1), kind="fixed", value=D(value), start=start, end=end, currency=currency, **kw)
+    return DiscountTerms(
+        id=kw.pop("id", 1), kind="fixed", value=D(value), start=start, end=end, currency=currency, **kw
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,23 +57,62 @@ def test_coverage_is_the_share_of_days_inside_the_window(window, period, expecte
     "lines, discounts, subtotal, discount_total, total, parts",
     [
         # 10 % ending 31 March: March discounted, April not.
-        ([month(*MAR, "3100.00", key="m")], [pct(end=date(2026, 3, 31))], "3100.00", "310.00", "2790.00", {"m": "310.00"}),
+        (
+            [month(*MAR, "3100.00", key="m")],
+            [pct(end=date(2026, 3, 31))],
+            "3100.00",
+            "310.00",
+            "2790.00",
+            {"m": "310.00"},
+        ),
         ([month(*APR, "3100.00", key="a")], [pct(end=date(2026, 3, 31))], "3100.00", "0.00", "3100.00", {}),
         # Straddling the end: 15 of 31 days of 10 % of 3,100.00 = 150.00.
-        ([month(*MAR, "3100.00", key="m")], [pct(end=date(2026, 3, 15))], "3100.00", "150.00", "2950.00", {"m": "150.00"}),
+        (
+            [month(*MAR, "3100.00", key="m")],
+            [pct(end=date(2026, 3, 15))],
+            "3100.00",
+            "150.00",
+            "2950.00",
+            {"m": "150.00"},
+        ),
         # Fixed 100.00 per cycle spread 1:2 with the remainder on the last line.
-        ([month(*MAR, "100.00", key="a"), month(*MAR, "200.00", key="b", ref="L2")], [fixed("100.00")], "300.00", "100.00",
-         "200.00", {"a": "33.33", "b": "66.67"}),
+        (
+            [month(*MAR, "100.00", key="a"), month(*MAR, "200.00", key="b", ref="L2")],
+            [fixed("100.00")],
+            "300.00",
+            "100.00",
+            "200.00",
+            {"a": "33.33", "b": "66.67"},
+        ),
         # A fixed discount never exceeds the lines.
         ([month(*MAR, "40.00", key="a")], [fixed("100.00")], "40.00", "40.00", "0.00", {"a": "40.00"}),
         # Price-line scope: only line L2.
-        ([month(*MAR, "100.00", key="a"), month(*MAR, "200.00", key="b", ref="L2")], [pct("50", line_ref="L2")], "300.00",
-         "100.00", "200.00", {"b": "100.00"}),
+        (
+            [month(*MAR, "100.00", key="a"), month(*MAR, "200.00", key="b", ref="L2")],
+            [pct("50", line_ref="L2")],
+            "300.00",
+            "100.00",
+            "200.00",
+            {"b": "100.00"},
+        ),
         # Line-scoped first, then invoice-scoped on what is left: 200 − 50 % = 100; then 10 % of 100 + 100.
-        ([month(*MAR, "100.00", key="a"), month(*MAR, "200.00", key="b", ref="L2")],
-         [pct("10", id=2), pct("50", id=1, line_ref="L2")], "300.00", "120.00", "180.00", {"a": "10.00", "b": "110.00"}),
+        (
+            [month(*MAR, "100.00", key="a"), month(*MAR, "200.00", key="b", ref="L2")],
+            [pct("10", id=2), pct("50", id=1, line_ref="L2")],
+            "300.00",
+            "120.00",
+            "180.00",
+            {"a": "10.00", "b": "110.00"},
+        ),
         # Lines without a period are dated on the billing date (15 March: inside).
-        ([Line(key="f", amount=D("5000.00"))], [pct(end=date(2026, 3, 31))], "5000.00", "500.00", "4500.00", {"f": "500.00"}),
+        (
+            [Line(key="f", amount=D("5000.00"))],
+            [pct(end=date(2026, 3, 31))],
+            "5000.00",
+            "500.00",
+            "4500.00",
+            {"f": "500.00"},
+        ),
         # Half-up once per discount: 10 % of 0.05 + 0.05 = 0.01.
         ([month(*MAR, "0.05", key="a"), month(*MAR, "0.05", key="b")], [pct()], "0.10", "0.01", "0.09", {"a": "0.01"}),
     ],
@@ -94,26 +136,37 @@ def test_cycles_are_granted_to_the_earliest_new_periods():
 
 def test_fixed_discount_is_per_cycle_and_prorated_when_straddling():
     lines = [month(*MAR, "1000.00", key="m"), month(*APR, "1000.00", key="a")]
-    result = apply_discounts(lines=lines, discounts=[fixed("300.00", end=date(2026, 4, 15))], currency="USD",
-                             billing_date=date(2026, 4, 1))
+    result = apply_discounts(
+        lines=lines, discounts=[fixed("300.00", end=date(2026, 4, 15))], currency="USD", billing_date=date(2026, 4, 1)
+    )
     assert {a.line_key: a.amount for a in result.applications} == {"m": D("300.00"), "a": D("150.00")}
 
 
 def test_fixed_discount_in_another_currency_is_refused():
     with pytest.raises(CurrencyMismatch):
-        apply_discounts(lines=[month(*MAR, "10.00")], discounts=[fixed("1", currency="EUR")], currency="USD",
-                        billing_date=date(2026, 3, 1))
+        apply_discounts(
+            lines=[month(*MAR, "10.00")],
+            discounts=[fixed("1", currency="EUR")],
+            currency="USD",
+            billing_date=date(2026, 3, 1),
+        )
 
 
 def test_jpy_has_no_minor_unit():
-    result = apply_discounts(lines=[month(*MAR, "1005", key="a")], discounts=[pct("10")], currency="JPY",
-                             billing_date=date(2026, 3, 1))
+    result = apply_discounts(
+        lines=[month(*MAR, "1005", key="a")], discounts=[pct("10")], currency="JPY", billing_date=date(2026, 3, 1)
+    )
     assert result.discount_total == D("101")  # 100.5 half-up
 
 
 def test_tax_is_on_the_discounted_subtotal():
-    result = apply_discounts(lines=[month(*MAR, "100.00")], discounts=[pct("10")], currency="USD",
-                             billing_date=date(2026, 3, 1), tax_rate=D("20"))
+    result = apply_discounts(
+        lines=[month(*MAR, "100.00")],
+        discounts=[pct("10")],
+        currency="USD",
+        billing_date=date(2026, 3, 1),
+        tax_rate=D("20"),
+    )
     assert (result.tax_total, result.total) == (D("18.00"), D("108.00"))
 
 
@@ -132,8 +185,16 @@ def test_tax_is_on_the_discounted_subtotal():
         # Other currency: nothing.
         ("700.00", [CreditBalance(1, D("400.00"), "EUR")], {}, "700.00"),
         # Pinned first, then the soonest expiry.
-        ("500.00", [CreditBalance(1, D("400.00"), "USD"), CreditBalance(2, D("400.00"), "USD", expires_on=date(2026, 5, 1)),
-                    CreditBalance(3, D("100.00"), "USD", pinned=True)], {3: "100.00", 2: "400.00"}, "0.00"),
+        (
+            "500.00",
+            [
+                CreditBalance(1, D("400.00"), "USD"),
+                CreditBalance(2, D("400.00"), "USD", expires_on=date(2026, 5, 1)),
+                CreditBalance(3, D("100.00"), "USD", pinned=True),
+            ],
+            {3: "100.00", 2: "400.00"},
+            "0.00",
+        ),
     ],
 )
 def test_credit_rules(due, credits, applied, left):
@@ -143,10 +204,18 @@ def test_credit_rules(due, credits, applied, left):
 
 
 def test_one_credit_across_two_invoices():
-    first = apply_credits(amount_due=D("600.00"), credits=[CreditBalance(1, D("1000.00"), "USD")], currency="USD", on=date(2026, 4, 1))
+    first = apply_credits(
+        amount_due=D("600.00"), credits=[CreditBalance(1, D("1000.00"), "USD")], currency="USD", on=date(2026, 4, 1)
+    )
     balance = first.applications[0].balance_after
-    second = apply_credits(amount_due=D("700.00"), credits=[CreditBalance(1, balance, "USD")], currency="USD", on=date(2026, 4, 1))
-    assert (first.amount_due, second.amount_due, second.applications[0].balance_after) == (D("0.00"), D("300.00"), D("0.00"))
+    second = apply_credits(
+        amount_due=D("700.00"), credits=[CreditBalance(1, balance, "USD")], currency="USD", on=date(2026, 4, 1)
+    )
+    assert (first.amount_due, second.amount_due, second.applications[0].balance_after) == (
+        D("0.00"),
+        D("300.00"),
+        D("0.00"),
+    )
 
 
 # --------------------------------------------------------------------------- properties
@@ -167,8 +236,14 @@ def test_a_spread_discount_sums_exactly_and_never_exceeds_a_line(amounts, value,
     if kind == "percentage":
         value = min(value, D(100))
     lines = [month(date(2026, 3, start_day), date(2026, 3, 28), str(a), key=i) for i, a in enumerate(amounts)]
-    terms = DiscountTerms(id=1, kind=kind, value=value, start=date(2026, 3, 1), end=date(2026, 3, end_day),
-                          currency="USD" if kind == "fixed" else "")
+    terms = DiscountTerms(
+        id=1,
+        kind=kind,
+        value=value,
+        start=date(2026, 3, 1),
+        end=date(2026, 3, end_day),
+        currency="USD" if kind == "fixed" else "",
+    )
     result = apply_discounts(lines=lines, discounts=[terms], currency="USD", billing_date=date(2026, 3, 1))
     assert sum((a.amount for a in result.applications), D(0)) == result.discount_total
     by_line: dict = {}
@@ -188,7 +263,10 @@ def test_a_spread_discount_sums_exactly_and_never_exceeds_a_line(amounts, value,
 )
 def test_amount_due_is_never_negative_and_credits_never_overdraw(due, balances):
     on = date(2026, 4, 10)
-    credits = [CreditBalance(i, b, "USD", expires_on=date(2026, 4, 10 + shift), pinned=p) for i, (b, p, shift) in enumerate(balances)]
+    credits = [
+        CreditBalance(i, b, "USD", expires_on=date(2026, 4, 10 + shift), pinned=p)
+        for i, (b, p, shift) in enumerate(balances)
+    ]
     result = apply_credits(amount_due=due, credits=credits, currency="USD", on=on)
     assert result.amount_due >= 0
     assert result.credit_applied + result.amount_due == due

@@ -1,4 +1,5 @@
 """The issue's must-be-true list, driven through billing's own cycle (DESIGN.md §4), time moved with time-machine."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -21,8 +22,15 @@ pytestmark = pytest.mark.django_db
 
 
 def ten_percent_to_31_march(contract, user):
-    return discount_create(kind="percentage", value=D("10"), start_date=date(2026, 1, 1), end_date=date(2026, 3, 31),
-                           reason="launch", contract=contract, created_by=user)
+    return discount_create(
+        kind="percentage",
+        value=D("10"),
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 3, 31),
+        reason="launch",
+        contract=contract,
+        created_by=user,
+    )
 
 
 # --------------------------------------------------------------------------- windows
@@ -41,7 +49,9 @@ SCHEDULES = {
 
 
 @pytest.mark.parametrize("schedule", list(SCHEDULES))
-def test_a_10_percent_discount_ending_31_march_applies_to_march_and_not_april_whenever_the_beat_runs(in_tenant_a, finance, schedule):
+def test_a_10_percent_discount_ending_31_march_applies_to_march_and_not_april_whenever_the_beat_runs(
+    in_tenant_a, finance, schedule
+):
     with travel(2026, 2, 20):
         contract = retainer_contract()
         discount = ten_percent_to_31_march(contract, finance)
@@ -61,8 +71,15 @@ def test_a_10_percent_discount_ending_31_march_applies_to_march_and_not_april_wh
 def test_a_period_straddling_the_end_is_prorated_by_days(in_tenant_a, finance):
     with travel(2026, 3, 1):
         contract = retainer_contract("3100.00", start=date(2026, 3, 1))
-        discount_create(kind="percentage", value=D("10"), start_date=date(2026, 3, 1), end_date=date(2026, 3, 15),
-                        reason="two weeks", contract=contract, created_by=finance)
+        discount_create(
+            kind="percentage",
+            value=D("10"),
+            start_date=date(2026, 3, 1),
+            end_date=date(2026, 3, 15),
+            reason="two weeks",
+            contract=contract,
+            created_by=finance,
+        )
         run(date(2026, 3, 1))
     (invoice,) = invoices_of(contract)
     assert invoice.discount_total == D("150.00")  # 15/31 × 10 % × 3,100.00
@@ -72,8 +89,15 @@ def test_a_period_straddling_the_end_is_prorated_by_days(in_tenant_a, finance):
 def test_a_3_cycle_discount_applies_to_exactly_three_invoices(in_tenant_a, finance):
     with travel(2026, 1, 1):
         contract = retainer_contract()
-        discount = discount_create(kind="fixed", value=D("250.00"), start_date=date(2026, 1, 1), max_cycles=3,
-                                   reason="onboarding", contract=contract, created_by=finance)
+        discount = discount_create(
+            kind="fixed",
+            value=D("250.00"),
+            start_date=date(2026, 1, 1),
+            max_cycles=3,
+            reason="onboarding",
+            contract=contract,
+            created_by=finance,
+        )
     with travel(2026, 6, 2):
         for month in range(1, 7):
             run(date(2026, month, 1))
@@ -88,8 +112,15 @@ def test_a_3_cycle_discount_applies_to_exactly_three_invoices(in_tenant_a, finan
 def test_a_3_cycle_discount_caught_up_in_one_run_still_takes_three_periods(in_tenant_a, finance):
     with travel(2026, 1, 1):
         contract = retainer_contract()
-        discount_create(kind="percentage", value=D("50"), start_date=date(2026, 1, 1), max_cycles=3, reason="x",
-                        contract=contract, created_by=finance)
+        discount_create(
+            kind="percentage",
+            value=D("50"),
+            start_date=date(2026, 1, 1),
+            max_cycles=3,
+            reason="x",
+            contract=contract,
+            created_by=finance,
+        )
     with travel(2026, 5, 2):
         run(date(2026, 5, 1))  # January to May on one invoice
     by_period = discount_by_period(contract)
@@ -99,8 +130,15 @@ def test_a_3_cycle_discount_caught_up_in_one_run_still_takes_three_periods(in_te
 def test_a_revoked_discount_is_not_on_the_next_invoice(in_tenant_a, finance):
     with travel(2026, 1, 1):
         contract = retainer_contract()
-        discount = discount_create(kind="percentage", value=D("10"), start_date=date(2026, 1, 1), end_date=date(2026, 12, 31),
-                                   reason="x", contract=contract, created_by=finance)
+        discount = discount_create(
+            kind="percentage",
+            value=D("10"),
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 12, 31),
+            reason="x",
+            contract=contract,
+            created_by=finance,
+        )
         run(date(2026, 1, 1))
     with travel(2026, 1, 20):
         exception_revoke(kind="discount", pk=discount.pk, reason="customer upgraded", user=finance)
@@ -113,14 +151,41 @@ def test_a_revoked_discount_is_not_on_the_next_invoice(in_tenant_a, finance):
 def test_customer_and_price_line_scopes(in_tenant_a, finance):
     with travel(2026, 1, 1):
         contract = contract_with(
-            dict(kind="recurring", description="Retainer", amount=D("1000.00"), frequency="monthly", timing="advance"),
-            dict(kind="recurring", description="Support", amount=D("200.00"), frequency="monthly", timing="advance"),
+            {
+                "kind": "recurring",
+                "description": "Retainer",
+                "amount": D("1000.00"),
+                "frequency": "monthly",
+                "timing": "advance",
+            },
+            {
+                "kind": "recurring",
+                "description": "Support",
+                "amount": D("200.00"),
+                "frequency": "monthly",
+                "timing": "advance",
+            },
             start=date(2026, 1, 1),
         )
-        discount_create(kind="percentage", value=D("50"), start_date=date(2026, 1, 1), end_date=date(2026, 1, 31),
-                        reason="support free", contract=contract, line_ref="L2", created_by=finance)
-        discount_create(kind="fixed", value=D("120.00"), start_date=date(2026, 1, 1), end_date=date(2026, 1, 31),
-                        reason="goodwill", customer=contract.customer, created_by=finance)
+        discount_create(
+            kind="percentage",
+            value=D("50"),
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 1, 31),
+            reason="support free",
+            contract=contract,
+            line_ref="L2",
+            created_by=finance,
+        )
+        discount_create(
+            kind="fixed",
+            value=D("120.00"),
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 1, 31),
+            reason="goodwill",
+            customer=contract.customer,
+            created_by=finance,
+        )
         run(date(2026, 1, 1))
     (invoice,) = invoices_of(contract)
     # Line scope first: support 200 − 100 = 100. Then 120.00 spread 1000:100 → 109.09 + 10.91.
@@ -136,8 +201,14 @@ def test_a_1000_credit_against_600_and_700_leaves_0_and_300_due_and_a_zero_balan
         first = contract_with(dict(fee, amount=D("600.00"), bill_on=date(2026, 3, 1)), start=date(2026, 3, 1))
         second = contract_with(dict(fee, amount=D("700.00"), bill_on=date(2026, 3, 2)), start=date(2026, 3, 1))
         type(second).objects.filter(pk=second.pk).update(customer=first.customer)  # two contracts of one customer
-        credit = credit_create(customer=first.customer, amount=D("1000.00"), currency="USD", expires_on=date(2026, 12, 31),
-                               reason="SLA credit", created_by=finance)
+        credit = credit_create(
+            customer=first.customer,
+            amount=D("1000.00"),
+            currency="USD",
+            expires_on=date(2026, 12, 31),
+            reason="SLA credit",
+            created_by=finance,
+        )
         run(date(2026, 3, 1))
     with travel(2026, 3, 2):
         run(date(2026, 3, 2))
@@ -152,12 +223,22 @@ def test_a_1000_credit_against_600_and_700_leaves_0_and_300_due_and_a_zero_balan
 def test_an_expired_credit_applies_to_nothing(in_tenant_a, finance):
     with travel(2026, 2, 1):
         contract = retainer_contract(start=date(2026, 3, 1))
-        credit = credit_create(customer=contract.customer, amount=D("500.00"), currency="USD", expires_on=date(2026, 2, 28),
-                               reason="goodwill", created_by=finance)
+        credit = credit_create(
+            customer=contract.customer,
+            amount=D("500.00"),
+            currency="USD",
+            expires_on=date(2026, 2, 28),
+            reason="goodwill",
+            created_by=finance,
+        )
     with travel(2026, 3, 1):
         run(date(2026, 3, 1), only=["billing"])  # the lifecycle has not marked it expired: the date decides
     (invoice,) = invoices_of(contract)
-    assert (invoice.billing_date, invoice.credit_applied, invoice.amount_due) == (date(2026, 3, 1), D("0"), D("1000.00"))
+    assert (invoice.billing_date, invoice.credit_applied, invoice.amount_due) == (
+        date(2026, 3, 1),
+        D("0"),
+        D("1000.00"),
+    )
     credit.refresh_from_db()
     assert credit.balance == D("500.00")
     run(date(2026, 3, 1), only=["discounts"])
@@ -168,8 +249,15 @@ def test_an_expired_credit_applies_to_nothing(in_tenant_a, finance):
 def test_a_pinned_credit_waits_for_its_invoice(in_tenant_a, finance):
     with travel(2026, 1, 1):
         contract = retainer_contract()
-        credit = credit_create(customer=contract.customer, amount=D("300.00"), currency="USD", expires_on=date(2026, 12, 31),
-                               reason="March outage", pinned_invoices=[f"{contract.number}@2026-03"], created_by=finance)
+        credit = credit_create(
+            customer=contract.customer,
+            amount=D("300.00"),
+            currency="USD",
+            expires_on=date(2026, 12, 31),
+            reason="March outage",
+            pinned_invoices=[f"{contract.number}@2026-03"],
+            created_by=finance,
+        )
     with travel(2026, 3, 1):
         for month in (1, 2, 3):
             run(date(2026, month, 1))
@@ -186,17 +274,30 @@ def test_an_override_at_120_an_hour_bills_120_inside_its_window_and_the_contract
         contract = contract_with(dict(TM, line_ref="T"), start=date(2026, 1, 1))
         line = contract.versions.get().price_lines.get()
         assert line.rates.get().hourly_rate == D("150.00")  # the contract rate
-        price_override_create(contract=contract, line_ref="T", role="engineer", rate=D("120.00"), start_date=date(2026, 3, 1),
-                              end_date=date(2026, 3, 31), reason="pilot", created_by=finance)
+        price_override_create(
+            contract=contract,
+            line_ref="T",
+            role="engineer",
+            rate=D("120.00"),
+            start_date=date(2026, 3, 1),
+            end_date=date(2026, 3, 31),
+            reason="pilot",
+            created_by=finance,
+        )
     for day in (date(2026, 2, 10), date(2026, 3, 10), date(2026, 4, 10)):
         hours(contract, "10", day, line_ref="T")
     with travel(2026, 5, 1):
         for month in (3, 4, 5):
             run(date(2026, month, 1))
-    rates = [(line.period_start, line.unit_amount, line.amount) for line in
-             InvoiceLine.objects.filter(invoice__contract=contract).order_by("period_start")]
-    assert rates == [(date(2026, 2, 1), D("150.00"), D("1500.00")), (date(2026, 3, 1), D("120.00"), D("1200.00")),
-                     (date(2026, 4, 1), D("150.00"), D("1500.00"))]
+    rates = [
+        (line.period_start, line.unit_amount, line.amount)
+        for line in InvoiceLine.objects.filter(invoice__contract=contract).order_by("period_start")
+    ]
+    assert rates == [
+        (date(2026, 2, 1), D("150.00"), D("1500.00")),
+        (date(2026, 3, 1), D("120.00"), D("1200.00")),
+        (date(2026, 4, 1), D("150.00"), D("1500.00")),
+    ]
     assert rate_override(contract_id=contract.pk, line_ref="T", role="engineer", on=date(2026, 3, 31)) == D("120.00")
     assert rate_override(contract_id=contract.pk, line_ref="T", role="engineer", on=date(2026, 4, 1)) is None
 
@@ -204,9 +305,20 @@ def test_an_override_at_120_an_hour_bills_120_inside_its_window_and_the_contract
 def test_an_override_ending_mid_month_bills_each_day_at_its_rate(in_tenant_a, finance):
     with travel(2026, 1, 1):
         contract = contract_with(dict(TM, line_ref="T"), start=date(2026, 1, 1))
-        price_override_create(contract=contract, line_ref="T", role="engineer", rate=D("120.00"), start_date=date(2026, 3, 5),
-                              end_date=date(2026, 3, 15), reason="pilot", created_by=finance)
-    first, second = hours(contract, "4", date(2026, 3, 10), line_ref="T"), hours(contract, "6", date(2026, 3, 20), line_ref="T")
+        price_override_create(
+            contract=contract,
+            line_ref="T",
+            role="engineer",
+            rate=D("120.00"),
+            start_date=date(2026, 3, 5),
+            end_date=date(2026, 3, 15),
+            reason="pilot",
+            created_by=finance,
+        )
+    first, second = (
+        hours(contract, "4", date(2026, 3, 10), line_ref="T"),
+        hours(contract, "6", date(2026, 3, 20), line_ref="T"),
+    )
     with travel(2026, 4, 1):
         run(date(2026, 4, 1))
     lines = {line.unit_amount: line for line in InvoiceLine.objects.filter(invoice__contract=contract)}
@@ -219,8 +331,15 @@ def test_an_override_ending_mid_month_bills_each_day_at_its_rate(in_tenant_a, fi
 def test_a_recurring_override_replaces_the_amount_inside_its_window(in_tenant_a, finance):
     with travel(2026, 1, 1):
         contract = retainer_contract("1000.00")
-        price_override_create(contract=contract, line_ref="L1", rate=D("800.00"), start_date=date(2026, 2, 1),
-                              end_date=date(2026, 2, 28), reason="promo", created_by=finance)
+        price_override_create(
+            contract=contract,
+            line_ref="L1",
+            rate=D("800.00"),
+            start_date=date(2026, 2, 1),
+            end_date=date(2026, 2, 28),
+            reason="promo",
+            created_by=finance,
+        )
     with travel(2026, 3, 1):
         for month in (1, 2, 3):
             run(date(2026, month, 1))
@@ -233,12 +352,25 @@ def test_a_recurring_override_replaces_the_amount_inside_its_window(in_tenant_a,
 def test_a_discount_with_no_end_date_and_no_reason_is_rejected_with_a_clear_error(in_tenant_a, finance):
     contract = retainer_contract()
     with pytest.raises(ValidationError) as caught:
-        discount_create(kind="percentage", value=D("10"), start_date=date(2026, 1, 1), reason="launch", contract=contract,
-                        created_by=finance)
+        discount_create(
+            kind="percentage",
+            value=D("10"),
+            start_date=date(2026, 1, 1),
+            reason="launch",
+            contract=contract,
+            created_by=finance,
+        )
     assert "end date or a number of billing cycles" in caught.value.message_dict["end_date"][0]
     assert not Discount.objects.filter(contract=contract).exists()
-    ok = discount_create(kind="percentage", value=D("10"), start_date=date(2026, 1, 1), reason="launch", contract=contract,
-                         no_expiry_reason="lifetime partner pricing, board decision 2026-01", created_by=finance)
+    ok = discount_create(
+        kind="percentage",
+        value=D("10"),
+        start_date=date(2026, 1, 1),
+        reason="launch",
+        contract=contract,
+        no_expiry_reason="lifetime partner pricing, board decision 2026-01",
+        created_by=finance,
+    )
     assert ok.end_date is None and ok.no_expiry_reason
 
 
@@ -247,8 +379,14 @@ def test_only_finance_and_admins_may_approve(in_tenant_a):
 
     viewer = User.objects.get(email=in_tenant_a.users["viewer"])
     with pytest.raises(ValidationError) as caught:
-        credit_create(customer=retainer_contract().customer, amount=D("10.00"), currency="USD", expires_on=date(2026, 12, 31),
-                      reason="x", created_by=viewer)
+        credit_create(
+            customer=retainer_contract().customer,
+            amount=D("10.00"),
+            currency="USD",
+            expires_on=date(2026, 12, 31),
+            reason="x",
+            created_by=viewer,
+        )
     assert "approved_by" in caught.value.message_dict
 
 
@@ -282,8 +420,14 @@ def test_presend_check_flags_a_discount_outside_its_window(in_tenant_a, finance)
 def test_credits_never_mix_currencies(in_tenant_a, finance):
     with travel(2026, 1, 1):
         contract = retainer_contract()
-        credit_create(customer=contract.customer, amount=D("100.00"), currency="EUR", expires_on=date(2026, 12, 31), reason="x",
-                      created_by=finance)
+        credit_create(
+            customer=contract.customer,
+            amount=D("100.00"),
+            currency="EUR",
+            expires_on=date(2026, 12, 31),
+            reason="x",
+            created_by=finance,
+        )
         run(date(2026, 1, 1))
     assert invoices_of(contract)[0].credit_applied == 0
     assert Credit.objects.get(customer=contract.customer).balance == D("100.00")
@@ -294,9 +438,22 @@ def test_overrides_in_a_period_are_listed_for_billing_checks(in_tenant_a, financ
 
     with travel(2026, 1, 1):
         contract = contract_with(dict(TM, line_ref="T"), start=date(2026, 1, 1))
-        price_override_create(contract=contract, line_ref="T", role="engineer", rate=D("120.00"), start_date=date(2026, 3, 10),
-                              end_date=date(2026, 3, 20), reason="pilot", created_by=finance)
-    assert rate_overrides_in(contract_id=contract.pk, line_ref="T", role="engineer", start=date(2026, 3, 1),
-                             end=date(2026, 3, 31)) == [D("120.00")]
-    assert rate_overrides_in(contract_id=contract.pk, line_ref="T", role="engineer", start=date(2026, 4, 1),
-                             end=date(2026, 4, 30)) == []
+        price_override_create(
+            contract=contract,
+            line_ref="T",
+            role="engineer",
+            rate=D("120.00"),
+            start_date=date(2026, 3, 10),
+            end_date=date(2026, 3, 20),
+            reason="pilot",
+            created_by=finance,
+        )
+    assert rate_overrides_in(
+        contract_id=contract.pk, line_ref="T", role="engineer", start=date(2026, 3, 1), end=date(2026, 3, 31)
+    ) == [D("120.00")]
+    assert (
+        rate_overrides_in(
+            contract_id=contract.pk, line_ref="T", role="engineer", start=date(2026, 4, 1), end=date(2026, 4, 30)
+        )
+        == []
+    )

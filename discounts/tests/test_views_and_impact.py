@@ -1,4 +1,5 @@
 """The Discounts & credits pages per role, the form's errors, and the impact figures."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -28,8 +29,15 @@ def url(name, **kwargs):
 def discount(in_tenant_a, finance):
     with travel(2026, 3, 10):
         contract = retainer_contract()
-        return discount_create(kind="percentage", value=D("10"), start_date=date(2026, 1, 1), end_date=date(2026, 3, 31),
-                               reason="launch", contract=contract, created_by=finance)
+        return discount_create(
+            kind="percentage",
+            value=D("10"),
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 3, 31),
+            reason="launch",
+            contract=contract,
+            created_by=finance,
+        )
 
 
 @pytest.mark.parametrize("role", [r.value for r in Role])
@@ -55,7 +63,13 @@ def test_the_nav_links_to_the_page(in_tenant_a):
 def test_the_form_rejects_a_discount_with_no_end_and_no_reason_and_records_the_approver(in_tenant_a, finance):
     contract = retainer_contract()
     client = client_for(in_tenant_a, email=in_tenant_a.users["finance"])
-    form = {"contract": contract.pk, "kind": "percentage", "value": "10", "start_date": "2026-01-01", "reason": "launch"}
+    form = {
+        "contract": contract.pk,
+        "kind": "percentage",
+        "value": "10",
+        "start_date": "2026-01-01",
+        "reason": "launch",
+    }
     response = client.post(url("discounts:create", kind="discount"), form)
     assert response.status_code == 422
     assert "Give an end date or a number of billing cycles" in response.content.decode()
@@ -68,11 +82,19 @@ def test_the_form_rejects_a_discount_with_no_end_and_no_reason_and_records_the_a
 def test_revoke_and_extend_by_htmx_return_the_row(in_tenant_a, discount):
     client = client_for(in_tenant_a, email=in_tenant_a.users["admin"])
     with travel(2026, 3, 10):
-        bad = client.post(url("discounts:extend", kind="discount", pk=discount.pk), {"end_date": "2026-02-01", "reason": "x"},
-                          HTTP_HX_REQUEST="true")
-        good = client.post(url("discounts:extend", kind="discount", pk=discount.pk), {"end_date": "2026-06-30", "reason": "renewal"},
-                           HTTP_HX_REQUEST="true")
-        gone = client.post(url("discounts:revoke", kind="discount", pk=discount.pk), {"reason": "upgraded"}, HTTP_HX_REQUEST="true")
+        bad = client.post(
+            url("discounts:extend", kind="discount", pk=discount.pk),
+            {"end_date": "2026-02-01", "reason": "x"},
+            HTTP_HX_REQUEST="true",
+        )
+        good = client.post(
+            url("discounts:extend", kind="discount", pk=discount.pk),
+            {"end_date": "2026-06-30", "reason": "renewal"},
+            HTTP_HX_REQUEST="true",
+        )
+        gone = client.post(
+            url("discounts:revoke", kind="discount", pk=discount.pk), {"reason": "upgraded"}, HTTP_HX_REQUEST="true"
+        )
     assert bad.status_code == 200 and "end later than" in bad.content.decode()
     assert good.status_code == 200 and "30 Jun 2026" in good.content.decode()
     assert gone.status_code == 200 and "Revoked" in gone.content.decode() and "<html" not in gone.content.decode()
@@ -80,8 +102,14 @@ def test_revoke_and_extend_by_htmx_return_the_row(in_tenant_a, discount):
 
 def test_expiring_filters(in_tenant_a, finance, discount):
     with travel(2026, 3, 10):
-        credit_create(customer=discount.customer, amount=D("100.00"), currency="USD", expires_on=date(2026, 7, 31), reason="x",
-                      created_by=finance)
+        credit_create(
+            customer=discount.customer,
+            amount=D("100.00"),
+            currency="USD",
+            expires_on=date(2026, 7, 31),
+            reason="x",
+            created_by=finance,
+        )
         today = date(2026, 3, 10)
         assert [r.reference for r in exception_rows(today=today, expiring_days=30)] == [discount.reference]
         assert len(exception_rows(today=today, expiring_days=90)) == 1
@@ -94,23 +122,43 @@ def test_expiring_filters(in_tenant_a, finance, discount):
 def test_impact_given_up_to_date_and_what_expiry_adds_to_coming_invoices(in_tenant_a, finance, discount):
     with travel(2026, 3, 10):
         run(date(2026, 3, 1))  # January to March billed (caught up), 10 % each
-        later = discount_create(kind="fixed", value=D("200.00"), start_date=date(2026, 1, 1), end_date=date(2026, 6, 30),
-                                reason="pilot", contract=discount.contract, created_by=finance)
-        override = price_override_create(contract=discount.contract, line_ref="L1", rate=D("900.00"), start_date=date(2026, 4, 1),
-                                         end_date=date(2026, 4, 30), reason="promo", created_by=finance)
+        later = discount_create(
+            kind="fixed",
+            value=D("200.00"),
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 6, 30),
+            reason="pilot",
+            contract=discount.contract,
+            created_by=finance,
+        )
+        override = price_override_create(
+            contract=discount.contract,
+            line_ref="L1",
+            rate=D("900.00"),
+            start_date=date(2026, 4, 1),
+            end_date=date(2026, 4, 30),
+            reason="promo",
+            created_by=finance,
+        )
         rows = {r.reference: r for r in exception_rows(today=date(2026, 3, 10))}
     ending = rows[discount.reference]
     assert ending.given_up == D("300.00")
     # April bills the override (900.00): the 10 % it would still have taken is 90.00.
     assert ending.next_month_uplift == D("90.00")
     assert [(p.period_start, p.uplift) for p in ending.ahead] == [
-        (date(2026, 4, 1), D("90.00")), (date(2026, 5, 1), D("100.00")), (date(2026, 6, 1), D("100.00"))]
+        (date(2026, 4, 1), D("90.00")),
+        (date(2026, 5, 1), D("100.00")),
+        (date(2026, 6, 1), D("100.00")),
+    ]
     running = rows[later.reference]
     assert running.next_month_uplift == D("0") and [p.uplift for p in running.ahead] == [D("0")] * 3
     custom = rows[override.reference]
     assert custom.next_month_uplift == D("0")  # April is inside its window
     assert [(p.period_start, p.uplift) for p in custom.ahead] == [
-        (date(2026, 4, 1), D("0")), (date(2026, 5, 1), D("100.00")), (date(2026, 6, 1), D("100.00"))]
+        (date(2026, 4, 1), D("0")),
+        (date(2026, 5, 1), D("100.00")),
+        (date(2026, 6, 1), D("100.00")),
+    ]
 
 
 def test_customer_billing_with_and_without_exceptions(in_tenant_a, finance, discount):
@@ -130,10 +178,23 @@ def test_the_list_query_count_does_not_grow_with_rows(in_tenant_a, finance, djan
     with travel(2026, 3, 10):
         for _ in range(6):
             contract = retainer_contract()
-            discount_create(kind="percentage", value=D("5"), start_date=date(2026, 1, 1), end_date=date(2026, 5, 31), reason="x",
-                            contract=contract, created_by=finance)
-            credit_create(customer=contract.customer, amount=D("10.00"), currency="USD", expires_on=date(2026, 5, 31), reason="x",
-                          created_by=finance)
+            discount_create(
+                kind="percentage",
+                value=D("5"),
+                start_date=date(2026, 1, 1),
+                end_date=date(2026, 5, 31),
+                reason="x",
+                contract=contract,
+                created_by=finance,
+            )
+            credit_create(
+                customer=contract.customer,
+                amount=D("10.00"),
+                currency="USD",
+                expires_on=date(2026, 5, 31),
+                reason="x",
+                created_by=finance,
+            )
         with django_assert_max_num_queries(20):
             rows = exception_rows(today=date(2026, 3, 10))
     assert len(rows) == 12

@@ -10,6 +10,7 @@ once queue; the second sees the first's rows):
 * an open or acknowledged finding the rules no longer return → resolved (its cause was fixed),
   and its review task resolved with it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,18 @@ from insights.models import LIVE_STATUSES, FindingStatus, LeakageFinding
 from revexos.dates import current_tenant, tenant_today
 from revexos.money import format_money
 
-REFRESHED = ("title", "amount", "currency", "evidence", "period_start", "period_end", "invoice", "customer", "last_seen_at", "last_seen_on")
+REFRESHED = (
+    "title",
+    "amount",
+    "currency",
+    "evidence",
+    "period_start",
+    "period_end",
+    "invoice",
+    "customer",
+    "last_seen_at",
+    "last_seen_on",
+)
 
 
 @dataclass
@@ -39,8 +51,15 @@ class ScanResult:
     review_tasks_opened: int = 0
 
     def as_dict(self) -> dict:
-        return {"as_of": self.as_of.isoformat(), "findings": self.found, "created": self.created, "updated": self.updated,
-                "reopened": self.reopened, "resolved": self.resolved, "review_tasks_opened": self.review_tasks_opened}
+        return {
+            "as_of": self.as_of.isoformat(),
+            "findings": self.found,
+            "created": self.created,
+            "updated": self.updated,
+            "reopened": self.reopened,
+            "resolved": self.resolved,
+            "review_tasks_opened": self.review_tasks_opened,
+        }
 
 
 def _lock() -> None:
@@ -53,11 +72,15 @@ def _task_dedupe_key(fingerprint: str) -> str:
 
 
 def _task_detail(c: Candidate) -> str:
-    return (f"Estimated {format_money(c.amount, c.currency)} {c.currency}. {c.basis}.\n"
-            "Open Insights → Leakage for the evidence; acknowledge, fix the cause (the next scan resolves it) or dismiss it with a reason.")
+    return (
+        f"Estimated {format_money(c.amount, c.currency)} {c.currency}. {c.basis}.\n"
+        "Open Insights → Leakage for the evidence; acknowledge, fix the cause (the next scan resolves it) or dismiss it with a reason."
+    )
 
 
-def leakage_scan(*, as_of: date | None = None, contract_ids: list[int] | None = None, rules: list[str] | None = None) -> ScanResult:
+def leakage_scan(
+    *, as_of: date | None = None, contract_ids: list[int] | None = None, rules: list[str] | None = None
+) -> ScanResult:
     """Scan for leakage as of ``as_of`` (the tenant's today by default) and reconcile the findings.
 
     ``contract_ids`` and ``rules`` narrow the scan; only findings inside that scope can be resolved by it.
@@ -87,23 +110,52 @@ def leakage_scan(*, as_of: date | None = None, contract_ids: list[int] | None = 
         for fingerprint, c in candidates.items():
             finding = existing.get(fingerprint)
             if finding is None:
-                new.append(LeakageFinding(
-                    rule=c.rule, fingerprint=fingerprint, contract_id=c.contract_id, customer_id=c.customer_id, invoice_id=c.invoice_id,
-                    title=c.title[:300], period_start=c.period_start, period_end=c.period_end, amount=c.amount, currency=c.currency,
-                    evidence=c.evidence, status=FindingStatus.OPEN, first_seen_at=now, last_seen_at=now, first_seen_on=as_of,
-                    last_seen_on=as_of,
-                ))
+                new.append(
+                    LeakageFinding(
+                        rule=c.rule,
+                        fingerprint=fingerprint,
+                        contract_id=c.contract_id,
+                        customer_id=c.customer_id,
+                        invoice_id=c.invoice_id,
+                        title=c.title[:300],
+                        period_start=c.period_start,
+                        period_end=c.period_end,
+                        amount=c.amount,
+                        currency=c.currency,
+                        evidence=c.evidence,
+                        status=FindingStatus.OPEN,
+                        first_seen_at=now,
+                        last_seen_at=now,
+                        first_seen_on=as_of,
+                        last_seen_on=as_of,
+                    )
+                )
                 continue
             same = (
-                finding.title == c.title[:300] and finding.amount == c.amount and finding.currency == c.currency
-                and finding.evidence == c.evidence and finding.period_start == c.period_start and finding.period_end == c.period_end
-                and finding.invoice_id == c.invoice_id and finding.customer_id == c.customer_id
+                finding.title == c.title[:300]
+                and finding.amount == c.amount
+                and finding.currency == c.currency
+                and finding.evidence == c.evidence
+                and finding.period_start == c.period_start
+                and finding.period_end == c.period_end
+                and finding.invoice_id == c.invoice_id
+                and finding.customer_id == c.customer_id
             )
             if same and finding.status != FindingStatus.RESOLVED:
                 touched.append(finding.pk)  # nothing changed but "last seen": one UPDATE for all of them
                 continue
-            finding.title, finding.amount, finding.currency, finding.evidence = c.title[:300], c.amount, c.currency, c.evidence
-            finding.period_start, finding.period_end, finding.invoice_id, finding.customer_id = c.period_start, c.period_end, c.invoice_id, c.customer_id
+            finding.title, finding.amount, finding.currency, finding.evidence = (
+                c.title[:300],
+                c.amount,
+                c.currency,
+                c.evidence,
+            )
+            finding.period_start, finding.period_end, finding.invoice_id, finding.customer_id = (
+                c.period_start,
+                c.period_end,
+                c.invoice_id,
+                c.customer_id,
+            )
             finding.last_seen_at, finding.last_seen_on = now, as_of
             if finding.status == FindingStatus.RESOLVED:
                 # The cause is back (or was never fixed after a manual resolve): open it again.
@@ -117,26 +169,38 @@ def leakage_scan(*, as_of: date | None = None, contract_ids: list[int] | None = 
             LeakageFinding.objects.bulk_create(new)
             result.created = len(new)
         if changed:
-            LeakageFinding.objects.bulk_update(changed, [*REFRESHED, "status", "resolved_at", "status_note"], batch_size=500)
+            LeakageFinding.objects.bulk_update(
+                changed, [*REFRESHED, "status", "resolved_at", "status_note"], batch_size=500
+            )
         if touched:
             LeakageFinding.objects.filter(pk__in=touched).update(last_seen_at=now, last_seen_on=as_of)
         result.updated = len(changed) + len(touched)
         if reopened_tasks:
-            BillingReviewTask.objects.filter(pk__in=reopened_tasks).update(status=ReviewTaskStatus.OPEN, resolved_at=None)
+            BillingReviewTask.objects.filter(pk__in=reopened_tasks).update(
+                status=ReviewTaskStatus.OPEN, resolved_at=None
+            )
 
         # One review task per new finding, deduped by fingerprint (a rerun or a concurrent scan adds none).
         if new:
             tasks = [
                 BillingReviewTask(
-                    kind=ReviewTaskKind.LEAKAGE, dedupe_key=_task_dedupe_key(f.fingerprint), contract_id=f.contract_id,
-                    invoice_id=f.invoice_id, title=f"Leakage {f.rule}: {f.title}"[:300], detail=_task_detail(candidates[f.fingerprint]),
+                    kind=ReviewTaskKind.LEAKAGE,
+                    dedupe_key=_task_dedupe_key(f.fingerprint),
+                    contract_id=f.contract_id,
+                    invoice_id=f.invoice_id,
+                    title=f"Leakage {f.rule}: {f.title}"[:300],
+                    detail=_task_detail(candidates[f.fingerprint]),
                 )
                 for f in new
             ]
             before = BillingReviewTask.objects.filter(dedupe_key__in=[t.dedupe_key for t in tasks]).count()
             BillingReviewTask.objects.bulk_create(tasks, ignore_conflicts=True, batch_size=500)
             result.review_tasks_opened = len(tasks) - before
-            task_ids = dict(BillingReviewTask.objects.filter(dedupe_key__in=[t.dedupe_key for t in tasks]).values_list("dedupe_key", "pk"))
+            task_ids = dict(
+                BillingReviewTask.objects.filter(dedupe_key__in=[t.dedupe_key for t in tasks]).values_list(
+                    "dedupe_key", "pk"
+                )
+            )
             linked = []
             for f in LeakageFinding.objects.filter(fingerprint__in=[f.fingerprint for f in new]):
                 f.review_task_id = task_ids.get(_task_dedupe_key(f.fingerprint))
@@ -147,12 +211,16 @@ def leakage_scan(*, as_of: date | None = None, contract_ids: list[int] | None = 
         gone = scope.filter(status__in=LIVE_STATUSES).exclude(fingerprint__in=list(candidates))
         gone_tasks = list(gone.exclude(review_task__isnull=True).values_list("review_task_id", flat=True))
         result.resolved = gone.update(
-            status=FindingStatus.RESOLVED, resolved_at=now, status_note=f"The cause was gone on the scan of {as_of:%d %b %Y}.",
-            status_changed_at=now, status_changed_by=None,
+            status=FindingStatus.RESOLVED,
+            resolved_at=now,
+            status_note=f"The cause was gone on the scan of {as_of:%d %b %Y}.",
+            status_changed_at=now,
+            status_changed_by=None,
         )
         if gone_tasks:
             BillingReviewTask.objects.filter(pk__in=gone_tasks, status=ReviewTaskStatus.OPEN).update(
-                status=ReviewTaskStatus.RESOLVED, resolved_at=now,
+                status=ReviewTaskStatus.RESOLVED,
+                resolved_at=now,
                 resolution=f"Resolved by the leakage scan of {as_of:%d %b %Y}: the cause is gone.",
             )
     return result
@@ -174,7 +242,13 @@ def leakage_finding_acknowledge(*, finding_id: int, user=None, note: str = "") -
     with transaction.atomic():
         finding = _finding_for_update(finding_id)
         if finding.status != FindingStatus.OPEN:
-            raise ValidationError({"status": [f"Only open findings can be acknowledged; this one is {finding.get_status_display().lower()}."]})
+            raise ValidationError(
+                {
+                    "status": [
+                        f"Only open findings can be acknowledged; this one is {finding.get_status_display().lower()}."
+                    ]
+                }
+            )
         finding.status, finding.status_note = FindingStatus.ACKNOWLEDGED, (note or "").strip()
         finding.status_changed_by, finding.status_changed_at = user, timezone.now()
         finding.save(update_fields=["status", "status_note", "status_changed_by", "status_changed_at"])
@@ -191,7 +265,11 @@ def leakage_finding_resolve(*, finding_id: int, user=None, note: str) -> Leakage
         if finding.status not in LIVE_STATUSES:
             raise ValidationError({"status": [f"This finding is already {finding.get_status_display().lower()}."]})
         now = timezone.now()
-        finding.status, finding.status_note, finding.resolved_at = FindingStatus.RESOLVED, f"{note}\n— {_who(user)}", now
+        finding.status, finding.status_note, finding.resolved_at = (
+            FindingStatus.RESOLVED,
+            f"{note}\n— {_who(user)}",
+            now,
+        )
         finding.status_changed_by, finding.status_changed_at = user, now
         finding.save(update_fields=["status", "status_note", "resolved_at", "status_changed_by", "status_changed_at"])
         _close_task(finding, f"Leakage finding resolved: {note}\n— {_who(user)}")
@@ -218,5 +296,7 @@ def leakage_finding_dismiss(*, finding_id: int, user=None, reason: str) -> Leaka
 def _close_task(finding: LeakageFinding, resolution: str) -> None:
     if finding.review_task_id:
         BillingReviewTask.objects.filter(pk=finding.review_task_id, status=ReviewTaskStatus.OPEN).update(
-            status=ReviewTaskStatus.RESOLVED, resolution=resolution, resolved_at=timezone.now(),
+            status=ReviewTaskStatus.RESOLVED,
+            resolution=resolution,
+            resolved_at=timezone.now(),
         )

@@ -1,4 +1,5 @@
 """The "?" beside every figure: its definition in a popover, one click from the full page."""
+
 from __future__ import annotations
 
 from django import template

@@ -1,4 +1,5 @@
 """Filters of the leakage pages: evidence cells read from JSON rows."""
+
 from __future__ import annotations
 
 from django import template

@@ -1,4 +1,5 @@
 """Leakage test fixtures: tasks never reach the broker, and helpers that plant invoices."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -18,8 +19,14 @@ def enqueued(monkeypatch):
     return sent
 
 
-def issued_invoice(contract, *lines: dict, billing_date: date, payment_terms_days: int | None = None,
-                   po_number: str | None = None, issuing_entity=None):
+def issued_invoice(
+    contract,
+    *lines: dict,
+    billing_date: date,
+    payment_terms_days: int | None = None,
+    po_number: str | None = None,
+    issuing_entity=None,
+):
     """An issued invoice as another system (or a person) made it: the lines exactly as given."""
     from billing.models import Invoice, InvoiceLine
     from billing.tests.builders import unique
@@ -27,8 +34,13 @@ def issued_invoice(contract, *lines: dict, billing_date: date, payment_terms_day
     version = contract.versions.order_by("effective_from").first()
     terms = version.payment_terms_days if payment_terms_days is None else payment_terms_days
     invoice = Invoice.objects.create(
-        contract=contract, customer=contract.customer, issuing_entity=issuing_entity or contract.issuing_entity, version=version,
-        currency=version.currency, billing_date=billing_date, payment_terms_days=terms,
+        contract=contract,
+        customer=contract.customer,
+        issuing_entity=issuing_entity or contract.issuing_entity,
+        version=version,
+        currency=version.currency,
+        billing_date=billing_date,
+        payment_terms_days=terms,
         po_number=version.po_number if po_number is None else po_number,
     )
     total = Decimal(0)
@@ -39,8 +51,13 @@ def issued_invoice(contract, *lines: dict, billing_date: date, payment_terms_day
         InvoiceLine.objects.create(invoice=invoice, contract=contract, position=position, **spec)
         total += spec.get("amount", Decimal(0))
     Invoice.objects.filter(pk=invoice.pk).update(
-        status="issued", number=unique("INV"), issue_date=billing_date, due_date=billing_date + timedelta(days=terms),
-        subtotal=total, total=total, amount_due=total,
+        status="issued",
+        number=unique("INV"),
+        issue_date=billing_date,
+        due_date=billing_date + timedelta(days=terms),
+        subtotal=total,
+        total=total,
+        amount_due=total,
     )
     invoice.refresh_from_db()
     return invoice

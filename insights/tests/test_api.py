@@ -1,4 +1,5 @@
 """GET /api/v1/forecast and /api/v1/contract-value: money as decimal strings per currency, 422 on bad months."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -21,10 +22,16 @@ def api(in_tenant_a):
 
 @pytest.fixture
 def book(in_tenant_a):
-    usd = contract({"amount": D("3100.00"), "timing": "advance", "line_ref": "RET"}, start=date(2026, 1, 1), end=date(2026, 12, 31))
+    usd = contract(
+        {"amount": D("3100.00"), "timing": "advance", "line_ref": "RET"}, start=date(2026, 1, 1), end=date(2026, 12, 31)
+    )
     discount(usd, value="10", end=date(2026, 3, 31))
-    jpy = contract({"amount": D("100000"), "timing": "advance", "line_ref": "RET"}, start=date(2026, 1, 1), end=date(2026, 12, 31),
-                   currency="JPY")
+    jpy = contract(
+        {"amount": D("100000"), "timing": "advance", "line_ref": "RET"},
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+        currency="JPY",
+    )
     return usd, jpy
 
 
@@ -39,7 +46,13 @@ def test_forecast_by_month_kind_and_contract(api, book):
         {"currency": "JPY", "gross": "100000", "discount": "0", "net": "100000"},
         {"currency": "USD", "gross": "3100.00", "discount": "310.00", "net": "2790.00"},
     ]
-    assert march["by_kind"][1] == {"currency": "USD", "kind": "recurring", "gross": "3100.00", "discount": "310.00", "net": "2790.00"}
+    assert march["by_kind"][1] == {
+        "currency": "USD",
+        "kind": "recurring",
+        "gross": "3100.00",
+        "discount": "310.00",
+        "net": "2790.00",
+    }
     assert april["totals"][1]["net"] == "3100.00"
     assert body["totals"] == [
         {"currency": "JPY", "gross": "200000", "discount": "0", "net": "200000"},

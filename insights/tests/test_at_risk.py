@@ -1,4 +1,5 @@
 """Revenue at risk this quarter: undecided renewals, contracts ending, overdue receivables."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -27,12 +28,26 @@ def book(in_tenant_a):
     alert(renewing, status="renewing", annual="12000.00")
     later = contract(RET, start=date(2026, 1, 1), end=date(2026, 5, 31), auto_renew=True)
     alert(later, status="open", annual="12000.00")
-    overdue = invoice(renews_itself, lines=[("recurring", "RET", date(2026, 1, 1), date(2026, 1, 31), "800.00")],
-                      issue_date=date(2026, 1, 1), due_days=30, status="sent")
-    invoice(renews_itself, lines=[("recurring", "RET", date(2026, 2, 1), date(2026, 2, 28), "1000.00")],
-            issue_date=date(2026, 2, 1), due_days=30)  # not due yet
-    invoice(later, lines=[("recurring", "RET", date(2026, 1, 1), date(2026, 1, 31), "1000.00")],
-            issue_date=date(2026, 1, 1), status="paid", amount_due="0")
+    overdue = invoice(
+        renews_itself,
+        lines=[("recurring", "RET", date(2026, 1, 1), date(2026, 1, 31), "800.00")],
+        issue_date=date(2026, 1, 1),
+        due_days=30,
+        status="sent",
+    )
+    invoice(
+        renews_itself,
+        lines=[("recurring", "RET", date(2026, 2, 1), date(2026, 2, 28), "1000.00")],
+        issue_date=date(2026, 2, 1),
+        due_days=30,
+    )  # not due yet
+    invoice(
+        later,
+        lines=[("recurring", "RET", date(2026, 1, 1), date(2026, 1, 31), "1000.00")],
+        issue_date=date(2026, 1, 1),
+        status="paid",
+        amount_due="0",
+    )
     return {"undecided": undecided, "ending": ending, "churning": churning, "overdue": overdue}
 
 
@@ -41,7 +56,9 @@ def test_each_group_with_its_amount_and_a_link_to_act(book):
     assert risk.quarter_end == date(2026, 3, 31)
     rows = {(r.group, r.contract_number): r for r in risk.rows}
     assert set(rows) == {
-        ("renewal", book["undecided"].number), ("ending", book["ending"].number), ("ending", book["churning"].number),
+        ("renewal", book["undecided"].number),
+        ("ending", book["ending"].number),
+        ("ending", book["churning"].number),
         ("overdue", book["overdue"].contract.number),
     }
     assert rows[("renewal", book["undecided"].number)].amount == D("37200.00")

@@ -1,4 +1,5 @@
 """The demo tenant's planted leaks: the first cycle's leakage step finds one of every rule."""
+
 from __future__ import annotations
 
 import pytest

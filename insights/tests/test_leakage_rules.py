@@ -1,5 +1,6 @@
 """Leakage rules L1–L10: a planted case is found with the right amount, a clean contract of the
 same kind gives no finding, and fixing the cause resolves the finding on the next scan."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -49,7 +50,9 @@ def _milestone_contract(delivered_at: datetime):
     from contracts.tests.factories import MilestoneFactory
 
     contract = contract_with({"milestone": True, "amount": D("12000.00")}, start=START)
-    milestone = MilestoneFactory(contract=contract, line_ref="L1", status="delivered", delivered_at=delivered_at, delivered_source="jira")
+    milestone = MilestoneFactory(
+        contract=contract, line_ref="L1", status="delivered", delivered_at=delivered_at, delivered_source="jira"
+    )
     return contract, milestone
 
 
@@ -107,8 +110,18 @@ def test_l2_respects_a_price_override_on_the_work_date():
     from discounts.models import PriceOverride
 
     contract = contract_with(TM, start=START)
-    PriceOverride.objects.create(customer=contract.customer, contract=contract, line_ref="L1", role="engineer", rate=D("120"),
-                                 currency="USD", start_date=date(2026, 5, 1), end_date=date(2026, 5, 10), reason="pilot", status="active")
+    PriceOverride.objects.create(
+        customer=contract.customer,
+        contract=contract,
+        line_ref="L1",
+        role="engineer",
+        rate=D("120"),
+        currency="USD",
+        start_date=date(2026, 5, 1),
+        end_date=date(2026, 5, 10),
+        reason="pilot",
+        status="active",
+    )
     hours(contract, "10", date(2026, 5, 10), line_ref="L1")  # 10 × 120
     hours(contract, "1", date(2026, 5, 11), line_ref="L1")  # 1 × 150
     scan()
@@ -154,9 +167,20 @@ def test_l3_unbilled_usage_of_a_closed_period_is_priced_per_unit():
 
 def test_l3_graduated_usage_is_priced_on_top_of_what_the_period_billed():
     contract = contract_with({"graduated": True, "frequency": "monthly"}, start=START)  # 0–100 at 1.00, then 0.50
-    issued_invoice(contract, {"kind": "usage", "line_ref": "L1", "quantity": D("80"), "unit_amount": D("1"), "amount": D("80.00"),
-                              "period_start": date(2026, 5, 1), "period_end": date(2026, 5, 31),
-                              "billing_key": f"usage:{contract.pk}:L1:2026-05-01"}, billing_date=date(2026, 6, 1))
+    issued_invoice(
+        contract,
+        {
+            "kind": "usage",
+            "line_ref": "L1",
+            "quantity": D("80"),
+            "unit_amount": D("1"),
+            "amount": D("80.00"),
+            "period_start": date(2026, 5, 1),
+            "period_end": date(2026, 5, 31),
+            "billing_key": f"usage:{contract.pk}:L1:2026-05-01",
+        },
+        billing_date=date(2026, 6, 1),
+    )
     usage(contract, "api_calls", 70, date(2026, 5, 20))  # 20 at 1.00 + 50 at 0.50
     scan()
     assert [f.amount for f in found("L3", contract)] == [D("45.00")]
@@ -190,8 +214,16 @@ def test_l3_billed_usage_is_clean_and_billing_resolves():
 def _discount(contract, **kwargs):
     from discounts.models import Discount
 
-    fields = {"kind": "percentage", "value": D("10"), "scope": "contract", "customer": contract.customer, "contract": contract,
-              "start_date": START, "status": "active", "reason": "launch"}
+    fields = {
+        "kind": "percentage",
+        "value": D("10"),
+        "scope": "contract",
+        "customer": contract.customer,
+        "contract": contract,
+        "start_date": START,
+        "status": "active",
+        "reason": "launch",
+    }
     fields.update(kwargs)
     return Discount.objects.create(**fields)
 
@@ -200,12 +232,29 @@ def _apply(discount, contract, period_start: date, amount: str):
     from discounts.models import DiscountApplication
 
     period_end = (period_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    invoice = issued_invoice(contract, {"kind": "recurring", "line_ref": "L1", "quantity": D("1"), "unit_amount": D("1000.00"),
-                                        "amount": D("1000.00"), "period_start": period_start, "period_end": period_end},
-                             billing_date=period_start)
+    invoice = issued_invoice(
+        contract,
+        {
+            "kind": "recurring",
+            "line_ref": "L1",
+            "quantity": D("1"),
+            "unit_amount": D("1000.00"),
+            "amount": D("1000.00"),
+            "period_start": period_start,
+            "period_end": period_end,
+        },
+        billing_date=period_start,
+    )
     line = invoice.lines.get()
-    DiscountApplication.objects.create(discount=discount, invoice=invoice, invoice_line=line, amount=D(amount),
-                                       cycle_key=period_start.isoformat(), coverage=D("1"), stage="line")
+    DiscountApplication.objects.create(
+        discount=discount,
+        invoice=invoice,
+        invoice_line=line,
+        amount=D(amount),
+        cycle_key=period_start.isoformat(),
+        coverage=D("1"),
+        stage="line",
+    )
     return invoice
 
 
@@ -251,9 +300,17 @@ def _alert(contract, status: str):
     from renewals.models import RenewalAlert
 
     return RenewalAlert.objects.create(
-        contract=contract, end_date=contract.end_date, raised_at=datetime(2026, 5, 1, tzinfo=UTC), raised_on=date(2026, 5, 1),
-        window_days=60, window_start=contract.end_date - timedelta(days=60), notice_deadline=contract.end_date - timedelta(days=30),
-        currency="USD", annual_recurring_value=D("12000"), remaining_value=D("1000"), status=status,
+        contract=contract,
+        end_date=contract.end_date,
+        raised_at=datetime(2026, 5, 1, tzinfo=UTC),
+        raised_on=date(2026, 5, 1),
+        window_days=60,
+        window_start=contract.end_date - timedelta(days=60),
+        notice_deadline=contract.end_date - timedelta(days=30),
+        currency="USD",
+        annual_recurring_value=D("12000"),
+        remaining_value=D("1000"),
+        status=status,
     )
 
 
@@ -282,10 +339,23 @@ def test_l5_contract_before_its_notice_deadline_is_clean_and_a_decision_resolves
 
 def _retainer_invoice(contract, unit: str, period_start=date(2026, 5, 1)):
     period_end = (period_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    return issued_invoice(contract, {"kind": "recurring", "line_ref": "L1", "quantity": D("1"), "unit_amount": D(unit), "amount": D(unit),
-                                     "period_start": period_start, "period_end": period_end,
-                                     "source": {"days": (period_end - period_start).days + 1, "period_days": (period_end - period_start).days + 1}},
-                          billing_date=period_start)
+    return issued_invoice(
+        contract,
+        {
+            "kind": "recurring",
+            "line_ref": "L1",
+            "quantity": D("1"),
+            "unit_amount": D(unit),
+            "amount": D(unit),
+            "period_start": period_start,
+            "period_end": period_end,
+            "source": {
+                "days": (period_end - period_start).days + 1,
+                "period_days": (period_end - period_start).days + 1,
+            },
+        },
+        billing_date=period_start,
+    )
 
 
 def test_l6_invoiced_price_below_the_contract_rate_is_found_at_the_difference():
@@ -299,9 +369,20 @@ def test_l6_invoiced_price_below_the_contract_rate_is_found_at_the_difference():
 
 def test_l6_time_billed_off_the_rate_card_is_difference_times_hours():
     contract = contract_with(TM, start=START)
-    issued_invoice(contract, {"kind": "time_and_materials", "line_ref": "L1", "quantity": D("10"), "unit_amount": D("130"),
-                              "amount": D("1300.00"), "period_start": date(2026, 5, 1), "period_end": date(2026, 5, 31),
-                              "source": {"role": "engineer"}}, billing_date=date(2026, 6, 1))
+    issued_invoice(
+        contract,
+        {
+            "kind": "time_and_materials",
+            "line_ref": "L1",
+            "quantity": D("10"),
+            "unit_amount": D("130"),
+            "amount": D("1300.00"),
+            "period_start": date(2026, 5, 1),
+            "period_end": date(2026, 5, 31),
+            "source": {"role": "engineer"},
+        },
+        billing_date=date(2026, 6, 1),
+    )
     scan()
     assert [f.amount for f in found("L6", contract)] == [D("200.00")]
 
@@ -310,15 +391,33 @@ def test_l6_expired_override_does_not_excuse_the_price_but_one_in_force_does():
     from discounts.models import PriceOverride
 
     contract = contract_with(RETAINER, start=START)
-    PriceOverride.objects.create(customer=contract.customer, contract=contract, line_ref="L1", rate=D("900"), currency="USD",
-                                 start_date=START, end_date=date(2026, 3, 31), reason="pilot", status="expired")
+    PriceOverride.objects.create(
+        customer=contract.customer,
+        contract=contract,
+        line_ref="L1",
+        rate=D("900"),
+        currency="USD",
+        start_date=START,
+        end_date=date(2026, 3, 31),
+        reason="pilot",
+        status="expired",
+    )
     _retainer_invoice(contract, "900.00", date(2026, 3, 1))  # inside the override: fine
     _retainer_invoice(contract, "900.00", date(2026, 5, 1))  # after it expired: a leak
     scan()
     [finding] = found("L6", contract)
     assert finding.amount == D("100.00") and finding.period_start == date(2026, 5, 1)
-    PriceOverride.objects.create(customer=contract.customer, contract=contract, line_ref="L1", rate=D("900"), currency="USD",
-                                 start_date=date(2026, 4, 1), end_date=date(2026, 6, 30), reason="extension agreed", status="active")
+    PriceOverride.objects.create(
+        customer=contract.customer,
+        contract=contract,
+        line_ref="L1",
+        rate=D("900"),
+        currency="USD",
+        start_date=date(2026, 4, 1),
+        end_date=date(2026, 6, 30),
+        reason="extension agreed",
+        status="active",
+    )
     scan()
     assert [f.status for f in found("L6", contract)] == ["resolved"]
 
@@ -338,9 +437,21 @@ FEE_BUDGET = D("40")
 
 
 def _fixed_fee_contract(*extra_lines, included_hours=FEE_BUDGET):
-    contract = contract_with({"fixed_fee": True, "amount": D("5000.00"), "included_hours": included_hours}, *extra_lines, start=START)
-    issued_invoice(contract, {"kind": "fixed_fee", "line_ref": "L1", "quantity": D("1"), "unit_amount": D("5000.00"),
-                              "amount": D("5000.00"), "billing_key": f"fixed:{contract.pk}:L1"}, billing_date=date(2026, 2, 1))
+    contract = contract_with(
+        {"fixed_fee": True, "amount": D("5000.00"), "included_hours": included_hours}, *extra_lines, start=START
+    )
+    issued_invoice(
+        contract,
+        {
+            "kind": "fixed_fee",
+            "line_ref": "L1",
+            "quantity": D("1"),
+            "unit_amount": D("5000.00"),
+            "amount": D("5000.00"),
+            "billing_key": f"fixed:{contract.pk}:L1",
+        },
+        billing_date=date(2026, 2, 1),
+    )
     return contract
 
 
@@ -380,10 +491,22 @@ def test_l7_time_before_the_invoice_is_clean_and_marking_it_non_billable_resolve
 
 def test_l8_invoice_terms_differing_from_the_contract_are_found_at_the_open_total():
     contract = contract_with(RETAINER, start=START, payment_terms_days=30, po_number="PO-1")
-    issued_invoice(contract, {"kind": "recurring", "line_ref": "L1", "quantity": D("1"), "unit_amount": D("1000.00"),
-                              "amount": D("1000.00"), "period_start": date(2026, 5, 1), "period_end": date(2026, 5, 31),
-                              "source": {"days": 31, "period_days": 31}},
-                   billing_date=date(2026, 5, 1), payment_terms_days=45, po_number="PO-OLD")
+    issued_invoice(
+        contract,
+        {
+            "kind": "recurring",
+            "line_ref": "L1",
+            "quantity": D("1"),
+            "unit_amount": D("1000.00"),
+            "amount": D("1000.00"),
+            "period_start": date(2026, 5, 1),
+            "period_end": date(2026, 5, 31),
+            "source": {"days": 31, "period_days": 31},
+        },
+        billing_date=date(2026, 5, 1),
+        payment_terms_days=45,
+        po_number="PO-OLD",
+    )
     scan()
     [finding] = found("L8", contract)
     assert finding.amount == D("1000.00")
@@ -396,8 +519,12 @@ def test_l8_other_issuing_entity_is_found_and_a_clean_invoice_is_not():
     clean = contract_with(RETAINER, start=START)
     _retainer_invoice(clean, "1000.00")
     leaking = contract_with(RETAINER, start=START)
-    issued_invoice(leaking, {"kind": "fixed_fee", "line_ref": "X", "quantity": D("1"), "unit_amount": D("50"), "amount": D("50.00")},
-                   billing_date=date(2026, 5, 1), issuing_entity=IssuingEntityFactory())
+    issued_invoice(
+        leaking,
+        {"kind": "fixed_fee", "line_ref": "X", "quantity": D("1"), "unit_amount": D("50"), "amount": D("50.00")},
+        billing_date=date(2026, 5, 1),
+        issuing_entity=IssuingEntityFactory(),
+    )
     scan()
     assert found("L8", clean) == []
     assert [r["term"] for r in found("L8", leaking)[0].evidence["rows"]] == ["issuing entity"]
@@ -405,8 +532,12 @@ def test_l8_other_issuing_entity_is_found_and_a_clean_invoice_is_not():
 
 def test_l8_crediting_the_invoice_resolves():
     contract = contract_with(RETAINER, start=START)
-    invoice = issued_invoice(contract, {"kind": "fixed_fee", "line_ref": "X", "quantity": D("1"), "unit_amount": D("50"),
-                                        "amount": D("50.00")}, billing_date=date(2026, 5, 1), payment_terms_days=60)
+    invoice = issued_invoice(
+        contract,
+        {"kind": "fixed_fee", "line_ref": "X", "quantity": D("1"), "unit_amount": D("50"), "amount": D("50.00")},
+        billing_date=date(2026, 5, 1),
+        payment_terms_days=60,
+    )
     scan()
     assert len(live("L8", contract)) == 1
     credit_note_create(invoice_id=invoice.pk, amount=invoice.total, reason="wrong terms; re-issued")
@@ -422,9 +553,20 @@ MINIMUM = {**USAGE, "minimum_commitment": D("500")}
 
 def test_l9_minimum_commitment_shortfall_is_found():
     contract = contract_with(MINIMUM, start=date(2026, 5, 1))
-    issued_invoice(contract, {"kind": "usage", "line_ref": "L1", "quantity": D("1000"), "unit_amount": D("0.01"), "amount": D("10.00"),
-                              "period_start": date(2026, 5, 1), "period_end": date(2026, 5, 31),
-                              "billing_key": f"usage:{contract.pk}:L1:2026-05-01"}, billing_date=date(2026, 6, 1))
+    issued_invoice(
+        contract,
+        {
+            "kind": "usage",
+            "line_ref": "L1",
+            "quantity": D("1000"),
+            "unit_amount": D("0.01"),
+            "amount": D("10.00"),
+            "period_start": date(2026, 5, 1),
+            "period_end": date(2026, 5, 31),
+            "billing_key": f"usage:{contract.pk}:L1:2026-05-01",
+        },
+        billing_date=date(2026, 6, 1),
+    )
     scan()
     [finding] = found("L9", contract)
     assert finding.amount == D("490.00") and finding.period_start == date(2026, 5, 1)
@@ -453,7 +595,9 @@ def test_l10_recurring_periods_due_without_an_invoice_are_found_in_advance_and_a
     partial = contract_with(RETAINER, start=date(2026, 6, 11))
     scan()
     assert [(f.period_start, f.amount) for f in found("L10", advance)] == [(date(2026, 6, 1), D("1000.00"))]
-    assert [(f.period_start, f.amount) for f in found("L10", arrears)] == [(date(2026, 5, 1), D("1000.00"))]  # June not closed
+    assert [(f.period_start, f.amount) for f in found("L10", arrears)] == [
+        (date(2026, 5, 1), D("1000.00"))
+    ]  # June not closed
     assert [f.amount for f in found("L10", partial)] == [D("666.67")]  # 20/30 days
 
 

@@ -1,4 +1,5 @@
 """The leakage scan's lifecycle, decisions and permissions, the API and the cycle step."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -48,7 +49,9 @@ def test_rescans_do_not_duplicate_findings_or_review_tasks(leaking):
     assert set(LeakageFinding.objects.filter(contract=leaking).values_list("pk", flat=True)) == ids
     tasks = BillingReviewTask.objects.filter(contract=leaking, kind="leakage")
     assert tasks.count() == 3
-    assert set(LeakageFinding.objects.filter(contract=leaking).values_list("review_task_id", flat=True)) == set(tasks.values_list("pk", flat=True))
+    assert set(LeakageFinding.objects.filter(contract=leaking).values_list("review_task_id", flat=True)) == set(
+        tasks.values_list("pk", flat=True)
+    )
 
 
 def test_a_rescan_refreshes_amount_evidence_and_last_seen(leaking):
@@ -56,7 +59,9 @@ def test_a_rescan_refreshes_amount_evidence_and_last_seen(leaking):
     hours(leaking, "2", date(2026, 5, 13), line_ref="L2")
     leakage_scan(as_of=date(2026, 6, 16))
     finding = LeakageFinding.objects.get(contract=leaking, rule="L2")
-    assert finding.amount == D("1500.00") and finding.last_seen_on == date(2026, 6, 16) and finding.first_seen_on == AS_OF
+    assert (
+        finding.amount == D("1500.00") and finding.last_seen_on == date(2026, 6, 16) and finding.first_seen_on == AS_OF
+    )
     assert len(finding.evidence["rows"]) == 2
 
 
@@ -187,9 +192,13 @@ def test_finance_dismisses_with_a_reason_through_htmx(in_tenant_a, leaking):
     scan()
     finding = LeakageFinding.objects.get(contract=leaking, rule="L2")
     finance = client_for(in_tenant_a, email=in_tenant_a.users[Role.FINANCE])
-    empty = finance.post(f"/insights/leakage/{finding.pk}/dismiss/", {"reason": ""}, HTTP_HX_REQUEST="true").content.decode()
+    empty = finance.post(
+        f"/insights/leakage/{finding.pk}/dismiss/", {"reason": ""}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "Say why this is not a leak" in empty
-    done = finance.post(f"/insights/leakage/{finding.pk}/dismiss/", {"reason": "Billed in the old system"}, HTTP_HX_REQUEST="true")
+    done = finance.post(
+        f"/insights/leakage/{finding.pk}/dismiss/", {"reason": "Billed in the old system"}, HTTP_HX_REQUEST="true"
+    )
     assert done.content.decode().lstrip().startswith('<div class="card" id="finding-status">')
     finding.refresh_from_db()
     assert finding.status == "dismissed" and "Billed in the old system" in finding.status_note
@@ -202,7 +211,9 @@ def test_scan_now_and_filters(in_tenant_a, leaking, monkeypatch):
     finance = client_for(in_tenant_a, email=in_tenant_a.users[Role.FINANCE])
     response = finance.post("/insights/leakage/scan/", follow=True)
     assert "3 findings" in response.content.decode()
-    l2 = finance.get("/insights/leakage/?rule=L2&status=live", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="finding-table").content.decode()
+    l2 = finance.get(
+        "/insights/leakage/?rule=L2&status=live", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="finding-table"
+    ).content.decode()
     assert l2.lstrip().startswith('<div id="finding-table">') and "L10" not in l2.split("<tbody>")[1]
 
 

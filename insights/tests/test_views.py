@@ -1,4 +1,5 @@
 """The finance and account-manager homes, the drill-down pages, permissions and a constant query count."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -26,18 +27,38 @@ def client_for(tenant, role: str) -> Client:
 
 @pytest.fixture
 def book(in_tenant_a):
-    c = contract({"amount": D("3100.00"), "timing": "advance", "line_ref": "RET"}, start=date(2026, 1, 1), end=date(2026, 3, 31),
-                 auto_renew=False)
+    c = contract(
+        {"amount": D("3100.00"), "timing": "advance", "line_ref": "RET"},
+        start=date(2026, 1, 1),
+        end=date(2026, 3, 31),
+        auto_renew=False,
+    )
     discount(c, value="10", end=date(2026, 3, 31))
-    invoice(c, lines=[("recurring", "RET", date(2026, 1, 1), date(2026, 1, 31), "3100.00")], issue_date=date(2026, 1, 1),
-            status="sent")
-    invoice(c, lines=[("recurring", "RET", date(2026, 2, 1), date(2026, 2, 28), "3100.00")], issue_date=date(2026, 2, 1))
+    invoice(
+        c,
+        lines=[("recurring", "RET", date(2026, 1, 1), date(2026, 1, 31), "3100.00")],
+        issue_date=date(2026, 1, 1),
+        status="sent",
+    )
+    invoice(
+        c, lines=[("recurring", "RET", date(2026, 2, 1), date(2026, 2, 28), "3100.00")], issue_date=date(2026, 2, 1)
+    )
     return c
 
 
-PAGES = ["/", "/insights/forecast/", "/insights/forecast/?group=lines&month=2026-03", "/insights/forecast/?group=customer",
-         "/insights/forecast/chart/?months=12", "/insights/contract-value/", "/insights/contract-value/?sort=unbilled",
-         "/insights/at-risk/", "/insights/at-risk/?group=overdue", "/insights/billed/", "/insights/definitions/"]
+PAGES = [
+    "/",
+    "/insights/forecast/",
+    "/insights/forecast/?group=lines&month=2026-03",
+    "/insights/forecast/?group=customer",
+    "/insights/forecast/chart/?months=12",
+    "/insights/contract-value/",
+    "/insights/contract-value/?sort=unbilled",
+    "/insights/at-risk/",
+    "/insights/at-risk/?group=overdue",
+    "/insights/billed/",
+    "/insights/definitions/",
+]
 
 
 @time_machine.travel(NOW, tick=False)
@@ -55,8 +76,14 @@ def test_insight_pages_need_a_sign_in_and_the_capability(in_tenant_a):
     anonymous = Client(HTTP_HOST=in_tenant_a.host)
     for url in PAGES[1:]:
         assert anonymous.get(url).status_code == 302, url
-    for view in (views.forecast_page, views.forecast_chart_partial, views.contract_value_page, views.at_risk_page,
-                 views.billed_page, views.definitions):
+    for view in (
+        views.forecast_page,
+        views.forecast_chart_partial,
+        views.contract_value_page,
+        views.at_risk_page,
+        views.billed_page,
+        views.definitions,
+    ):
         assert view.capability == "insights.view"
     assert CAPABILITIES["insights.view"] == {Role.ADMIN, Role.FINANCE, Role.ACCOUNT_MANAGER, Role.VIEWER}
 
@@ -64,16 +91,25 @@ def test_insight_pages_need_a_sign_in_and_the_capability(in_tenant_a):
 @time_machine.travel(NOW, tick=False)
 def test_the_finance_home_shows_every_figure_with_a_drill_down(in_tenant_a, book):
     page = client_for(in_tenant_a, Role.FINANCE).get("/").content.decode()
-    for anchor in ("kpi-billed", "kpi-due", "kpi-unearned", "kpi-risk", "kpi-leakage", "kpi-tasks", "forecast-chart", "leakage-card"):
+    for anchor in (
+        "kpi-billed",
+        "kpi-due",
+        "kpi-unearned",
+        "kpi-risk",
+        "kpi-leakage",
+        "kpi-tasks",
+        "forecast-chart",
+        "leakage-card",
+    ):
         assert f'id="{anchor}"' in page, anchor
     # Billed this month: the 1 Feb invoice. Due in March: 3,100 less the 10 % discount still running.
-    billed = page[page.index('id="kpi-billed"'):page.index('id="kpi-due"')]
+    billed = page[page.index('id="kpi-billed"') : page.index('id="kpi-due"')]
     assert "3,100.00" in billed and 'href="/insights/billed/"' in billed
-    due = page[page.index('id="kpi-due"'):page.index('id="kpi-unearned"')]
+    due = page[page.index('id="kpi-due"') : page.index('id="kpi-unearned"')]
     assert "Due March" in due and "2,790.00" in due and "3,100.00 gross" in due
     assert 'href="/insights/forecast/?months=6&month=2026-03"' in due
     # At risk: the contract ends on 31 March without auto-renewal (37,200 a year), the January invoice is overdue.
-    risk = page[page.index('id="kpi-risk"'):page.index('id="kpi-leakage"')]
+    risk = page[page.index('id="kpi-risk"') : page.index('id="kpi-leakage"')]
     assert "40,300.00" in risk
     assert "<svg" in page and 'href="/insights/definitions/#at-risk"' in page
 
@@ -98,8 +134,13 @@ def test_the_account_manager_home_shows_their_book(in_tenant_a):
     from revexos.accounts.models import User
 
     am = User.objects.get(email=in_tenant_a.users[Role.ACCOUNT_MANAGER])
-    mine = contract({"amount": D("1000.00"), "timing": "advance"}, start=date(2026, 1, 1), end=date(2026, 3, 31), owner=am,
-                    auto_renew=True)
+    mine = contract(
+        {"amount": D("1000.00"), "timing": "advance"},
+        start=date(2026, 1, 1),
+        end=date(2026, 3, 31),
+        owner=am,
+        auto_renew=True,
+    )
     alert(mine, status="open", annual="12000.00")
     theirs = contract({"amount": D("5000.00"), "timing": "advance"}, start=date(2026, 1, 1), end=date(2026, 3, 31))
     page = client_for(in_tenant_a, Role.ACCOUNT_MANAGER).get("/").content.decode()
@@ -122,27 +163,73 @@ def _bulk_portfolio(n: int):
 
     tag = unique("Q")
     entity = IssuingEntity.objects.create(legal_name=f"{tag} Ltd", invoice_prefix=f"{tag}-")
-    customers = Customer.objects.bulk_create([Customer(external_id=f"{tag}-{i}", legal_name=f"{tag} customer {i}") for i in range(max(n // 5, 1))])
-    contracts = Contract.objects.bulk_create([
-        Contract(customer=customers[i % len(customers)], issuing_entity=entity, number=f"{tag}-{i}", title="Bulk",
-                 start_date=date(2025, 10, 1), end_date=date(2026, 3, 31) if i % 4 == 0 else date(2026, 12, 31), auto_renew=i % 2 == 0,
-                 renewal_uplift_pct=D("5"))
-        for i in range(n)
-    ])
-    versions = ContractVersion.objects.bulk_create([ContractVersion(contract=c, version=1, effective_from=c.start_date) for c in contracts])
+    customers = Customer.objects.bulk_create(
+        [Customer(external_id=f"{tag}-{i}", legal_name=f"{tag} customer {i}") for i in range(max(n // 5, 1))]
+    )
+    contracts = Contract.objects.bulk_create(
+        [
+            Contract(
+                customer=customers[i % len(customers)],
+                issuing_entity=entity,
+                number=f"{tag}-{i}",
+                title="Bulk",
+                start_date=date(2025, 10, 1),
+                end_date=date(2026, 3, 31) if i % 4 == 0 else date(2026, 12, 31),
+                auto_renew=i % 2 == 0,
+                renewal_uplift_pct=D("5"),
+            )
+            for i in range(n)
+        ]
+    )
+    versions = ContractVersion.objects.bulk_create(
+        [ContractVersion(contract=c, version=1, effective_from=c.start_date) for c in contracts]
+    )
     lines = []
     for i, v in enumerate(versions):
-        lines.append(PriceLine(version=v, line_ref="RET", kind="recurring", description="Retainer", amount=D("1000.00"),
-                               frequency="monthly", timing="advance" if i % 2 else "arrears"))
+        lines.append(
+            PriceLine(
+                version=v,
+                line_ref="RET",
+                kind="recurring",
+                description="Retainer",
+                amount=D("1000.00"),
+                frequency="monthly",
+                timing="advance" if i % 2 else "arrears",
+            )
+        )
         if i % 3 == 0:
-            lines.append(PriceLine(version=v, line_ref="MS", kind="milestone", description="Go-live", amount=D("5000.00"),
-                                   expected_date=date(2026, 4, 15)))
+            lines.append(
+                PriceLine(
+                    version=v,
+                    line_ref="MS",
+                    kind="milestone",
+                    description="Go-live",
+                    amount=D("5000.00"),
+                    expected_date=date(2026, 4, 15),
+                )
+            )
         if i % 5 == 0:
-            lines.append(PriceLine(version=v, line_ref="API", kind="usage", description="API", metric="api", charge_model="per_unit",
-                                   unit_amount=D("0.01"), frequency="monthly", minimum_commitment=D("100.00")))
+            lines.append(
+                PriceLine(
+                    version=v,
+                    line_ref="API",
+                    kind="usage",
+                    description="API",
+                    metric="api",
+                    charge_model="per_unit",
+                    unit_amount=D("0.01"),
+                    frequency="monthly",
+                    minimum_commitment=D("100.00"),
+                )
+            )
     PriceLine.objects.bulk_create(lines)
-    Milestone.objects.bulk_create([Milestone(contract=c, line_ref="MS", name="Go-live", expected_date=date(2026, 4, 15))
-                                   for i, c in enumerate(contracts) if i % 3 == 0])
+    Milestone.objects.bulk_create(
+        [
+            Milestone(contract=c, line_ref="MS", name="Go-live", expected_date=date(2026, 4, 15))
+            for i, c in enumerate(contracts)
+            if i % 3 == 0
+        ]
+    )
     return contracts
 
 

@@ -1,4 +1,5 @@
 """Small helpers the renewal services share: the tenant, its today, a per-tenant lock, links."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -14,13 +15,17 @@ def step_lock(name: str) -> None:
     alert yet" and race; the unique constraints stay as the last guard.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"renewals:{name}:{connection.schema_name}"])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"renewals:{name}:{connection.schema_name}"]
+        )
 
 
 def contract_lock(contract_id: int) -> None:
     """The same lock billing takes per contract, so a renewal never moves an end date mid-billing."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"billing:{connection.schema_name}:{contract_id}"])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"billing:{connection.schema_name}:{contract_id}"]
+        )
 
 
 def stamp(obj, *, user=None, note: str = ""):

@@ -3,6 +3,7 @@
 Each is a query for what is due and not yet done, so a cycle that runs late catches up and a cycle
 that runs twice finds nothing more to do.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -13,7 +14,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from contracts.models import Contract, ContractStatus, ContractVersion, PriceLine
-from renewals.models import DecisionKind, RenewalAlert, RenewalDecision, RenewalStatus, UNDECIDED_STATUSES
+from renewals.models import UNDECIDED_STATUSES, DecisionKind, RenewalAlert, RenewalDecision, RenewalStatus
 from renewals.services import notify
 from renewals.services._common import current_tenant, step_lock
 from renewals.valuation import renewal_value
@@ -37,9 +38,12 @@ def _due_contracts(*, as_of: date, tenant_window: int):
         .filter(~Exists(RenewalAlert.objects.filter(contract=OuterRef("pk"), end_date=OuterRef("end_date"))))
         .select_related("customer")
         .prefetch_related(
-            Prefetch("versions", queryset=ContractVersion.objects.order_by("effective_from").prefetch_related(
-                Prefetch("price_lines", queryset=PriceLine.objects.order_by("position", "id"))
-            ))
+            Prefetch(
+                "versions",
+                queryset=ContractVersion.objects.order_by("effective_from").prefetch_related(
+                    Prefetch("price_lines", queryset=PriceLine.objects.order_by("position", "id"))
+                ),
+            )
         )
         .order_by("pk")
     )
@@ -62,15 +66,27 @@ def alert_for(contract: Contract, *, as_of: date, tenant_window: int, now) -> Re
     currency = version.currency if version is not None else contract.customer.currency
     lines = list(version.price_lines.all()) if version is not None else []
     value = renewal_value(
-        lines=lines, currency=currency, contract_start=contract.start_date, end=contract.end_date,
-        anchor=version.billing_anchor if version is not None else "calendar", as_of=max(as_of, contract.start_date),
+        lines=lines,
+        currency=currency,
+        contract_start=contract.start_date,
+        end=contract.end_date,
+        anchor=version.billing_anchor if version is not None else "calendar",
+        as_of=max(as_of, contract.start_date),
     )
     window_start = contract.end_date - timedelta(days=window)
     return RenewalAlert(
-        contract=contract, end_date=contract.end_date, raised_at=now, raised_on=as_of, window_days=window,
-        window_start=window_start, notice_deadline=contract.end_date - timedelta(days=contract.notice_period_days),
-        currency=currency, annual_recurring_value=value.annual_recurring, remaining_value=value.remaining,
-        owner_id=contract.owner_id or contract.customer.owner_id, status=RenewalStatus.OPEN,
+        contract=contract,
+        end_date=contract.end_date,
+        raised_at=now,
+        raised_on=as_of,
+        window_days=window,
+        window_start=window_start,
+        notice_deadline=contract.end_date - timedelta(days=contract.notice_period_days),
+        currency=currency,
+        annual_recurring_value=value.annual_recurring,
+        remaining_value=value.remaining,
+        owner_id=contract.owner_id or contract.customer.owner_id,
+        status=RenewalStatus.OPEN,
     )
 
 
@@ -91,7 +107,9 @@ def renewal_alerts_raise_due(*, as_of: date) -> list[int]:
     if not raised:
         return []
     # Under the lock no other cycle can insert the same term; the unique constraint still guards it.
-    created = bulk_create_with_history(raised, RenewalAlert, batch_size=CHUNK, default_change_reason="Renewal window opened")
+    created = bulk_create_with_history(
+        raised, RenewalAlert, batch_size=CHUNK, default_change_reason="Renewal window opened"
+    )
     ids = [alert.pk for alert in created]
     transaction.on_commit(lambda: notify.alerts_raised_notify(alert_ids=ids))
     return ids
@@ -110,7 +128,8 @@ def renewal_alerts_escalate_due(*, as_of: date) -> list[int]:
     due = list(
         RenewalAlert.objects.select_for_update()
         .filter(
-            status__in=UNDECIDED_STATUSES, escalated_at__isnull=True,
+            status__in=UNDECIDED_STATUSES,
+            escalated_at__isnull=True,
             notice_deadline__lte=as_of + timedelta(days=ESCALATION_LEAD_DAYS),
             # A term that already ended is handled by auto-renewal or expiry, not escalation.
             end_date__gte=as_of,
@@ -123,14 +142,21 @@ def renewal_alerts_escalate_due(*, as_of: date) -> list[int]:
         alert.escalated_at = now
         alert.status = RenewalStatus.OPEN
         alert._change_reason = "Notice deadline near with no decision"
-    bulk_update_with_history(due, RenewalAlert, ["escalated_at", "status"], batch_size=CHUNK, default_change_reason="Escalated")
-    RenewalDecision.objects.bulk_create([
-        RenewalDecision(
-            alert=alert, decision=DecisionKind.ESCALATED, decided_at=now, decided_on=as_of,
-            note=f"Notice deadline {alert.notice_deadline.isoformat()} with no decision.",
-        )
-        for alert in due
-    ])
+    bulk_update_with_history(
+        due, RenewalAlert, ["escalated_at", "status"], batch_size=CHUNK, default_change_reason="Escalated"
+    )
+    RenewalDecision.objects.bulk_create(
+        [
+            RenewalDecision(
+                alert=alert,
+                decision=DecisionKind.ESCALATED,
+                decided_at=now,
+                decided_on=as_of,
+                note=f"Notice deadline {alert.notice_deadline.isoformat()} with no decision.",
+            )
+            for alert in due
+        ]
+    )
     ids = [alert.pk for alert in due]
     transaction.on_commit(lambda: notify.alerts_escalated_notify(alert_ids=ids))
     return ids
@@ -141,14 +167,25 @@ def renewal_alerts_reopen_due(*, as_of: date) -> list[int]:
     """Snoozes that have run out put their alert back in the queue as open."""
     step_lock("reopen")
     now = timezone.now()
-    due = list(RenewalAlert.objects.select_for_update().filter(status=RenewalStatus.SNOOZED, snoozed_until__lte=as_of).order_by("pk"))
+    due = list(
+        RenewalAlert.objects.select_for_update()
+        .filter(status=RenewalStatus.SNOOZED, snoozed_until__lte=as_of)
+        .order_by("pk")
+    )
     for alert in due:
         alert.status = RenewalStatus.OPEN
     if due:
         bulk_update_with_history(due, RenewalAlert, ["status"], batch_size=CHUNK, default_change_reason="Snooze ended")
-        RenewalDecision.objects.bulk_create([
-            RenewalDecision(alert=a, decision=DecisionKind.REOPENED, decided_at=now, decided_on=as_of,
-                            note=f"Snoozed until {a.snoozed_until.isoformat()}.")
-            for a in due
-        ])
+        RenewalDecision.objects.bulk_create(
+            [
+                RenewalDecision(
+                    alert=a,
+                    decision=DecisionKind.REOPENED,
+                    decided_at=now,
+                    decided_on=as_of,
+                    note=f"Snoozed until {a.snoozed_until.isoformat()}.",
+                )
+                for a in due
+            ]
+        )
     return [alert.pk for alert in due]

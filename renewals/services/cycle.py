@@ -1,4 +1,5 @@
 """The renewals part of the scheduler's cycle (DESIGN.md §4 triggers, §5 POST /api/v1/runs)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -21,8 +22,16 @@ def renewals_cycle_step(*, as_of: date, contract_ids: list[int] | None = None) -
     renewed = contract_auto_renew_due(as_of=as_of)
     expired = contract_expire_due(as_of=as_of)
     return {
-        "renewal_alerts_raised": len(raised), "renewal_alerts_reopened": len(reopened),
-        "renewal_alerts_escalated": len(escalated), "contracts_auto_renewed": len(renewed),
+        "renewal_alerts_raised": len(raised),
+        "renewal_alerts_reopened": len(reopened),
+        "renewal_alerts_escalated": len(escalated),
+        "contracts_auto_renewed": len(renewed),
         "contracts_expired": len(expired),
-        "ids": {"raised": raised, "reopened": reopened, "escalated": escalated, "auto_renewed": renewed, "expired": expired},
+        "ids": {
+            "raised": raised,
+            "reopened": reopened,
+            "escalated": escalated,
+            "auto_renewed": renewed,
+            "expired": expired,
+        },
     }

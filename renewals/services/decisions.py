@@ -1,4 +1,5 @@
 """An account manager's decision on a renewal alert."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -57,12 +58,20 @@ def renewal_alert_check_access(*, alert: RenewalAlert, user) -> None:
     if not has_capability(user, "renewals.decide"):
         raise PermissionDenied("Your role can read renewals but not record decisions.")
     if user.role == Role.ACCOUNT_MANAGER and alert.owner_id not in (None, user.pk):
-        raise PermissionDenied("This renewal belongs to another account manager; ask them or an admin to record the decision.")
+        raise PermissionDenied(
+            "This renewal belongs to another account manager; ask them or an admin to record the decision."
+        )
 
 
 def renewal_decide(
-    *, alert: RenewalAlert, decision: str, note: str, user, proposed_terms: dict | None = None,
-    snooze_until: date | None = None, today: date | None = None,
+    *,
+    alert: RenewalAlert,
+    decision: str,
+    note: str,
+    user,
+    proposed_terms: dict | None = None,
+    snooze_until: date | None = None,
+    today: date | None = None,
 ) -> RenewalAlert:
     """Record ``decision`` on ``alert`` with ``note``; *renewed* writes the next term right away.
 
@@ -101,19 +110,29 @@ def renewal_decide(
         alert = RenewalAlert.objects.select_for_update().get(pk=alert.pk)
         renewal_alert_check_access(alert=alert, user=user)
         if alert.status in (RenewalStatus.RENEWED, RenewalStatus.AUTO_RENEWED, RenewalStatus.CHURNED):
-            raise ValidationError({"decision": [
-                f"This renewal is already {alert.get_status_display().lower()}; the next term gets its own alert."
-            ]})
+            raise ValidationError(
+                {
+                    "decision": [
+                        f"This renewal is already {alert.get_status_display().lower()}; the next term gets its own alert."
+                    ]
+                }
+            )
         now = timezone.now()
         if decision == DecisionKind.RENEWED:
             if contract.end_date != alert.end_date:
-                raise ValidationError({"decision": ["The contract's end date changed since this alert was raised; refresh the queue."]})
+                raise ValidationError(
+                    {"decision": ["The contract's end date changed since this alert was raised; refresh the queue."]}
+                )
             # A renewed decision applies the terms proposed earlier unless new ones are given.
             terms = RenewalTerms.of(contract, clean_terms or alert.proposed_terms)
             alert.renewal_version = contract_renew(contract=contract, terms=terms, user=user, note=f"Renewed: {note}")
             clean_terms = {"term_months": terms.term_months, "uplift_pct": f"{terms.uplift_pct.normalize():f}"}
-        elif decision == DecisionKind.CHURNED and contract.end_date is not None and contract.end_date < today \
-                and contract.status == ContractStatus.ACTIVE:
+        elif (
+            decision == DecisionKind.CHURNED
+            and contract.end_date is not None
+            and contract.end_date < today
+            and contract.status == ContractStatus.ACTIVE
+        ):
             contract.status = ContractStatus.EXPIRED
             stamp(contract, user=user, note=f"Churned: {note}")
             contract.save(update_fields=["status", "updated_at"])
@@ -126,7 +145,13 @@ def renewal_decide(
         stamp(alert, user=user, note=f"{decision}: {note}")
         alert.save()
         RenewalDecision.objects.create(
-            alert=alert, decision=decision, note=note, proposed_terms=clean_terms, decided_by=user, decided_at=now,
-            decided_on=today, snooze_until=alert.snoozed_until,
+            alert=alert,
+            decision=decision,
+            note=note,
+            proposed_terms=clean_terms,
+            decided_by=user,
+            decided_at=now,
+            decided_on=today,
+            snooze_until=alert.snoozed_until,
         )
     return alert

@@ -4,6 +4,7 @@ Sent after the transaction that caused them commits (callers use ``transaction.o
 rolled-back cycle never tells anyone about an alert that does not exist. A failed send is logged and
 does not undo the renewal work.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,12 +27,15 @@ def _alerts(ids):
     from renewals.models import RenewalAlert
 
     return list(
-        RenewalAlert.objects.filter(pk__in=ids).select_related("contract", "contract__customer", "owner")
+        RenewalAlert.objects.filter(pk__in=ids)
+        .select_related("contract", "contract__customer", "owner")
         .order_by("notice_deadline", "-annual_recurring_value", "pk")
     )
 
 
-def _send(*, to: list[str], subject_template: str, body_template: str, context: dict, cc: list[str] | None = None) -> bool:
+def _send(
+    *, to: list[str], subject_template: str, body_template: str, context: dict, cc: list[str] | None = None
+) -> bool:
     from renewals.services._common import current_tenant, tenant_url
 
     context = {"tenant": current_tenant(), "queue_url": tenant_url(reverse("renewals:queue")), **context}
@@ -48,8 +52,11 @@ def _send(*, to: list[str], subject_template: str, body_template: str, context: 
 def _rows(alerts) -> list[dict]:
     return [
         {
-            "alert": a, "number": a.contract.number, "customer": a.contract.customer.legal_name,
-            "value": format_money(a.annual_recurring_value, a.currency), "currency": a.currency,
+            "alert": a,
+            "number": a.contract.number,
+            "customer": a.contract.customer.legal_name,
+            "value": format_money(a.annual_recurring_value, a.currency),
+            "currency": a.currency,
         }
         for a in alerts
     ]
@@ -64,7 +71,9 @@ def alerts_raised_notify(*, alert_ids: list[int]) -> int:
     sent = 0
     for owner, alerts in by_owner.items():
         sent += _send(
-            to=[owner.email], subject_template="renewals/email/raised_subject.txt", body_template="renewals/email/raised.txt",
+            to=[owner.email],
+            subject_template="renewals/email/raised_subject.txt",
+            body_template="renewals/email/raised.txt",
             context={"owner": owner, "rows": _rows(alerts), "count": len(alerts)},
         )
     return sent
@@ -84,8 +93,11 @@ def alerts_escalated_notify(*, alert_ids: list[int]) -> int:
         if not to:
             continue
         sent += _send(
-            to=to, cc=[e for e in admins if e not in to], subject_template="renewals/email/escalated_subject.txt",
-            body_template="renewals/email/escalated.txt", context={"owner": owner, "rows": _rows(alerts), "count": len(alerts)},
+            to=to,
+            cc=[e for e in admins if e not in to],
+            subject_template="renewals/email/escalated_subject.txt",
+            body_template="renewals/email/escalated.txt",
+            context={"owner": owner, "rows": _rows(alerts), "count": len(alerts)},
         )
     return sent
 
@@ -95,12 +107,20 @@ def auto_renewed_notify(*, alert_id: int) -> int:
     if not alerts or alerts[0].owner is None or not alerts[0].owner.is_active:
         return 0
     alert = alerts[0]
-    applied = alert.decisions.filter(decision="auto_renewed").order_by("-decided_at").values_list("proposed_terms", flat=True).first()
-    return int(_send(
-        to=[alert.owner.email], subject_template="renewals/email/auto_renewed_subject.txt",
-        body_template="renewals/email/auto_renewed.txt", context={"alert": alert, "contract": alert.contract, "owner": alert.owner,
-                                                                  "terms": applied or {}},
-    ))
+    applied = (
+        alert.decisions.filter(decision="auto_renewed")
+        .order_by("-decided_at")
+        .values_list("proposed_terms", flat=True)
+        .first()
+    )
+    return int(
+        _send(
+            to=[alert.owner.email],
+            subject_template="renewals/email/auto_renewed_subject.txt",
+            body_template="renewals/email/auto_renewed.txt",
+            context={"alert": alert, "contract": alert.contract, "owner": alert.owner, "terms": applied or {}},
+        )
+    )
 
 
 def renewal_digest_send(*, as_of: date) -> list[int]:
@@ -132,8 +152,16 @@ def renewal_digest_send(*, as_of: date) -> list[int]:
             continue  # another worker sent today's digest a moment ago
         escalated = [a for a in owned if a.escalated_at is not None]
         ok = _send(
-            to=[owner.email], subject_template="renewals/email/digest_subject.txt", body_template="renewals/email/digest.txt",
-            context={"owner": owner, "rows": _rows(owned), "count": len(owned), "escalated": len(escalated), "as_of": as_of},
+            to=[owner.email],
+            subject_template="renewals/email/digest_subject.txt",
+            body_template="renewals/email/digest.txt",
+            context={
+                "owner": owner,
+                "rows": _rows(owned),
+                "count": len(owned),
+                "escalated": len(escalated),
+                "as_of": as_of,
+            },
         )
         if ok:
             sent.append(owner.pk)

@@ -9,6 +9,7 @@ A contract that does not renew keeps its end date and becomes *expired* the day 
 periods are clipped to the end date, so recurring billing stops, while expired contracts stay
 billable for what they delivered (final time & materials and usage of the last period).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ class RenewalTerms:
         proposed = proposed or {}
         return cls(
             term_months=int(proposed.get("term_months") or contract.renewal_term_months),
-            uplift_pct=Decimal(str(proposed.get("uplift_pct"))) if proposed.get("uplift_pct") not in (None, "") else Decimal(contract.renewal_uplift_pct),
+            uplift_pct=Decimal(str(proposed.get("uplift_pct")))
+            if proposed.get("uplift_pct") not in (None, "")
+            else Decimal(contract.renewal_uplift_pct),
         )
 
     def differs_from(self, contract: Contract) -> bool:
@@ -59,7 +62,9 @@ class RenewalTerms:
 
 def _copy(obj, **changes):
     values = {
-        f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.attname not in _SKIP_COPY and not f.primary_key
+        f.attname: getattr(obj, f.attname)
+        for f in obj._meta.concrete_fields
+        if f.attname not in _SKIP_COPY and not f.primary_key
     }
     values.update(changes)
     return type(obj)(**values)
@@ -74,37 +79,80 @@ def contract_renew(*, contract: Contract, terms: RenewalTerms, user=None, note: 
         raise ValidationError({"contract": ["An open-ended contract has no term to renew."]})
     start, end = next_term(end=contract.end_date, term_months=terms.term_months)
     previous = (
-        ContractVersion.objects.filter(contract=contract, effective_from__lte=contract.end_date).order_by("-effective_from").first()
+        ContractVersion.objects.filter(contract=contract, effective_from__lte=contract.end_date)
+        .order_by("-effective_from")
+        .first()
         or ContractVersion.objects.filter(contract=contract).order_by("effective_from").first()
     )
     if previous is None:
-        raise ValidationError({"contract": ["The contract has no terms to renew; add a version with price lines first."]})
+        raise ValidationError(
+            {"contract": ["The contract has no terms to renew; add a version with price lines first."]}
+        )
     if ContractVersion.objects.filter(contract=contract, effective_from__gt=contract.end_date).exists():
         raise ValidationError({"contract": ["The contract already has terms after its end date; amend those instead."]})
-    number = (ContractVersion.objects.filter(contract=contract).order_by("-version").values_list("version", flat=True).first() or 0) + 1
+    number = (
+        ContractVersion.objects.filter(contract=contract).order_by("-version").values_list("version", flat=True).first()
+        or 0
+    ) + 1
     pct, currency = terms.uplift_pct, previous.currency
-    reason = f"Renewal {start.isoformat()} – {end.isoformat()} ({terms.term_months} months, uplift {pct.normalize():f} %)"
+    reason = (
+        f"Renewal {start.isoformat()} – {end.isoformat()} ({terms.term_months} months, uplift {pct.normalize():f} %)"
+    )
     note = note or reason
-    version = _copy(previous, version=number, effective_from=start, reason=reason[:500],
-                    created_by=user if getattr(user, "is_authenticated", False) else None, created_at=timezone.now())
+    version = _copy(
+        previous,
+        version=number,
+        effective_from=start,
+        reason=reason[:500],
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_at=timezone.now(),
+    )
     stamp(version, user=user, note=note)
     version.save()
-    for line in previous.price_lines.filter(kind__in=CARRIED_KINDS).prefetch_related("tiers", "rates").order_by("position", "id"):
-        new_line = _copy(line, version=version, **uplift_fields(
-            line, amount_fields=AMOUNT_FIELDS, unit_fields=UNIT_PRICE_FIELDS, pct=pct, currency=currency,
-        ))
+    for line in (
+        previous.price_lines.filter(kind__in=CARRIED_KINDS)
+        .prefetch_related("tiers", "rates")
+        .order_by("position", "id")
+    ):
+        new_line = _copy(
+            line,
+            version=version,
+            **uplift_fields(
+                line,
+                amount_fields=AMOUNT_FIELDS,
+                unit_fields=UNIT_PRICE_FIELDS,
+                pct=pct,
+                currency=currency,
+            ),
+        )
         stamp(new_line, user=user, note=note)
         new_line.save()
         for tier in line.tiers.all():
-            new_tier = _copy(tier, price_line=new_line, **uplift_fields(
-                tier, amount_fields=TIER_AMOUNT_FIELDS, unit_fields=TIER_UNIT_PRICE_FIELDS, pct=pct, currency=currency,
-            ))
+            new_tier = _copy(
+                tier,
+                price_line=new_line,
+                **uplift_fields(
+                    tier,
+                    amount_fields=TIER_AMOUNT_FIELDS,
+                    unit_fields=TIER_UNIT_PRICE_FIELDS,
+                    pct=pct,
+                    currency=currency,
+                ),
+            )
             stamp(new_tier, user=user, note=note)
             new_tier.save()
         for rate in line.rates.all():
-            new_rate = _copy(rate, price_line=new_line, **uplift_fields(
-                rate, amount_fields=RATE_FIELDS, unit_fields=(), pct=pct, currency=currency,
-            ))
+            new_rate = _copy(
+                rate,
+                price_line=new_line,
+                **uplift_fields(
+                    rate,
+                    amount_fields=RATE_FIELDS,
+                    unit_fields=(),
+                    pct=pct,
+                    currency=currency,
+                ),
+            )
             stamp(new_rate, user=user, note=note)
             new_rate.save()
     contract.end_date = end
@@ -135,8 +183,11 @@ def contract_auto_renew_due(*, as_of: date) -> list[int]:
     failing contract does not hold back the others); the owner is e-mailed after commit.
     """
     candidate_ids = list(
-        Contract.objects.filter(status=ContractStatus.ACTIVE, auto_renew=True, end_date__isnull=False, end_date__lte=as_of)
-        .order_by("pk").values_list("pk", flat=True)
+        Contract.objects.filter(
+            status=ContractStatus.ACTIVE, auto_renew=True, end_date__isnull=False, end_date__lte=as_of
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     renewed: list[int] = []
     for contract_id in candidate_ids:
@@ -150,7 +201,12 @@ def _auto_renew_one(*, contract_id: int, as_of: date) -> bool:
     contract_lock(contract_id)
     contract = Contract.objects.select_for_update().get(pk=contract_id)
     # Re-checked under the lock: another cycle may have renewed it a moment ago.
-    if not (contract.status == ContractStatus.ACTIVE and contract.auto_renew and contract.end_date and contract.end_date <= as_of):
+    if not (
+        contract.status == ContractStatus.ACTIVE
+        and contract.auto_renew
+        and contract.end_date
+        and contract.end_date <= as_of
+    ):
         return False
     alert = RenewalAlert.objects.select_for_update().filter(contract=contract, end_date=contract.end_date).first()
     if _auto_renew_blocked(alert, contract):
@@ -159,8 +215,8 @@ def _auto_renew_one(*, contract_id: int, as_of: date) -> bool:
     if alert is None:
         # The cycle raises alerts first, so this only happens when auto-renewal runs on its own:
         # the term still gets its one alert, so the decision log has somewhere to live.
-        from renewals.services.alerts import alert_for
         from renewals.services._common import current_tenant
+        from renewals.services.alerts import alert_for
 
         alert = alert_for(contract, as_of=as_of, tenant_window=current_tenant().renewal_window_days, now=now)
         stamp(alert, note="Raised at auto-renewal")
@@ -174,7 +230,10 @@ def _auto_renew_one(*, contract_id: int, as_of: date) -> bool:
     stamp(alert, note="Auto-renewed")
     alert.save(update_fields=["status", "renewal_version", "decided_at"])
     RenewalDecision.objects.create(
-        alert=alert, decision=DecisionKind.AUTO_RENEWED, decided_at=now, decided_on=as_of,
+        alert=alert,
+        decision=DecisionKind.AUTO_RENEWED,
+        decided_at=now,
+        decided_on=as_of,
         proposed_terms={"term_months": terms.term_months, "uplift_pct": f"{terms.uplift_pct.normalize():f}"},
         note=f"Renewed for {terms.term_months} months to {contract.end_date.isoformat()} with {terms.uplift_pct.normalize():f} % uplift (version {version.version}).",
     )
@@ -195,9 +254,13 @@ def contract_expire_due(*, as_of: date) -> list[int]:
     now = timezone.now()
     past = Contract.objects.select_for_update().filter(status=ContractStatus.ACTIVE, end_date__lt=as_of)
     alerts = {
-        a.contract_id: a for a in RenewalAlert.objects.select_for_update().filter(
-            contract__in=past, end_date__lt=as_of,
-        ).filter(contract__end_date=F("end_date"))
+        a.contract_id: a
+        for a in RenewalAlert.objects.select_for_update()
+        .filter(
+            contract__in=past,
+            end_date__lt=as_of,
+        )
+        .filter(contract__end_date=F("end_date"))
     }
     expired: list[Contract] = []
     closed_alerts: list[RenewalAlert] = []
@@ -217,17 +280,28 @@ def contract_expire_due(*, as_of: date) -> list[int]:
             alert.decided_at = alert.decided_at or now
             closed_alerts.append(alert)
     if expired:
-        bulk_update_with_history(expired, Contract, ["status"], batch_size=500, default_change_reason="Expired at end date")
+        bulk_update_with_history(
+            expired, Contract, ["status"], batch_size=500, default_change_reason="Expired at end date"
+        )
         Contract.objects.filter(pk__in=[c.pk for c in expired]).update(updated_at=now)
     if closed_alerts:
-        bulk_update_with_history(closed_alerts, RenewalAlert, ["status", "decided_at"], batch_size=500,
-                                 default_change_reason="Term ended without renewal")
-        RenewalDecision.objects.bulk_create([
-            RenewalDecision(
-                alert=a, decision=DecisionKind.LAPSED if a._lapsed else DecisionKind.CHURNED,
-                decided_at=now, decided_on=as_of,
-                note=f"The term ended on {a.end_date.isoformat()}; the contract expired.",
-            )
-            for a in closed_alerts
-        ])
+        bulk_update_with_history(
+            closed_alerts,
+            RenewalAlert,
+            ["status", "decided_at"],
+            batch_size=500,
+            default_change_reason="Term ended without renewal",
+        )
+        RenewalDecision.objects.bulk_create(
+            [
+                RenewalDecision(
+                    alert=a,
+                    decision=DecisionKind.LAPSED if a._lapsed else DecisionKind.CHURNED,
+                    decided_at=now,
+                    decided_on=as_of,
+                    note=f"The term ended on {a.end_date.isoformat()}; the contract expired.",
+                )
+                for a in closed_alerts
+            ]
+        )
     return [c.pk for c in expired]

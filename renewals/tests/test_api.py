@@ -1,4 +1,5 @@
 """GET /api/v1/renewal-alerts: filters, money as decimal strings, tenant API key."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -37,17 +38,34 @@ def test_lists_alerts_most_urgent_first_with_money_as_strings(api, alerts, am):
     assert first["contract"] == b.number and first["notice_deadline"] == "2026-10-16"
     assert (first["currency"], first["annual_recurring_value"]) == ("JPY", "1200000")
     assert second == {
-        **second, "id": str(a.renewal_alerts.get().pk), "contract": a.number, "customer": a.customer.external_id,
-        "status": "open", "end_date": "2026-12-31", "window_days": 60, "window_start": "2026-11-01",
-        "notice_deadline": "2026-12-01", "currency": "USD", "annual_recurring_value": "37200.00",
-        "remaining_value": "6200.00", "owner": am.email, "auto_renew": True, "proposed_terms": {},
+        **second,
+        "id": str(a.renewal_alerts.get().pk),
+        "contract": a.number,
+        "customer": a.customer.external_id,
+        "status": "open",
+        "end_date": "2026-12-31",
+        "window_days": 60,
+        "window_start": "2026-11-01",
+        "notice_deadline": "2026-12-01",
+        "currency": "USD",
+        "annual_recurring_value": "37200.00",
+        "remaining_value": "6200.00",
+        "owner": am.email,
+        "auto_renew": True,
+        "proposed_terms": {},
     }
 
 
 def test_filters_by_status_owner_and_dates(api, alerts, am, other_am):
     a, b = alerts
-    renewal_decide(alert=a.renewal_alerts.get(), decision="renewing", note="Proposal", user=am,
-                   proposed_terms={"uplift_pct": "4"}, today=date(2026, 11, 2))
+    renewal_decide(
+        alert=a.renewal_alerts.get(),
+        decision="renewing",
+        note="Proposal",
+        user=am,
+        proposed_terms={"uplift_pct": "4"},
+        today=date(2026, 11, 2),
+    )
     numbers = lambda q: [i["contract"] for i in api.get(f"/api/v1/renewal-alerts{q}").json()["items"]]  # noqa: E731
     assert numbers("?status=renewing") == [a.number]
     assert numbers("?status=action") == [b.number, a.number]

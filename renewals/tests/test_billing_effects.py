@@ -3,6 +3,7 @@
 A churned contract stops recurring billing after its end date and still bills the usage of its last
 period; a renewed contract bills its next term at the uplifted prices.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -29,16 +30,24 @@ def cycle_days(start: date, end: date):
 
 def decide_on(day: date, contract, decision: str, user, **kwargs):
     with time_machine.travel(datetime(day.year, day.month, day.day, 12, tzinfo=UTC), tick=False):
-        return renewal_decide(alert=contract.renewal_alerts.get(), decision=decision, note="Recorded in test", user=user, **kwargs)
+        return renewal_decide(
+            alert=contract.renewal_alerts.get(), decision=decision, note="Recorded in test", user=user, **kwargs
+        )
 
 
 def test_a_churned_contract_stops_recurring_billing_and_still_bills_its_last_usage(am):
-    contract = contract_make(owner=am, start=date(2026, 9, 1), end=date(2026, 11, 30), auto_renew=True, usage=True,
-                             monthly="1000.00")
+    contract = contract_make(
+        owner=am, start=date(2026, 9, 1), end=date(2026, 11, 30), auto_renew=True, usage=True, monthly="1000.00"
+    )
     cycle_days(date(2026, 9, 1), date(2026, 10, 15))
     decide_on(date(2026, 10, 15), contract, "churned", am)
-    UsageEvent.objects.create(transaction_id=f"tx-{contract.pk}-last", contract=contract, metric="api_calls",
-                              quantity=Decimal("100000"), timestamp=datetime(2026, 11, 20, 10, tzinfo=UTC))
+    UsageEvent.objects.create(
+        transaction_id=f"tx-{contract.pk}-last",
+        contract=contract,
+        metric="api_calls",
+        quantity=Decimal("100000"),
+        timestamp=datetime(2026, 11, 20, 10, tzinfo=UTC),
+    )
     cycle_days(date(2026, 10, 16), date(2027, 2, 1))
 
     contract.refresh_from_db()
@@ -52,18 +61,23 @@ def test_a_churned_contract_stops_recurring_billing_and_still_bills_its_last_usa
 
 
 def test_an_auto_renewed_contract_bills_its_next_term_at_the_uplifted_price(am):
-    contract = contract_make(owner=am, start=date(2026, 9, 1), end=date(2026, 11, 30), auto_renew=True, uplift="5",
-                             monthly="1000.00")
+    contract = contract_make(
+        owner=am, start=date(2026, 9, 1), end=date(2026, 11, 30), auto_renew=True, uplift="5", monthly="1000.00"
+    )
     cycle_days(date(2026, 9, 1), date(2026, 12, 2))
     contract.refresh_from_db()
     assert contract.end_date == date(2027, 11, 30)
-    amounts = dict(InvoiceLine.objects.filter(invoice__contract=contract, kind="recurring").values_list("period_start", "amount"))
+    amounts = dict(
+        InvoiceLine.objects.filter(invoice__contract=contract, kind="recurring").values_list("period_start", "amount")
+    )
     assert amounts[date(2026, 11, 1)] == Decimal("1000.00")
     assert amounts[date(2026, 12, 1)] == Decimal("1050.00")
 
 
 def test_a_renewed_decision_with_proposed_terms_bills_those_terms(am):
-    contract = contract_make(owner=am, start=date(2026, 9, 1), end=date(2026, 11, 30), auto_renew=False, monthly="2000.00")
+    contract = contract_make(
+        owner=am, start=date(2026, 9, 1), end=date(2026, 11, 30), auto_renew=False, monthly="2000.00"
+    )
     cycle_days(date(2026, 9, 1), date(2026, 10, 10))
     decide_on(date(2026, 10, 10), contract, "renewing", am, proposed_terms={"term_months": 6, "uplift_pct": "2.5"})
     decide_on(date(2026, 10, 12), contract, "renewed", am)

@@ -1,5 +1,6 @@
 """The renewal triggers run day by day across a year: one alert per term at its window, one
 escalation, one auto-renewal; running the cycle twice a day changes nothing more."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -26,17 +27,27 @@ def days(start: date, end: date):
 
 
 def run_on(day: date, hour: int = 6) -> dict:
-    with time_machine.travel(datetime(day.year, day.month, day.day, hour, tzinfo=__import__("zoneinfo").ZoneInfo("UTC")), tick=False):
+    with time_machine.travel(
+        datetime(day.year, day.month, day.day, hour, tzinfo=__import__("zoneinfo").ZoneInfo("UTC")), tick=False
+    ):
         return renewals_cycle_step(as_of=day)
 
 
 def test_a_year_day_by_day_twice_a_day(am):
     # A: auto-renews at the end of June; tenant window (60 days), notice 30 days.
-    a = contract_make(owner=am, start=date(2025, 7, 1), end=date(2026, 6, 30), auto_renew=True, notice_days=30, uplift="5",
-                      monthly="1000.00")
+    a = contract_make(
+        owner=am,
+        start=date(2025, 7, 1),
+        end=date(2026, 6, 30),
+        auto_renew=True,
+        notice_days=30,
+        uplift="5",
+        monthly="1000.00",
+    )
     # B: no auto-renewal, contract window override of 90 days, 60 days' notice; nobody decides.
-    b = contract_make(owner=am, start=date(2025, 10, 1), end=date(2026, 9, 30), auto_renew=False, notice_days=60,
-                      window_days=90)
+    b = contract_make(
+        owner=am, start=date(2025, 10, 1), end=date(2026, 9, 30), auto_renew=False, notice_days=60, window_days=90
+    )
     # C: auto-renew, but the account manager records churning in its window.
     c = contract_make(owner=am, start=date(2025, 12, 1), end=date(2026, 11, 30), auto_renew=True, notice_days=30)
 
@@ -74,7 +85,8 @@ def test_a_year_day_by_day_twice_a_day(am):
     b.refresh_from_db()
     assert (b.status, b.end_date) == ("expired", date(2026, 9, 30))
     assert list(RenewalDecision.objects.filter(alert=alert_b).values_list("decision", "decided_on")) == [
-        ("escalated", date(2026, 7, 25)), ("lapsed", date(2026, 10, 1)),
+        ("escalated", date(2026, 7, 25)),
+        ("lapsed", date(2026, 10, 1)),
     ]
 
     alert_c = RenewalAlert.objects.get(contract=c)
@@ -95,7 +107,11 @@ def test_a_cycle_after_downtime_catches_up_once(am):
     result = run_on(date(2026, 7, 4))
     assert (result["renewal_alerts_raised"], result["contracts_auto_renewed"]) == (1, 1)
     alert = RenewalAlert.objects.get(contract=contract)
-    assert (alert.raised_on, alert.window_start, alert.status) == (date(2026, 7, 4), date(2026, 5, 1), RenewalStatus.AUTO_RENEWED)
+    assert (alert.raised_on, alert.window_start, alert.status) == (
+        date(2026, 7, 4),
+        date(2026, 5, 1),
+        RenewalStatus.AUTO_RENEWED,
+    )
     assert alert.escalated_at is None  # too late to escalate: the term already ended and renewed
     contract.refresh_from_db()
     assert contract.end_date == date(2027, 6, 30)
@@ -140,7 +156,9 @@ def test_escalation_happens_once_even_when_snoozed(am):
     (alert_id,) = renewal_alerts_raise_due(as_of=date(2026, 11, 1))
     alert = RenewalAlert.objects.get(pk=alert_id)
     with time_machine.travel(datetime(2026, 11, 2, 9), tick=False):
-        renewal_decide(alert=alert, decision="snoozed", note="Customer on holiday", user=am, snooze_until=date(2026, 12, 10))
+        renewal_decide(
+            alert=alert, decision="snoozed", note="Customer on holiday", user=am, snooze_until=date(2026, 12, 10)
+        )
     assert renewal_alerts_escalate_due(as_of=date(2026, 11, 23)) == []
     assert renewal_alerts_escalate_due(as_of=date(2026, 11, 24)) == [alert_id]  # deadline 1 Dec − 7
     assert renewal_alerts_escalate_due(as_of=date(2026, 11, 25)) == []
@@ -153,8 +171,13 @@ def test_a_snooze_ends_on_its_date(am):
     run_on(date(2026, 11, 1))
     alert = contract.renewal_alerts.get()
     with time_machine.travel(datetime(2026, 11, 2, 9), tick=False):
-        renewal_decide(alert=alert, decision="snoozed", note="Call back after budget review", user=am,
-                       snooze_until=date(2026, 11, 10))
+        renewal_decide(
+            alert=alert,
+            decision="snoozed",
+            note="Call back after budget review",
+            user=am,
+            snooze_until=date(2026, 11, 10),
+        )
     assert run_on(date(2026, 11, 9))["renewal_alerts_reopened"] == 0
     assert run_on(date(2026, 11, 10))["renewal_alerts_reopened"] == 1
     alert.refresh_from_db()

@@ -1,4 +1,5 @@
 """Decisions on a renewal alert: each kind, with a note, recorded in history, and what each does."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -33,11 +34,17 @@ def decide(alert, user, decision, note="Agreed on the call", **kwargs):
 
 
 def test_renewed_writes_the_next_term_with_the_uplift_from_the_day_after_the_end(am):
-    contract = contract_make(owner=am, end=date(2026, 12, 31), monthly="3100.00", uplift="5", usage=True, auto_renew=False)
+    contract = contract_make(
+        owner=am, end=date(2026, 12, 31), monthly="3100.00", uplift="5", usage=True, auto_renew=False
+    )
     version = contract.versions.get()
     PriceLineFactory(version=version, fixed_fee=True, line_ref="ONB", position=3, bill_on=date(2026, 1, 1))
-    PriceLineFactory(version=version, time_and_materials=True, line_ref="TM", position=4, rates=[("engineer", "150.00")])
-    PriceLineFactory(version=version, graduated=True, line_ref="GR", position=5, tiers=[("100", "1.00", "10"), (None, "0.50")])
+    PriceLineFactory(
+        version=version, time_and_materials=True, line_ref="TM", position=4, rates=[("engineer", "150.00")]
+    )
+    PriceLineFactory(
+        version=version, graduated=True, line_ref="GR", position=5, tiers=[("100", "1.00", "10"), (None, "0.50")]
+    )
     alert = decide(alert_of(contract), am, "renewed", note="Signed renewal, 5 % uplift")
 
     assert alert.status == RenewalStatus.RENEWED and alert.decision_note == "Signed renewal, 5 % uplift"
@@ -52,19 +59,29 @@ def test_renewed_writes_the_next_term_with_the_uplift_from_the_day_after_the_end
     assert lines["TM"].rates.get().hourly_rate == Decimal("157.50")
     assert lines["TM"].cap == Decimal("20000.00")  # a budget, not a price
     assert [(t.up_to, t.unit_amount, t.flat_amount) for t in lines["GR"].tiers.order_by("position")] == [
-        (Decimal("100"), Decimal("1.05"), Decimal("10.50")), (None, Decimal("0.525"), Decimal("0")),
+        (Decimal("100"), Decimal("1.05"), Decimal("10.50")),
+        (None, Decimal("0.525"), Decimal("0")),
     ]
     # the first term is untouched: versions are never edited once in force
     assert version.price_lines.get(line_ref="RET").amount == Decimal("3100.00")
     decision = RenewalDecision.objects.get(alert=alert)
-    assert (decision.decision, decision.decided_by, decision.proposed_terms) == ("renewed", am, {"term_months": 12, "uplift_pct": "5"})
+    assert (decision.decision, decision.decided_by, decision.proposed_terms) == (
+        "renewed",
+        am,
+        {"term_months": 12, "uplift_pct": "5"},
+    )
     assert contract.history.order_by("-history_id").first().history_change_reason.startswith("Renewed")
 
 
 def test_renewed_applies_the_terms_proposed_while_renewing(am):
     contract = contract_make(owner=am, end=date(2026, 12, 31), monthly="1000.00", uplift="5", term_months=12)
-    alert = decide(alert_of(contract), am, "renewing", note="Customer asks for 24 months at 3 %",
-                   proposed_terms={"term_months": "24", "uplift_pct": "3"})
+    alert = decide(
+        alert_of(contract),
+        am,
+        "renewing",
+        note="Customer asks for 24 months at 3 %",
+        proposed_terms={"term_months": "24", "uplift_pct": "3"},
+    )
     assert (alert.status, alert.proposed_terms) == (RenewalStatus.RENEWING, {"term_months": 24, "uplift_pct": "3"})
     decide(alert, am, "renewed", note="Countersigned")
     contract.refresh_from_db()
@@ -131,14 +148,17 @@ def test_snooze_needs_a_future_date_within_the_term(am):
     assert (alert.status, alert.snoozed_until) == (RenewalStatus.SNOOZED, date(2026, 11, 20))
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"decision": "renewed", "note": "  "}, "note"),
-    ({"decision": "auto_renewed", "note": "x"}, "decision"),
-    ({"decision": "maybe", "note": "x"}, "decision"),
-    ({"decision": "renewing", "note": "x", "proposed_terms": {"term_months": "0"}}, "term_months"),
-    ({"decision": "renewing", "note": "x", "proposed_terms": {"uplift_pct": "abc"}}, "uplift_pct"),
-    ({"decision": "renewing", "note": "x", "proposed_terms": {"uplift_pct": "-1"}}, "uplift_pct"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"decision": "renewed", "note": "  "}, "note"),
+        ({"decision": "auto_renewed", "note": "x"}, "decision"),
+        ({"decision": "maybe", "note": "x"}, "decision"),
+        ({"decision": "renewing", "note": "x", "proposed_terms": {"term_months": "0"}}, "term_months"),
+        ({"decision": "renewing", "note": "x", "proposed_terms": {"uplift_pct": "abc"}}, "uplift_pct"),
+        ({"decision": "renewing", "note": "x", "proposed_terms": {"uplift_pct": "-1"}}, "uplift_pct"),
+    ],
+)
 def test_bad_decisions_name_the_field_and_change_nothing(am, kwargs, field):
     contract = contract_make(owner=am, end=date(2026, 12, 31))
     alert = alert_of(contract)
@@ -166,7 +186,10 @@ def test_each_decision_is_kept_in_the_log_and_history(am):
     decide(alert, am, "churning", note="They chose a competitor")
     decide(alert, am, "churned", note="Confirmed")
     assert list(alert.decisions.values_list("decision", "note")) == [
-        ("snoozed", "Out of office"), ("renewing", "Proposal sent"), ("churning", "They chose a competitor"), ("churned", "Confirmed"),
+        ("snoozed", "Out of office"),
+        ("renewing", "Proposal sent"),
+        ("churning", "They chose a competitor"),
+        ("churned", "Confirmed"),
     ]
     statuses = list(alert.history.order_by("history_id").values_list("status", flat=True))
     assert statuses == ["open", "snoozed", "renewing", "churning", "churned"]

@@ -1,4 +1,5 @@
 """E-mails: the owner hears when an alert is raised, escalated or auto-renewed; a daily digest."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -63,7 +64,9 @@ def test_the_daily_digest_lists_each_managers_open_alerts_once_a_day(am, other_a
     decided = contract_make(owner=am, end=date(2026, 12, 20))
     theirs = contract_make(owner=other_am, end=date(2026, 12, 31))
     renewal_alerts_raise_due(as_of=date(2026, 11, 1))
-    renewal_decide(alert=decided.renewal_alerts.get(), decision="renewed", note="Signed", user=am, today=date(2026, 11, 2))
+    renewal_decide(
+        alert=decided.renewal_alerts.get(), decision="renewed", note="Signed", user=am, today=date(2026, 11, 2)
+    )
     renewal_alerts_escalate_due(as_of=date(2026, 11, 3))  # the urgent one: deadline 10 Nov
 
     sent = renewal_digest_send(as_of=date(2026, 11, 3))

@@ -1,4 +1,5 @@
 """The tenant tasks are thin: they resolve the tenant's today and call one service."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime

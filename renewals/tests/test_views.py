@@ -1,4 +1,5 @@
 """The renewal queue: who sees what, inline decisions over htmx, filters, and a flat query count."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,10 +28,20 @@ def book(people, other_am):
     from renewals.services._common import tenant_today
 
     today = tenant_today()
-    mine_urgent = contract_make(owner=people["account_manager"], end=today.replace(day=1) + _days(40), notice_days=30,
-                                number=f"MINE-U-{today:%H%M%S%f}", monthly="500.00")
-    mine_big = contract_make(owner=people["account_manager"], end=today + _days(55), notice_days=30,
-                             number=f"MINE-B-{today:%H%M%S%f}", monthly="9000.00")
+    mine_urgent = contract_make(
+        owner=people["account_manager"],
+        end=today.replace(day=1) + _days(40),
+        notice_days=30,
+        number=f"MINE-U-{today:%H%M%S%f}",
+        monthly="500.00",
+    )
+    mine_big = contract_make(
+        owner=people["account_manager"],
+        end=today + _days(55),
+        notice_days=30,
+        number=f"MINE-B-{today:%H%M%S%f}",
+        monthly="9000.00",
+    )
     theirs = contract_make(owner=other_am, end=today + _days(50), number=f"THEIRS-{today:%H%M%S%f}")
     renewal_alerts_raise_due(as_of=today)
     return {"mine_urgent": mine_urgent, "mine_big": mine_big, "theirs": theirs}
@@ -108,8 +119,11 @@ def test_an_account_manager_cannot_decide_another_managers_renewal(in_tenant_a, 
 def test_an_inline_decision_swaps_the_row(in_tenant_a, people, book):
     client = client_for(in_tenant_a, email=people["account_manager"].email)
     alert = book["mine_big"].renewal_alerts.get()
-    response = client.post(f"/renewals/{alert.pk}/decide/",
-                           {"decision": "renewing", "note": "Proposal sent", "term_months": "24", "uplift_pct": "3"}, **HTMX)
+    response = client.post(
+        f"/renewals/{alert.pk}/decide/",
+        {"decision": "renewing", "note": "Proposal sent", "term_months": "24", "uplift_pct": "3"},
+        **HTMX,
+    )
     body = response.content.decode()
     assert response.status_code == 200 and body.lstrip().startswith(f'<tbody id="alert-{alert.pk}"')
     assert "Renewing" in body and "Recorded" in body and "Proposal sent" in body
@@ -176,7 +190,7 @@ def test_the_quarter_view_shows_value_at_stake_per_currency(in_tenant_a, people,
 def test_the_home_panel_counts_open_renewals(in_tenant_a, people, book):
     client = client_for(in_tenant_a, email=people["account_manager"].email)
     body = client.get("/").content.decode()
-    assert "2</span> <span class=\"muted\">renewals need a decision" in body
+    assert '2</span> <span class="muted">renewals need a decision' in body
     assert "114,000.00" in body  # the manager's own: (500 + 9,000) × 12
 
 

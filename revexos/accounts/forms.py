@@ -7,7 +7,9 @@ from revexos.accounts.models import Role, User
 
 
 class LoginForm(AuthenticationForm):
-    username = forms.EmailField(label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+    username = forms.EmailField(
+        label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
 
     def __init__(self, request=None, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
@@ -26,11 +28,11 @@ class UserCreateForm(forms.Form):
     email = forms.EmailField(label="E-mail")
     full_name = forms.CharField(label="Full name", max_length=150, required=False)
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
-    send_invite = forms.BooleanField(
-        label="E-mail an invitation to set a password", required=False, initial=True
-    )
+    send_invite = forms.BooleanField(label="E-mail an invitation to set a password", required=False, initial=True)
     password = forms.CharField(
-        label="Or set a password now", required=False, widget=forms.PasswordInput(render_value=False),
+        label="Or set a password now",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="Leave empty to let the user choose one from the invitation.",
     )
 

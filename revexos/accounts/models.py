@@ -1,4 +1,5 @@
 """Users (per tenant schema), their role, and API keys."""
+
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager

@@ -1,4 +1,5 @@
 """Who may do what. Every view names a capability; this table is the one place it is decided."""
+
 from __future__ import annotations
 
 from revexos.accounts.models import Role

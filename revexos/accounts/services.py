@@ -1,4 +1,5 @@
 """Use cases for users and API keys (writes). Each runs in the current tenant's schema."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Brute-force protection (django-axes) keyed by the e-mail people sign in with."""
+
 from __future__ import annotations
 
 

@@ -67,9 +67,7 @@ def _send_invitation(request, user: User) -> None:
         "protocol": "https" if request.is_secure() else "http",
         "inviter": request.user,
     }
-    form.send_mail(
-        "accounts/email/invite_subject.txt", "accounts/email/invite.txt", context, None, user.email
-    )
+    form.send_mail("accounts/email/invite_subject.txt", "accounts/email/invite.txt", context, None, user.email)
 
 
 @requires("users.manage")
@@ -84,7 +82,9 @@ def user_create_view(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = user_create(email=data["email"], password=data["password"] or None, role=data["role"], full_name=data["full_name"])
+            user = user_create(
+                email=data["email"], password=data["password"] or None, role=data["role"], full_name=data["full_name"]
+            )
         except ValidationError as exc:
             for field, errs in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errs)
@@ -101,7 +101,9 @@ def user_create_view(request):
 @requires("users.manage")
 def user_edit_view(request, pk: int):
     user = get_object_or_404(User, pk=pk)
-    form = UserUpdateForm(request.POST or None, initial={"full_name": user.full_name, "role": user.role, "is_active": user.is_active})
+    form = UserUpdateForm(
+        request.POST or None, initial={"full_name": user.full_name, "role": user.role, "is_active": user.is_active}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             user_update(user=user, acting_user=request.user, **form.cleaned_data)
@@ -109,7 +111,9 @@ def user_edit_view(request, pk: int):
             for field, errs in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errs)
         else:
-            messages.success(request, f"{user.email} is now {user.get_role_display()}{'' if user.is_active else ' (inactive)'}.")
+            messages.success(
+                request, f"{user.email} is now {user.get_role_display()}{'' if user.is_active else ' (inactive)'}."
+            )
             return redirect("accounts:user_list")
     return render(request, "accounts/user_edit.html", {"form": form, "subject": user})
 

@@ -1,2 +1,3 @@
 """Default settings (development and tests). Production: ``revexos.settings.production``."""
-from .base import *  # noqa: F401,F403
+
+from .base import *  # noqa: F403

@@ -4,6 +4,7 @@ Everything that differs between machines comes from the environment (DESIGN.md Â
 ``DATABASE_URL`` / ``REDIS_URL`` are unset, ``revexos.embedded`` has already started PostgreSQL and
 Redis from Python wheels and exported their URLs before Django is configured.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """Configuration from the environment (DESIGN.md §7): small parsers, no magic."""
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,9 @@ def mailer_settings(url: str) -> dict:
     if scheme == "locmem":
         return {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
     if scheme not in {"smtp", "smtp+tls", "smtp+ssl"}:
-        raise ValueError(f"EMAIL_URL scheme {scheme!r} is not supported; use smtp://, smtp+tls://, smtp+ssl://, file://, console:// or locmem://")
+        raise ValueError(
+            f"EMAIL_URL scheme {scheme!r} is not supported; use smtp://, smtp+tls://, smtp+ssl://, file://, console:// or locmem://"
+        )
     query = parse_qs(parsed.query)
     return {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",

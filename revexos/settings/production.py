@@ -1,11 +1,12 @@
 """Production settings: everything secret or host-specific must come from the environment."""
+
 from __future__ import annotations
 
 import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 from .env import env_bool, env_list, env_str, mailer_settings
 
 DEBUG = False
@@ -25,7 +26,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"  # views that our own pages frame (PDF preview) opt in per view
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", f"https://*.{TENANT_BASE_DOMAIN}")  # noqa: F405
 
-STORAGES = {  # noqa: F405
+STORAGES = {
     "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }

@@ -1,4 +1,5 @@
 """Tenants and domains are platform data: they exist only on the public host's admin site."""
+
 from django.contrib import admin
 
 from revexos.tenancy.models import Domain, Tenant

@@ -8,11 +8,14 @@ from revexos.tenancy.services.provisioning import tenant_domain_for, tenant_prov
 class SignupForm(forms.Form):
     company_name = forms.CharField(label="Company name", max_length=200)
     slug = forms.CharField(
-        label="Workspace address", max_length=32,
+        label="Workspace address",
+        max_length=32,
         help_text="Lowercase letters, digits and hyphens; your workspace will live at <slug>.%s.",
     )
     admin_email = forms.EmailField(label="Your work e-mail")
-    password = forms.CharField(label="Password", widget=forms.PasswordInput, help_text="At least 10 characters, not a common password.")
+    password = forms.CharField(
+        label="Password", widget=forms.PasswordInput, help_text="At least 10 characters, not a common password."
+    )
 
     def __init__(self, *args, base_domain: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -25,8 +28,10 @@ class SignupForm(forms.Form):
         data = super().clean()
         slug = data.get("slug", "")
         errors = tenant_provision_validate(
-            slug=slug, domain=tenant_domain_for(slug),
-            admin_email=data.get("admin_email", ""), admin_password=data.get("password", ""),
+            slug=slug,
+            domain=tenant_domain_for(slug),
+            admin_email=data.get("admin_email", ""),
+            admin_password=data.get("password", ""),
         )
         mapping = {"slug": "slug", "domain": "slug", "admin_email": "admin_email", "admin_password": "password"}
         for field, problems in errors.items():

@@ -1,4 +1,5 @@
 """Tenants (one PostgreSQL schema each) and the host names that route to them."""
+
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 

@@ -1,4 +1,5 @@
 """Rules for tenant slugs, which become host names and PostgreSQL schema names."""
+
 from __future__ import annotations
 
 import re
@@ -10,11 +11,44 @@ MAX_LENGTH = 32
 # Names that would collide with platform hosts, PostgreSQL schemas or look like us.
 RESERVED = frozenset(
     {
-        "public", "www", "api", "app", "admin", "administrator", "root", "mail", "smtp", "imap",
-        "static", "media", "assets", "cdn", "docs", "help", "support", "status", "billing",
-        "blog", "dev", "staging", "test", "demo-template", "signup", "login", "auth", "account",
-        "accounts", "revexos", "system", "information-schema", "postgres", "template",
-        "localhost", "webhooks", "internal", "security",
+        "public",
+        "www",
+        "api",
+        "app",
+        "admin",
+        "administrator",
+        "root",
+        "mail",
+        "smtp",
+        "imap",
+        "static",
+        "media",
+        "assets",
+        "cdn",
+        "docs",
+        "help",
+        "support",
+        "status",
+        "billing",
+        "blog",
+        "dev",
+        "staging",
+        "test",
+        "demo-template",
+        "signup",
+        "login",
+        "auth",
+        "account",
+        "accounts",
+        "revexos",
+        "system",
+        "information-schema",
+        "postgres",
+        "template",
+        "localhost",
+        "webhooks",
+        "internal",
+        "security",
     }
 )
 
@@ -28,7 +62,7 @@ def slug_problems(slug: str) -> list[str]:
         problems.append(
             "Use lowercase letters, digits and single hyphens; start with a letter and end with a letter or digit."
         )
-    if slug in RESERVED or slug.startswith("pg-") or slug.startswith("pg_"):
+    if slug in RESERVED or slug.startswith(("pg-", "pg_")):
         problems.append(f"“{slug}” is reserved; choose another name.")
     return problems
 

@@ -22,8 +22,10 @@ def signup(request):
         data = form.cleaned_data
         try:
             provisioned = tenant_provision(
-                slug=data["slug"], name=data["company_name"],
-                admin_email=data["admin_email"], admin_password=data["password"],
+                slug=data["slug"],
+                name=data["company_name"],
+                admin_email=data["admin_email"],
+                admin_password=data["password"],
             )
         except ValidationError as exc:  # lost a race for the slug between validation and creation
             for field, problems in exc.message_dict.items():

@@ -29,9 +29,27 @@ D = Decimal
 
 @pytest.mark.parametrize(
     ("currency", "digits"),
-    [("USD", 2), ("EUR", 2), ("GBP", 2), ("CHF", 2), ("SEK", 2), ("INR", 2), ("MXN", 2),
-     ("JPY", 0), ("KRW", 0), ("CLP", 0), ("ISK", 0), ("VND", 0),
-     ("KWD", 3), ("BHD", 3), ("OMR", 3), ("JOD", 3), ("TND", 3), ("IQD", 3), ("LYD", 3)],
+    [
+        ("USD", 2),
+        ("EUR", 2),
+        ("GBP", 2),
+        ("CHF", 2),
+        ("SEK", 2),
+        ("INR", 2),
+        ("MXN", 2),
+        ("JPY", 0),
+        ("KRW", 0),
+        ("CLP", 0),
+        ("ISK", 0),
+        ("VND", 0),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("OMR", 3),
+        ("JOD", 3),
+        ("TND", 3),
+        ("IQD", 3),
+        ("LYD", 3),
+    ],
 )
 def test_minor_units_follow_iso_4217(currency: str, digits: int) -> None:
     assert minor_units(currency) == digits
@@ -116,8 +134,7 @@ def test_money_sums_from_zero() -> None:
 def test_money_never_combines_two_currencies(op: str) -> None:
     usd, eur = Money(D("1"), "USD"), Money(D("1"), "EUR")
     with pytest.raises(CurrencyMismatch, match="different currencies"):
-        {"add": lambda: usd + eur, "sub": lambda: usd - eur,
-         "lt": lambda: usd < eur, "ge": lambda: usd >= eur}[op]()
+        {"add": lambda: usd + eur, "sub": lambda: usd - eur, "lt": lambda: usd < eur, "ge": lambda: usd >= eur}[op]()
     assert issubclass(CurrencyMismatch, ValueError)
 
 
@@ -225,9 +242,7 @@ def test_format_money_for_display(amount: Decimal, currency: str, expected: str)
 # --------------------------------------------------------------------------- laws
 
 currencies = st.sampled_from(["USD", "JPY", "KWD"])
-amounts = st.decimals(
-    min_value=-10**9, max_value=10**9, places=4, allow_nan=False, allow_infinity=False
-)
+amounts = st.decimals(min_value=-(10**9), max_value=10**9, places=4, allow_nan=False, allow_infinity=False)
 weights = st.lists(
     st.decimals(min_value=0, max_value=10**6, places=3, allow_nan=False, allow_infinity=False),
     min_size=1,

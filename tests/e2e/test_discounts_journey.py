@@ -5,6 +5,7 @@ Dates are relative to the real today (no time travel: the browser's own clock mu
 server's for the session cookie). Contracts bill monthly in arrears, so the invoice made on the 1st
 of next month is for this month's period, which the discount window still covers.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -41,26 +42,62 @@ def _book(tenant, tag: str) -> dict:
         this_month, next_month = _month_start(today), _month_start(today, 1)
         month_end = next_month - timedelta(days=1)
         start = _month_start(today, -2)
-        globex = contract_with(dict(arrears, amount=D("2000.00")), start=start, end=start.replace(year=start.year + 1),
-                               number=f"GLX-{tag}")
-        initech = contract_with(dict(arrears, amount=D("1500.00")), start=start, end=start.replace(year=start.year + 1),
-                                number=f"INI-{tag}")
+        globex = contract_with(
+            dict(arrears, amount=D("2000.00")), start=start, end=start.replace(year=start.year + 1), number=f"GLX-{tag}"
+        )
+        initech = contract_with(
+            dict(arrears, amount=D("1500.00")), start=start, end=start.replace(year=start.year + 1), number=f"INI-{tag}"
+        )
         Customer.objects.filter(pk=globex.customer_id).update(legal_name=f"Globex {tag}")
         Customer.objects.filter(pk=initech.customer_id).update(legal_name=f"Initech {tag}")
-        ending = discount_create(kind="percentage", value=D("10"), start_date=start, end_date=month_end, contract=globex,
-                                 reason=f"Launch offer {tag}", created_by=finance)
-        fixed = discount_create(kind="fixed", value=D("150.00"), start_date=start, end_date=month_end, contract=initech,
-                                reason=f"Migration help {tag}", created_by=finance)
-        later = discount_create(kind="percentage", value=D("5"), start_date=start, end_date=_month_start(today, 6) - timedelta(days=1),
-                                contract=initech, reason=f"Pilot {tag}", created_by=finance)
+        ending = discount_create(
+            kind="percentage",
+            value=D("10"),
+            start_date=start,
+            end_date=month_end,
+            contract=globex,
+            reason=f"Launch offer {tag}",
+            created_by=finance,
+        )
+        fixed = discount_create(
+            kind="fixed",
+            value=D("150.00"),
+            start_date=start,
+            end_date=month_end,
+            contract=initech,
+            reason=f"Migration help {tag}",
+            created_by=finance,
+        )
+        later = discount_create(
+            kind="percentage",
+            value=D("5"),
+            start_date=start,
+            end_date=_month_start(today, 6) - timedelta(days=1),
+            contract=initech,
+            reason=f"Pilot {tag}",
+            created_by=finance,
+        )
         for contract in (globex, initech):
             for day in (_month_start(today, -1), this_month):  # the two past months, each on its own invoice
                 contract_bill_due(contract_id=contract.pk, as_of=day)
-        credit = credit_create(customer=globex.customer, amount=D("500.00"), currency="USD", expires_on=month_end,
-                               reason=f"SLA credit {tag}", created_by=finance)
+        credit = credit_create(
+            customer=globex.customer,
+            amount=D("500.00"),
+            currency="USD",
+            expires_on=month_end,
+            reason=f"SLA credit {tag}",
+            created_by=finance,
+        )
         connection.set_schema_to_public()
-    return {"globex": globex, "initech": initech, "ending": ending, "fixed": fixed, "later": later, "credit": credit,
-            "next_month": next_month}
+    return {
+        "globex": globex,
+        "initech": initech,
+        "ending": ending,
+        "fixed": fixed,
+        "later": later,
+        "credit": credit,
+        "next_month": next_month,
+    }
 
 
 def _sign_in(page, url, email):
@@ -71,7 +108,9 @@ def _sign_in(page, url, email):
     page.wait_for_selector("text=Good to see you")
 
 
-def test_finance_sees_what_expires_this_quarter_revokes_one_and_the_next_invoice_reflects_it(page, shot, live_server_url, tenant_a):
+def test_finance_sees_what_expires_this_quarter_revokes_one_and_the_next_invoice_reflects_it(
+    page, shot, live_server_url, tenant_a
+):
     tag = uuid.uuid4().hex[:6].upper()
     book = _book(tenant_a, tag)
     ending, fixed, later, credit = book["ending"], book["fixed"], book["later"], book["credit"]
@@ -120,7 +159,11 @@ def test_finance_sees_what_expires_this_quarter_revokes_one_and_the_next_invoice
         exceptions_lifecycle_run(as_of=book["next_month"])
         (invoice,) = contract_bill_due(contract_id=book["globex"].pk, as_of=book["next_month"]).invoices
         assert (invoice.subtotal, invoice.discount_total, invoice.credit_applied, invoice.amount_due) == (
-            D("2000.00"), D("0"), D("0"), D("2000.00"))  # no discount, and the credit expired unused
+            D("2000.00"),
+            D("0"),
+            D("0"),
+            D("2000.00"),
+        )  # no discount, and the credit expired unused
         connection.set_schema_to_public()
 
     page.goto(tenant_a.url(live_server_url, f"/discounts/customers/{book['globex'].customer_id}/"))

@@ -1,4 +1,5 @@
 """A new company signs up, signs in and sees its home dashboard; roles see their own navigation."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,5 +1,6 @@
 """A finance user opens the home dashboard in a real browser, reads a figure's definition, and
 drills down from "at risk" and from a forecast bar to the rows behind them."""
+
 from __future__ import annotations
 
 import uuid
@@ -23,11 +24,22 @@ def _book(tenant, tag: str):
 
     with schema_context(tenant.schema):
         today = tenant_today()
-        c = contract({"amount": Decimal("4321.00"), "timing": "advance", "line_ref": "RET", "description": "Managed service"},
-                     start=today - timedelta(days=90), end=quarter_end(today), number=f"INS-{tag}", auto_renew=False,
-                     customer_obj=customer(legal_name=f"Wayne {tag} Ltd"), title="Managed service")
-        overdue = invoice(c, lines=[("recurring", "RET", today - timedelta(days=90), today - timedelta(days=61), "4321.00")],
-                          issue_date=today - timedelta(days=60), due_days=30, status="sent")
+        c = contract(
+            {"amount": Decimal("4321.00"), "timing": "advance", "line_ref": "RET", "description": "Managed service"},
+            start=today - timedelta(days=90),
+            end=quarter_end(today),
+            number=f"INS-{tag}",
+            auto_renew=False,
+            customer_obj=customer(legal_name=f"Wayne {tag} Ltd"),
+            title="Managed service",
+        )
+        overdue = invoice(
+            c,
+            lines=[("recurring", "RET", today - timedelta(days=90), today - timedelta(days=61), "4321.00")],
+            issue_date=today - timedelta(days=60),
+            due_days=30,
+            status="sent",
+        )
         connection.set_schema_to_public()
         return c, overdue
 

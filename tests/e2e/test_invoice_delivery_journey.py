@@ -1,6 +1,7 @@
 """Issue #5, done when: in a real browser a finance user finds an invoice held because its PO is
 missing, adds the PO to the contract with an amendment, approves the invoice, and the e-mail
 arrives at a real SMTP server with the PDF attached (rendered to an image for people to look at)."""
+
 from __future__ import annotations
 
 import io
@@ -30,12 +31,25 @@ def _held_invoice(tenant, tag: str):
 
     with schema_context(tenant.schema):
         today = tenant_today()
-        entity = IssuingEntityFactory(legal_name=f"Northwind Consulting Ltd {tag}", invoice_prefix=f"NW{tag}-",
-                                      email=f"billing@{tag.lower()}.example")
+        entity = IssuingEntityFactory(
+            legal_name=f"Northwind Consulting Ltd {tag}",
+            invoice_prefix=f"NW{tag}-",
+            email=f"billing@{tag.lower()}.example",
+        )
         contract = contract_with(
-            {"kind": "fixed_fee", "description": "Data platform implementation, phase 1", "amount": Decimal("18500.00"), "bill_on": today},
-            start=today - timedelta(days=60), end=today + timedelta(days=300), number=f"PO-{tag}", issuing_entity=entity,
-            po_required=True, po_number="", payment_terms_days=30,
+            {
+                "kind": "fixed_fee",
+                "description": "Data platform implementation, phase 1",
+                "amount": Decimal("18500.00"),
+                "bill_on": today,
+            },
+            start=today - timedelta(days=60),
+            end=today + timedelta(days=300),
+            number=f"PO-{tag}",
+            issuing_entity=entity,
+            po_required=True,
+            po_number="",
+            payment_terms_days=30,
         )
         contract.customer.legal_name = f"Globex Industries {tag}"
         contract.customer.billing_emails = [f"ap@globex-{tag.lower()}.example", f"finance@globex-{tag.lower()}.example"]
@@ -55,7 +69,13 @@ def _sign_in(page, url, email):
 
 
 def test_finance_fixes_the_po_approves_the_held_invoice_and_the_pdf_arrives_by_email(
-    page, shot, live_server_url, tenant_a, artifacts_dir, tmp_path, monkeypatch,
+    page,
+    shot,
+    live_server_url,
+    tenant_a,
+    artifacts_dir,
+    tmp_path,
+    monkeypatch,
 ):
     from django.core.files.storage import default_storage
     from django.utils.functional import empty
@@ -65,7 +85,9 @@ def test_finance_fixes_the_po_approves_the_held_invoice_and_the_pdf_arrives_by_e
 
     # The "worker": tasks enqueued on commit are collected here and run below, in the tenant's schema.
     enqueued: list[tuple[str, dict, str]] = []
-    monkeypatch.setattr("billing.services.enqueue.task_send", lambda name, *, kwargs, schema: enqueued.append((name, kwargs, schema)))
+    monkeypatch.setattr(
+        "billing.services.enqueue.task_send", lambda name, *, kwargs, schema: enqueued.append((name, kwargs, schema))
+    )
 
     tag = uuid.uuid4().hex[:6].upper()
     sink = SmtpSink().start()
@@ -128,7 +150,10 @@ def test_finance_fixes_the_po_approves_the_held_invoice_and_the_pdf_arrives_by_e
         sink.stop()
         default_storage._wrapped.__dict__.pop("relative_media_root", None)
 
-    assert set(message["To"].split(", ")) == {f"ap@globex-{tag.lower()}.example", f"finance@globex-{tag.lower()}.example"}
+    assert set(message["To"].split(", ")) == {
+        f"ap@globex-{tag.lower()}.example",
+        f"finance@globex-{tag.lower()}.example",
+    }
     assert message["Subject"].startswith(f"Invoice {invoice.number} from Northwind Consulting Ltd {tag}")
     ((filename, data),) = pdf_attachments(message)
     assert filename == f"{invoice.number}.pdf"

@@ -4,6 +4,7 @@ evidence and dismisses one with a reason — in a real browser, on committed dat
 The scan is narrowed to this test's contracts so other tests' committed data stays untouched.
 Dates are relative to the real today (the browser's clock must agree with the server's).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -30,9 +31,17 @@ def _plant(tenant, tag: str) -> dict:
         today = tenant_today()
         last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
         contract = contract_with(
-            {"kind": "recurring", "description": "Advisory retainer", "amount": D("2400.00"), "frequency": "monthly", "timing": "advance"},
+            {
+                "kind": "recurring",
+                "description": "Advisory retainer",
+                "amount": D("2400.00"),
+                "frequency": "monthly",
+                "timing": "advance",
+            },
             {"time_and_materials": True, "description": "Engineering", "rates": [("engineer", "150.00")], "cap": None},
-            start=last_month, end=last_month.replace(year=last_month.year + 1), number=f"LEAK-{tag}",
+            start=last_month,
+            end=last_month.replace(year=last_month.year + 1),
+            number=f"LEAK-{tag}",
         )
         Customer.objects.filter(pk=contract.customer_id).update(legal_name=f"Leaky Co {tag}")
         hours(contract, "6", last_month + timedelta(days=4), line_ref="L2")

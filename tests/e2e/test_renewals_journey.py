@@ -1,5 +1,6 @@
 """An account manager works through the renewal queue in a real browser and records each kind of
 decision; the contract page shows the renewed term; a viewer reads the queue but cannot decide."""
+
 from __future__ import annotations
 
 import re
@@ -29,16 +30,36 @@ def _book(tenant, tag: str) -> dict[str, object]:
         am = User.objects.get(email=tenant.users["account_manager"])
         today = tenant_today()
         specs = {
-            "renewing": dict(end=today + timedelta(days=50), monthly="4200.00", customer_name=f"Globex {tag}"),
-            "renewed": dict(end=today + timedelta(days=40), monthly="3100.00", customer_name=f"Initech {tag}", uplift="5"),
-            "churning": dict(end=today + timedelta(days=55), monthly="1800.00", customer_name=f"Umbrella {tag}"),
-            "churned": dict(end=today + timedelta(days=45), monthly="950.00", customer_name=f"Hooli {tag}", auto_renew=False),
-            "snoozed": dict(end=today + timedelta(days=34), monthly="12500.00", customer_name=f"Stark {tag}", notice_days=30),
+            "renewing": {"end": today + timedelta(days=50), "monthly": "4200.00", "customer_name": f"Globex {tag}"},
+            "renewed": {
+                "end": today + timedelta(days=40),
+                "monthly": "3100.00",
+                "customer_name": f"Initech {tag}",
+                "uplift": "5",
+            },
+            "churning": {"end": today + timedelta(days=55), "monthly": "1800.00", "customer_name": f"Umbrella {tag}"},
+            "churned": {
+                "end": today + timedelta(days=45),
+                "monthly": "950.00",
+                "customer_name": f"Hooli {tag}",
+                "auto_renew": False,
+            },
+            "snoozed": {
+                "end": today + timedelta(days=34),
+                "monthly": "12500.00",
+                "customer_name": f"Stark {tag}",
+                "notice_days": 30,
+            },
         }
         contracts = {}
         for kind, spec in specs.items():
-            contract = contract_make(owner=am, number=f"{PREFIX[kind]}-{tag}", title="Platform services",
-                                     start=today - timedelta(days=300), **spec)
+            contract = contract_make(
+                owner=am,
+                number=f"{PREFIX[kind]}-{tag}",
+                title="Platform services",
+                start=today - timedelta(days=300),
+                **spec,
+            )
             alert = alert_for(contract, as_of=today, tenant_window=60, now=timezone.now())
             if kind == "snoozed":
                 alert.escalated_at = timezone.now()  # its notice deadline is four days away
@@ -103,7 +124,9 @@ def test_an_account_manager_works_through_the_renewal_queue(page, shot, live_ser
     page.wait_for_selector(f"#{row.get_attribute('id')} .recorded")
     assert "Snoozed" in _row(page, book["snoozed"]).inner_text()
 
-    row = _decide(page, book["renewing"], "renewing", "Proposal sent: 24 months at 3 %", term_months="24", uplift_pct="3")
+    row = _decide(
+        page, book["renewing"], "renewing", "Proposal sent: 24 months at 3 %", term_months="24", uplift_pct="3"
+    )
     assert "Renewing" in row.inner_text() and "proposed 24 mo +3 %" in row.inner_text().replace("\xa0", " ")
     shot("renewing")
 

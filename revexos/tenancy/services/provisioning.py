@@ -1,12 +1,13 @@
 """Creating a tenant: schema, domain, first admin and optionally an API key, all or nothing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.contrib.auth.password_validation import validate_password
 from django.db import connection, transaction
 from django_tenants.utils import schema_context, schema_exists
 
@@ -30,9 +31,7 @@ def tenant_provision_validate(*, slug: str, domain: str, admin_email: str, admin
     """Every problem with the request, by field; empty when it can be provisioned."""
     errors: dict[str, list[str]] = {}
     problems = slug_problems(slug)
-    if not problems and (
-        Tenant.objects.filter(slug=slug).exists() or schema_exists(schema_name_for(slug))
-    ):
+    if not problems and (Tenant.objects.filter(slug=slug).exists() or schema_exists(schema_name_for(slug))):
         problems.append(f"“{slug}” is already taken.")
     if problems:
         errors["slug"] = problems

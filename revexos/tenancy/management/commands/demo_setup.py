@@ -1,4 +1,5 @@
 """Create the ``demo`` tenant with one user per role (idempotent: an existing demo is kept)."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
@@ -16,17 +17,19 @@ class Command(BaseCommand):
             self.stdout.write("Demo tenant exists; keeping its data.")
             return
         result = tenant_provision(
-            slug=DEMO_SLUG, name="Northwind Consulting (demo)",
-            admin_email=DEMO_USERS[0][0], admin_password=DEMO_PASSWORD, admin_name=DEMO_USERS[0][3],
+            slug=DEMO_SLUG,
+            name="Northwind Consulting (demo)",
+            admin_email=DEMO_USERS[0][0],
+            admin_password=DEMO_PASSWORD,
+            admin_name=DEMO_USERS[0][3],
             extra_users=[(email, DEMO_PASSWORD, role, name) for email, role, _, name in DEMO_USERS[1:]],
         )
         self.stdout.write("Demo tenant created.")
         # Each module seeds its demo data inside the new tenant's schema.
         from django_tenants.utils import schema_context
 
-        from contracts.services.demo import contracts_demo_seed
-
         from billing.cycle import cycle_run
+        from contracts.services.demo import contracts_demo_seed
         from discounts.services.demo import discounts_demo_seed
         from insights.services.demo import leakage_demo_seed
         from revexos.dates import tenant_today

@@ -1,4 +1,5 @@
 """``provision_tenant SLUG --domain HOST --admin-email E --admin-password P [--api-key]`` (DESIGN.md §7)."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -16,18 +17,26 @@ class Command(BaseCommand):
         parser.add_argument("--name", help="Company name (default: the slug).")
         parser.add_argument("--admin-email", required=True)
         parser.add_argument("--admin-password", required=True)
-        parser.add_argument("--api-key", action="store_true", help="Also create an API key and print it on the last line.")
+        parser.add_argument(
+            "--api-key", action="store_true", help="Also create an API key and print it on the last line."
+        )
 
     def handle(self, *args, slug, domain, name, admin_email, admin_password, api_key, **options):
         try:
             result = tenant_provision(
-                slug=slug, name=name or slug, domain=domain,
-                admin_email=admin_email, admin_password=admin_password, with_api_key=api_key,
+                slug=slug,
+                name=name or slug,
+                domain=domain,
+                admin_email=admin_email,
+                admin_password=admin_password,
+                with_api_key=api_key,
             )
         except ValidationError as exc:
             lines = [f"  {field}: {msg}" for field, msgs in exc.message_dict.items() for msg in msgs]
-            raise CommandError("Tenant not created:\n" + "\n".join(lines))
-        self.stdout.write(f"Tenant {result.tenant.slug} created (schema {result.tenant.schema_name}) at http://{result.domain}/")
+            raise CommandError("Tenant not created:\n" + "\n".join(lines)) from None
+        self.stdout.write(
+            f"Tenant {result.tenant.slug} created (schema {result.tenant.schema_name}) at http://{result.domain}/"
+        )
         self.stdout.write(f"Admin: {result.admin_email}")
         if result.api_key:
             self.stdout.write("API key (shown once):")

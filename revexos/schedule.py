@@ -6,6 +6,7 @@ period: at each period start the version in force is looked up, its line with th
 (if any) gives the frequency, and the version gives the anchor. An amendment that takes effect
 mid-period applies from the next period; a line dropped by an amendment stops being billed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,19 +14,28 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from billing.pricing import Period, full_period_for
+from revexos.pricing import Period, full_period_for
 
-__all__ = ["LinePeriod", "line_periods", "period_label", "version_on"]
+__all__ = ["LinePeriod", "line_periods", "period_label", "version_in_force", "version_on"]
+
+
+def version_in_force(versions: Sequence[Any], on: date) -> Any | None:
+    """The terms in force on ``on``: the latest version effective on or before it, else the first
+    (versions ordered by ``effective_from``). ``contracts.selectors.contract_terms_on`` is the same
+    rule as a query."""
+    chosen = None
+    for version in versions:
+        if version.effective_from <= on:
+            chosen = version
+    return chosen or (versions[0] if versions else None)
 
 
 def version_on(versions: Sequence[Any], day: date) -> Any:
     """The version in force on ``day``; ``versions`` sorted by effective_from.
 
-    The rule lives in contracts (latest effective_from on or before the day, else the first
-    version); this applies it to rows already loaded, so a billing run does not query per period.
+    Applies :func:`version_in_force` to rows already loaded, so a billing run does not query per
+    period.
     """
-    from contracts.selectors import version_in_force
-
     version = version_in_force(list(versions), day)
     if version is None:
         raise ValueError("A contract without versions has no terms to bill.")
@@ -63,7 +73,7 @@ def line_periods(
     while cursor <= until and (contract_end is None or cursor <= contract_end):
         version = version_on(versions, cursor)
         line = _line_by_ref(version, line_ref)
-        frequency = (line.frequency if line is not None and line.frequency else default_frequency)
+        frequency = line.frequency if line is not None and line.frequency else default_frequency
         full = full_period_for(
             period_start=cursor, frequency=frequency, anchor=version.billing_anchor, contract_start=contract_start
         )

@@ -140,25 +140,20 @@ def validate_tiers(tiers: Sequence[Tier]) -> list[str]:
         label = f"Tier {index + 1}"
         if tier.up_to is None:
             if index != last_index:
-                problems.append(
-                    f"{label}: only the last tier may have no upper bound (up_to null)."
-                )
+                problems.append(f"{label}: only the last tier may have no upper bound (up_to null).")
         else:
             if tier.up_to <= 0:
                 problems.append(f"{label}: up_to must be greater than 0, got {tier.up_to}.")
             elif previous is not None and tier.up_to <= previous:
                 problems.append(
-                    f"{label}: up_to {tier.up_to} must be greater than the previous "
-                    f"tier's up_to {previous}."
+                    f"{label}: up_to {tier.up_to} must be greater than the previous tier's up_to {previous}."
                 )
             previous = tier.up_to if previous is None else max(previous, tier.up_to)
         for name in ("unit_amount", "flat_amount", "rate"):
             if getattr(tier, name) < 0:
                 problems.append(f"{label}: {name} must not be negative, got {getattr(tier, name)}.")
     if tiers[last_index].up_to is not None:
-        problems.append(
-            "The last tier must have no upper bound (up_to null) so every quantity is priced."
-        )
+        problems.append("The last tier must have no upper bound (up_to null) so every quantity is priced.")
     return problems
 
 
@@ -193,17 +188,13 @@ def _graduated_total(
 # --------------------------------------------------------------------------- charge models
 
 
-def price_per_unit(
-    *, quantity: Decimal | int | str, unit_amount: Decimal | int | str, currency: str
-) -> Decimal:
+def price_per_unit(*, quantity: Decimal | int | str, unit_amount: Decimal | int | str, currency: str) -> Decimal:
     """quantity × unit_amount."""
     q = _non_negative(quantity, "quantity")
     return quantize(q * _non_negative(unit_amount, "unit_amount"), currency)
 
 
-def price_graduated(
-    *, quantity: Decimal | int | str, tiers: Sequence[Tier], currency: str
-) -> Decimal:
+def price_graduated(*, quantity: Decimal | int | str, tiers: Sequence[Tier], currency: str) -> Decimal:
     """Each tier's units at its unit_amount, plus the flat_amount of every entered tier.
 
     Tiers 0–100 @1.00, 101–500 @0.80, >500 @0.50 and 650 units:
@@ -270,9 +261,7 @@ def _percentage_fees(
     low = _optional_non_negative(per_transaction_min, "per_transaction_min")
     high = _optional_non_negative(per_transaction_max, "per_transaction_max")
     if low is not None and high is not None and low > high:
-        raise ValueError(
-            f"per_transaction_min {low} must not be greater than per_transaction_max {high}."
-        )
+        raise ValueError(f"per_transaction_min {low} must not be greater than per_transaction_max {high}.")
     count_limit = _optional_non_negative(free_units, "free_units") or ZERO
     amount_limit = _optional_non_negative(free_amount, "free_amount") or ZERO
 
@@ -338,14 +327,10 @@ def price_percentage(
     return quantize(total, currency)
 
 
-def price_graduated_percentage(
-    *, total_amount: Decimal | int | str, tiers: Sequence[Tier], currency: str
-) -> Decimal:
+def price_graduated_percentage(*, total_amount: Decimal | int | str, tiers: Sequence[Tier], currency: str) -> Decimal:
     """Each tier's slice of the summed amount × tier.rate/100, plus each entered tier's flat_amount."""
     amount = _non_negative(total_amount, "total_amount")
-    total = _graduated_total(
-        amount, _checked_tiers(tiers), lambda slice_, tier: _percent_of(slice_, tier.rate)
-    )
+    total = _graduated_total(amount, _checked_tiers(tiers), lambda slice_, tier: _percent_of(slice_, tier.rate))
     return quantize(total, currency)
 
 
@@ -389,11 +374,16 @@ class UsageSpec:
 
     def __post_init__(self) -> None:
         if self.charge_model not in CHARGE_MODELS:
-            raise ValueError(
-                f"Unknown charge_model {self.charge_model!r}; use one of {', '.join(CHARGE_MODELS)}."
-            )
-        for name in ("unit_amount", "package_amount", "rate", "fixed_amount",
-                     "free_units", "free_amount", "minimum_commitment"):
+            raise ValueError(f"Unknown charge_model {self.charge_model!r}; use one of {', '.join(CHARGE_MODELS)}.")
+        for name in (
+            "unit_amount",
+            "package_amount",
+            "rate",
+            "fixed_amount",
+            "free_units",
+            "free_amount",
+            "minimum_commitment",
+        ):
             value = getattr(self, name)
             object.__setattr__(self, name, ZERO if value is None else to_decimal(value, name))
         for name in ("package_size", "per_transaction_min", "per_transaction_max"):
@@ -466,9 +456,7 @@ def price_usage(
     if model not in CHARGE_MODELS:
         raise ValueError(f"Unknown charge model {model!r}; use one of {', '.join(CHARGE_MODELS)}.")
     if model != spec.charge_model:
-        raise ValueError(
-            f"Charge model {model!r} does not match the spec's charge_model {spec.charge_model!r}."
-        )
+        raise ValueError(f"Charge model {model!r} does not match the spec's charge_model {spec.charge_model!r}.")
 
     if model in ("percentage", "graduated_percentage"):
         if transactions is None:
@@ -485,12 +473,8 @@ def price_usage(
             )
             amount, billable = quantize(exact, currency), Decimal(charged)
         else:
-            billable = sum(
-                (_non_negative(t, f"transactions[{i}]") for i, t in enumerate(transactions)), ZERO
-            )
-            amount = price_graduated_percentage(
-                total_amount=billable, tiers=spec.tiers, currency=currency
-            )
+            billable = sum((_non_negative(t, f"transactions[{i}]") for i, t in enumerate(transactions)), ZERO)
+            amount = price_graduated_percentage(total_amount=billable, tiers=spec.tiers, currency=currency)
     else:
         if quantity is None:
             raise ValueError(f"The {model} charge model needs a quantity.")
@@ -513,9 +497,7 @@ def price_usage(
                 currency=currency,
             )
 
-    amount, top_up = apply_minimum_commitment(
-        charge=amount, minimum=spec.minimum_commitment, currency=currency
-    )
+    amount, top_up = apply_minimum_commitment(charge=amount, minimum=spec.minimum_commitment, currency=currency)
     return UsageCharge(amount=amount, minimum_top_up=top_up, billable_quantity=billable)
 
 
@@ -589,9 +571,7 @@ def _check_schedule(frequency: str, anchor: str) -> int:
     return FREQUENCIES[frequency]
 
 
-def full_period_for(
-    *, period_start: date, frequency: str, anchor: str, contract_start: date
-) -> Period:
+def full_period_for(*, period_start: date, frequency: str, anchor: str, contract_start: date) -> Period:
     """The nominal (unclipped) period containing ``period_start``: the proration denominator.
 
     calendar: calendar month, calendar quarter (Jan–Mar, Apr–Jun, …) or calendar year.
@@ -645,9 +625,7 @@ def billing_periods(
     return periods
 
 
-def prorate(
-    *, amount: Decimal | int | str, period: Period, full: Period, currency: str
-) -> Decimal:
+def prorate(*, amount: Decimal | int | str, period: Period, full: Period, currency: str) -> Decimal:
     """amount × period.days / full.days, rounded once; a full period gives the amount.
 
     Retainer 3,100.00/month from 15 January (calendar): 17/31 × 3,100 = 1,700.00.
@@ -661,9 +639,7 @@ def prorate(
 # --------------------------------------------------------------------------- recurring
 
 
-def price_recurring(
-    *, amount: Decimal | int | str, period: Period, full_period: Period, currency: str
-) -> Decimal:
+def price_recurring(*, amount: Decimal | int | str, period: Period, full_period: Period, currency: str) -> Decimal:
     """A retainer/subscription amount for ``period``, prorated by days of ``full_period``."""
     return prorate(amount=amount, period=period, full=full_period, currency=currency)
 
@@ -745,17 +721,13 @@ def price_time_and_materials(
     else:
         remaining = quantize(max(ZERO, to_decimal(cap_remaining, "cap_remaining")), currency)
         capped = min(subtotal, remaining)
-    return TMCharge(
-        lines=priced, subtotal=subtotal, capped_amount=capped, cap_reduction=subtotal - capped
-    )
+    return TMCharge(lines=priced, subtotal=subtotal, capped_amount=capped, cap_reduction=subtotal - capped)
 
 
 # --------------------------------------------------------------------------- splitting
 
 
-def split_over_periods(
-    *, total: Decimal | int | str, periods: Sequence[Period], currency: str
-) -> list[Decimal]:
+def split_over_periods(*, total: Decimal | int | str, periods: Sequence[Period], currency: str) -> list[Decimal]:
     """Split ``total`` over ``periods`` by their days; the parts sum exactly to the total."""
     if not periods:
         raise ValueError("split_over_periods needs at least one period.")

@@ -1,10 +1,11 @@
-"""Billing rules of billing.pricing: worked numbers as tables, laws as property tests.
+"""Billing rules of revexos.pricing: worked numbers as tables, laws as property tests.
 
 No database: pricing is pure, so these run without Django (``-p no:django``).
 """
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -12,7 +13,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from billing.pricing import (
+from revexos.money import minor_units, quantize
+from revexos.pricing import (
     Period,
     Tier,
     TimeLine,
@@ -37,7 +39,6 @@ from billing.pricing import (
     split_over_periods,
     validate_tiers,
 )
-from revexos.money import minor_units, quantize
 
 D = Decimal
 
@@ -170,8 +171,11 @@ def test_volume(tiers: list[Tier], quantity: str, expected: str) -> None:
 )
 def test_package(quantity: str, size: str, amount: str, free_units: str, expected: str) -> None:
     result = price_package(
-        quantity=D(quantity), package_size=D(size), amount=D(amount),
-        free_units=D(free_units), currency="USD",
+        quantity=D(quantity),
+        package_size=D(size),
+        amount=D(amount),
+        free_units=D(free_units),
+        currency="USD",
     )
     assert result == D(expected)
 
@@ -203,7 +207,11 @@ PCT = {"rate": D("2.9"), "fixed_amount": D("0.30")}
         # The transaction that exceeds the amount allowance is charged in full.
         (["10", "50"], {"rate": D("10"), "free_amount": D("30")}, "5.00"),
         # Free transactions pay no fixed fee or minimum either.
-        (["10", "10"], {"rate": D("0"), "fixed_amount": D("1"), "per_transaction_min": D("2"), "free_units": D("1")}, "2.00"),
+        (
+            ["10", "10"],
+            {"rate": D("0"), "fixed_amount": D("1"), "per_transaction_min": D("2"), "free_units": D("1")},
+            "2.00",
+        ),
         # Zero limits mean "no allowance".
         (["10"], {"rate": D("10"), "free_units": D("0"), "free_amount": D("0")}, "1.00"),
     ],
@@ -216,8 +224,11 @@ def test_percentage(transactions: list[str], options: dict[str, Decimal], expect
 def test_percentage_min_above_max_is_refused() -> None:
     with pytest.raises(ValueError, match="per_transaction_min 5 must not be greater"):
         price_percentage(
-            transactions=[D("1")], rate=D("1"), per_transaction_min=D("5"),
-            per_transaction_max=D("1"), currency="USD",
+            transactions=[D("1")],
+            rate=D("1"),
+            per_transaction_min=D("5"),
+            per_transaction_max=D("1"),
+            currency="USD",
         )
 
 
@@ -247,9 +258,7 @@ def test_graduated_percentage(total_amount: str, expected: str) -> None:
     ],
 )
 def test_minimum_commitment_top_up(charge: str, minimum: str | None, expected: tuple[str, str]) -> None:
-    result = apply_minimum_commitment(
-        charge=D(charge), minimum=None if minimum is None else D(minimum), currency="USD"
-    )
+    result = apply_minimum_commitment(charge=D(charge), minimum=None if minimum is None else D(minimum), currency="USD")
     assert result == (D(expected[0]), D(expected[1]))
 
 
@@ -279,8 +288,12 @@ def test_negative_quantities_are_refused(call) -> None:  # type: ignore[no-untyp
         lambda: price_graduated(quantity=D("1"), tiers=[Tier(up_to=None, unit_amount=0.5)], currency="USD"),
         lambda: Tier(up_to=100.0),
         lambda: price_percentage(transactions=[10.0], rate=D("1"), currency="USD"),
-        lambda: prorate(amount=3100.0, period=Period(date(2026, 1, 1), date(2026, 1, 31)),
-                        full=Period(date(2026, 1, 1), date(2026, 1, 31)), currency="USD"),
+        lambda: prorate(
+            amount=3100.0,
+            period=Period(date(2026, 1, 1), date(2026, 1, 31)),
+            full=Period(date(2026, 1, 1), date(2026, 1, 31)),
+            currency="USD",
+        ),
         lambda: TimeLine(role="engineer", hours=1.5, rate=D("100")),
         lambda: split_over_periods(total=10.0, periods=[Period(date(2026, 1, 1), date(2026, 1, 1))], currency="USD"),
         lambda: aggregate([D("1"), 2.5], "sum"),
@@ -297,25 +310,52 @@ def test_float_input_raises_type_error(call) -> None:  # type: ignore[no-untyped
 @pytest.mark.parametrize(
     ("spec", "kwargs", "expected"),
     [
-        (UsageSpec(charge_model="per_unit", unit_amount=D("0.10"), free_units=D("100")),
-         {"quantity": D("250")}, UsageCharge(D("15.00"), D("0.00"), D("150"))),
-        (UsageSpec(charge_model="graduated", tiers=tuple(DESIGN_TIERS)),
-         {"quantity": D("650")}, UsageCharge(D("495.00"), D("0.00"), D("650"))),
+        (
+            UsageSpec(charge_model="per_unit", unit_amount=D("0.10"), free_units=D("100")),
+            {"quantity": D("250")},
+            UsageCharge(D("15.00"), D("0.00"), D("150")),
+        ),
+        (
+            UsageSpec(charge_model="graduated", tiers=tuple(DESIGN_TIERS)),
+            {"quantity": D("650")},
+            UsageCharge(D("495.00"), D("0.00"), D("650")),
+        ),
         # Free units come off the bottom: 550 units priced from the first tier.
-        (UsageSpec(charge_model="graduated", tiers=tuple(DESIGN_TIERS), free_units=D("100")),
-         {"quantity": D("650")}, UsageCharge(D("445.00"), D("0.00"), D("550"))),
-        (UsageSpec(charge_model="graduated", tiers=tuple(DESIGN_TIERS), minimum_commitment=D("500")),
-         {"quantity": D("650")}, UsageCharge(D("495.00"), D("5.00"), D("650"))),
-        (UsageSpec(charge_model="volume", tiers=tuple(DESIGN_TIERS)),
-         {"quantity": D("650")}, UsageCharge(D("325.00"), D("0.00"), D("650"))),
-        (UsageSpec(charge_model="volume", tiers=tuple(DESIGN_TIERS), free_units=D("1000")),
-         {"quantity": D("650")}, UsageCharge(D("0.00"), D("0.00"), D("0"))),
-        (UsageSpec(charge_model="package", package_size=D("100"), package_amount=D("10.00"), free_units=D("60")),
-         {"quantity": D("250")}, UsageCharge(D("20.00"), D("0.00"), D("190"))),
-        (UsageSpec(charge_model="percentage", rate=D("10"), free_units=D("1")),
-         {"transactions": [D("10"), D("20"), D("30")]}, UsageCharge(D("5.00"), D("0.00"), D("2"))),
-        (UsageSpec(charge_model="graduated_percentage", tiers=tuple(PERCENT_TIERS), minimum_commitment=D("50")),
-         {"transactions": [D("2500"), D("3500")]}, UsageCharge(D("42.50"), D("7.50"), D("6000"))),
+        (
+            UsageSpec(charge_model="graduated", tiers=tuple(DESIGN_TIERS), free_units=D("100")),
+            {"quantity": D("650")},
+            UsageCharge(D("445.00"), D("0.00"), D("550")),
+        ),
+        (
+            UsageSpec(charge_model="graduated", tiers=tuple(DESIGN_TIERS), minimum_commitment=D("500")),
+            {"quantity": D("650")},
+            UsageCharge(D("495.00"), D("5.00"), D("650")),
+        ),
+        (
+            UsageSpec(charge_model="volume", tiers=tuple(DESIGN_TIERS)),
+            {"quantity": D("650")},
+            UsageCharge(D("325.00"), D("0.00"), D("650")),
+        ),
+        (
+            UsageSpec(charge_model="volume", tiers=tuple(DESIGN_TIERS), free_units=D("1000")),
+            {"quantity": D("650")},
+            UsageCharge(D("0.00"), D("0.00"), D("0")),
+        ),
+        (
+            UsageSpec(charge_model="package", package_size=D("100"), package_amount=D("10.00"), free_units=D("60")),
+            {"quantity": D("250")},
+            UsageCharge(D("20.00"), D("0.00"), D("190")),
+        ),
+        (
+            UsageSpec(charge_model="percentage", rate=D("10"), free_units=D("1")),
+            {"transactions": [D("10"), D("20"), D("30")]},
+            UsageCharge(D("5.00"), D("0.00"), D("2")),
+        ),
+        (
+            UsageSpec(charge_model="graduated_percentage", tiers=tuple(PERCENT_TIERS), minimum_commitment=D("50")),
+            {"transactions": [D("2500"), D("3500")]},
+            UsageCharge(D("42.50"), D("7.50"), D("6000")),
+        ),
     ],
 )
 def test_price_usage_dispatches_by_charge_model(
@@ -328,10 +368,15 @@ def test_price_usage_dispatches_by_charge_model(
 
 def test_usage_spec_from_the_api_json() -> None:
     line = {
-        "kind": "usage", "metric": "api_calls", "charge_model": "graduated",
-        "free_units": "0", "minimum_commitment": "0",
-        "tiers": [{"up_to": "100", "unit_amount": "1.00", "flat_amount": "0"},
-                  {"up_to": None, "unit_amount": "0.50", "flat_amount": "0"}],
+        "kind": "usage",
+        "metric": "api_calls",
+        "charge_model": "graduated",
+        "free_units": "0",
+        "minimum_commitment": "0",
+        "tiers": [
+            {"up_to": "100", "unit_amount": "1.00", "flat_amount": "0"},
+            {"up_to": None, "unit_amount": "0.50", "flat_amount": "0"},
+        ],
     }
     spec = UsageSpec.from_dict(line)
     assert price_usage("graduated", quantity=D("150"), spec=spec, currency="USD").amount == D("125.00")
@@ -351,9 +396,7 @@ def test_usage_spec_from_the_api_json() -> None:
         ("package", UsageSpec(charge_model="package"), {"quantity": D("1")}, "needs a package_size"),
     ],
 )
-def test_price_usage_explains_bad_calls(
-    model: str, spec: UsageSpec, kwargs: dict[str, object], message: str
-) -> None:
+def test_price_usage_explains_bad_calls(model: str, spec: UsageSpec, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         price_usage(model, spec=spec, currency="USD", **kwargs)  # type: ignore[arg-type]
 
@@ -389,14 +432,19 @@ def test_aggregate_rejects_unknown_method() -> None:
 # --------------------------------------------------------------------------- periods
 
 
-def P(start: str, end: str) -> Period:  # noqa: N802 - reads like a literal in tables
+def P(start: str, end: str) -> Period:
     return Period(date.fromisoformat(start), date.fromisoformat(end))
 
 
 @pytest.mark.parametrize(
     ("start", "end", "days"),
-    [("2026-01-15", "2026-01-31", 17), ("2026-02-01", "2026-02-28", 28),
-     ("2024-02-01", "2024-02-29", 29), ("2026-01-01", "2026-12-31", 365), ("2026-03-03", "2026-03-03", 1)],
+    [
+        ("2026-01-15", "2026-01-31", 17),
+        ("2026-02-01", "2026-02-28", 28),
+        ("2024-02-01", "2024-02-29", 29),
+        ("2026-01-01", "2026-12-31", 365),
+        ("2026-03-03", "2026-03-03", 1),
+    ],
 )
 def test_period_days_are_inclusive(start: str, end: str, days: int) -> None:
     assert P(start, end).days == days
@@ -411,8 +459,14 @@ def test_period_refuses_reversed_dates_and_datetimes() -> None:
 
 @pytest.mark.parametrize(
     ("day", "months", "expected"),
-    [("2026-01-31", 1, "2026-02-28"), ("2024-01-31", 1, "2024-02-29"), ("2026-01-31", 2, "2026-03-31"),
-     ("2024-02-29", 12, "2025-02-28"), ("2026-11-30", 3, "2027-02-28"), ("2026-03-31", -1, "2026-02-28")],
+    [
+        ("2026-01-31", 1, "2026-02-28"),
+        ("2024-01-31", 1, "2024-02-29"),
+        ("2026-01-31", 2, "2026-03-31"),
+        ("2024-02-29", 12, "2025-02-28"),
+        ("2026-11-30", 3, "2027-02-28"),
+        ("2026-03-31", -1, "2026-02-28"),
+    ],
 )
 def test_add_months_clamps_to_month_end(day: str, months: int, expected: str) -> None:
     assert add_months(date.fromisoformat(day), months) == date.fromisoformat(expected)
@@ -422,51 +476,128 @@ def test_add_months_clamps_to_month_end(day: str, months: int, expected: str) ->
     ("kwargs", "expected"),
     [
         # Calendar monthly from 15 Jan: partial January, then calendar months.
-        ({"contract_start": "2026-01-15", "contract_end": "2026-12-31", "frequency": "monthly",
-          "anchor": "calendar", "until": "2026-03-01"},
-         [("2026-01-15", "2026-01-31"), ("2026-02-01", "2026-02-28"), ("2026-03-01", "2026-03-31")]),
+        (
+            {
+                "contract_start": "2026-01-15",
+                "contract_end": "2026-12-31",
+                "frequency": "monthly",
+                "anchor": "calendar",
+                "until": "2026-03-01",
+            },
+            [("2026-01-15", "2026-01-31"), ("2026-02-01", "2026-02-28"), ("2026-03-01", "2026-03-31")],
+        ),
         # Leap-year February.
-        ({"contract_start": "2024-02-10", "contract_end": None, "frequency": "monthly",
-          "anchor": "calendar", "until": "2024-03-01"},
-         [("2024-02-10", "2024-02-29"), ("2024-03-01", "2024-03-31")]),
+        (
+            {
+                "contract_start": "2024-02-10",
+                "contract_end": None,
+                "frequency": "monthly",
+                "anchor": "calendar",
+                "until": "2024-03-01",
+            },
+            [("2024-02-10", "2024-02-29"), ("2024-03-01", "2024-03-31")],
+        ),
         # Contract ending mid-month clips the last period.
-        ({"contract_start": "2026-01-01", "contract_end": "2026-02-14", "frequency": "monthly",
-          "anchor": "calendar", "until": "2026-12-31"},
-         [("2026-01-01", "2026-01-31"), ("2026-02-01", "2026-02-14")]),
+        (
+            {
+                "contract_start": "2026-01-01",
+                "contract_end": "2026-02-14",
+                "frequency": "monthly",
+                "anchor": "calendar",
+                "until": "2026-12-31",
+            },
+            [("2026-01-01", "2026-01-31"), ("2026-02-01", "2026-02-14")],
+        ),
         # Calendar quarters.
-        ({"contract_start": "2026-02-10", "contract_end": "2026-08-20", "frequency": "quarterly",
-          "anchor": "calendar", "until": "2026-12-31"},
-         [("2026-02-10", "2026-03-31"), ("2026-04-01", "2026-06-30"), ("2026-07-01", "2026-08-20")]),
+        (
+            {
+                "contract_start": "2026-02-10",
+                "contract_end": "2026-08-20",
+                "frequency": "quarterly",
+                "anchor": "calendar",
+                "until": "2026-12-31",
+            },
+            [("2026-02-10", "2026-03-31"), ("2026-04-01", "2026-06-30"), ("2026-07-01", "2026-08-20")],
+        ),
         # Calendar years, open-ended, one that starts exactly on `until`.
-        ({"contract_start": "2025-07-01", "contract_end": None, "frequency": "annual",
-          "anchor": "calendar", "until": "2027-01-01"},
-         [("2025-07-01", "2025-12-31"), ("2026-01-01", "2026-12-31"), ("2027-01-01", "2027-12-31")]),
+        (
+            {
+                "contract_start": "2025-07-01",
+                "contract_end": None,
+                "frequency": "annual",
+                "anchor": "calendar",
+                "until": "2027-01-01",
+            },
+            [("2025-07-01", "2025-12-31"), ("2026-01-01", "2026-12-31"), ("2027-01-01", "2027-12-31")],
+        ),
         # Anniversary monthly from the 31st: same day next month, clamped; end = next start - 1.
-        ({"contract_start": "2026-01-31", "contract_end": None, "frequency": "monthly",
-          "anchor": "anniversary", "until": "2026-05-31"},
-         [("2026-01-31", "2026-02-27"), ("2026-02-28", "2026-03-30"), ("2026-03-31", "2026-04-29"),
-          ("2026-04-30", "2026-05-30"), ("2026-05-31", "2026-06-29")]),
+        (
+            {
+                "contract_start": "2026-01-31",
+                "contract_end": None,
+                "frequency": "monthly",
+                "anchor": "anniversary",
+                "until": "2026-05-31",
+            },
+            [
+                ("2026-01-31", "2026-02-27"),
+                ("2026-02-28", "2026-03-30"),
+                ("2026-03-31", "2026-04-29"),
+                ("2026-04-30", "2026-05-30"),
+                ("2026-05-31", "2026-06-29"),
+            ],
+        ),
         # ... and in a leap year.
-        ({"contract_start": "2024-01-31", "contract_end": None, "frequency": "monthly",
-          "anchor": "anniversary", "until": "2024-02-29"},
-         [("2024-01-31", "2024-02-28"), ("2024-02-29", "2024-03-30")]),
+        (
+            {
+                "contract_start": "2024-01-31",
+                "contract_end": None,
+                "frequency": "monthly",
+                "anchor": "anniversary",
+                "until": "2024-02-29",
+            },
+            [("2024-01-31", "2024-02-28"), ("2024-02-29", "2024-03-30")],
+        ),
         # Anniversary quarterly from the 15th, clipped at the contract end.
-        ({"contract_start": "2026-01-15", "contract_end": "2026-09-30", "frequency": "quarterly",
-          "anchor": "anniversary", "until": "2027-01-01"},
-         [("2026-01-15", "2026-04-14"), ("2026-04-15", "2026-07-14"), ("2026-07-15", "2026-09-30")]),
+        (
+            {
+                "contract_start": "2026-01-15",
+                "contract_end": "2026-09-30",
+                "frequency": "quarterly",
+                "anchor": "anniversary",
+                "until": "2027-01-01",
+            },
+            [("2026-01-15", "2026-04-14"), ("2026-04-15", "2026-07-14"), ("2026-07-15", "2026-09-30")],
+        ),
         # Anniversary annual from 29 Feb.
-        ({"contract_start": "2024-02-29", "contract_end": None, "frequency": "annual",
-          "anchor": "anniversary", "until": "2025-03-01"},
-         [("2024-02-29", "2025-02-27"), ("2025-02-28", "2026-02-27")]),
+        (
+            {
+                "contract_start": "2024-02-29",
+                "contract_end": None,
+                "frequency": "annual",
+                "anchor": "anniversary",
+                "until": "2025-03-01",
+            },
+            [("2024-02-29", "2025-02-27"), ("2025-02-28", "2026-02-27")],
+        ),
         # Nothing has started yet.
-        ({"contract_start": "2026-05-01", "contract_end": None, "frequency": "monthly",
-          "anchor": "calendar", "until": "2026-04-30"},
-         []),
+        (
+            {
+                "contract_start": "2026-05-01",
+                "contract_end": None,
+                "frequency": "monthly",
+                "anchor": "calendar",
+                "until": "2026-04-30",
+            },
+            [],
+        ),
     ],
 )
 def test_billing_periods(kwargs: dict[str, str | None], expected: list[tuple[str, str]]) -> None:
-    args = {k: date.fromisoformat(v) if k in {"contract_start", "contract_end", "until"} and v else v
-            for k, v in kwargs.items()}
+    args = {
+        k: date.fromisoformat(v) if k in {"contract_start", "contract_end", "until"} and v else v
+        for k, v in kwargs.items()
+    }
     assert billing_periods(**args) == [P(s, e) for s, e in expected]  # type: ignore[arg-type]
 
 
@@ -477,8 +608,13 @@ def test_billing_periods_explain_bad_schedules() -> None:
     with pytest.raises(ValueError, match="Unknown billing anchor 'fiscal'"):
         billing_periods(frequency="monthly", anchor="fiscal", **common)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="before its start"):
-        billing_periods(contract_start=date(2026, 2, 1), contract_end=date(2026, 1, 1),
-                        frequency="monthly", anchor="calendar", until=date(2026, 3, 1))
+        billing_periods(
+            contract_start=date(2026, 2, 1),
+            contract_end=date(2026, 1, 1),
+            frequency="monthly",
+            anchor="calendar",
+            until=date(2026, 3, 1),
+        )
 
 
 @pytest.mark.parametrize(
@@ -499,7 +635,9 @@ def test_full_period_for(
     period_start: str, frequency: str, anchor: str, contract_start: str, expected: tuple[str, str]
 ) -> None:
     full = full_period_for(
-        period_start=date.fromisoformat(period_start), frequency=frequency, anchor=anchor,
+        period_start=date.fromisoformat(period_start),
+        frequency=frequency,
+        anchor=anchor,
         contract_start=date.fromisoformat(contract_start),
     )
     assert full == P(*expected)
@@ -517,7 +655,13 @@ def test_full_period_for(
         ("3100.00", ("2024-02-15", "2024-02-29"), ("2024-02-01", "2024-02-29"), "USD", "1603.45"),  # 15/29
         ("100000", ("2026-01-15", "2026-01-31"), ("2026-01-01", "2026-01-31"), "JPY", "54839"),
         ("1.000", ("2026-01-01", "2026-01-10"), ("2026-01-01", "2026-01-31"), "KWD", "0.323"),
-        ("12000", ("2026-02-10", "2026-03-31"), ("2026-01-01", "2026-03-31"), "USD", "6666.67"),  # 50/90 of a calendar quarter
+        (
+            "12000",
+            ("2026-02-10", "2026-03-31"),
+            ("2026-01-01", "2026-03-31"),
+            "USD",
+            "6666.67",
+        ),  # 50/90 of a calendar quarter
     ],
 )
 def test_prorate_by_days(
@@ -533,10 +677,16 @@ def test_prorate_refuses_a_period_outside_its_full_period() -> None:
 
 
 def test_retainer_first_invoice_from_the_schedule() -> None:
-    first = billing_periods(contract_start=date(2026, 1, 15), contract_end=date(2026, 12, 31),
-                            frequency="monthly", anchor="calendar", until=date(2026, 1, 15))[0]
-    full = full_period_for(period_start=first.start, frequency="monthly", anchor="calendar",
-                           contract_start=date(2026, 1, 15))
+    first = billing_periods(
+        contract_start=date(2026, 1, 15),
+        contract_end=date(2026, 12, 31),
+        frequency="monthly",
+        anchor="calendar",
+        until=date(2026, 1, 15),
+    )[0]
+    full = full_period_for(
+        period_start=first.start, frequency="monthly", anchor="calendar", contract_start=date(2026, 1, 15)
+    )
     assert price_recurring(amount=D("3100.00"), period=first, full_period=full, currency="USD") == D("1700.00")
 
 
@@ -586,9 +736,12 @@ def test_time_and_materials_under_a_cap(cap_remaining: Decimal | None, capped: s
 
 def test_time_and_materials_rounds_per_role_line_and_keeps_two_rates_apart() -> None:
     charge = price_time_and_materials(
-        [TimeLine(role="engineer", hours=D("1.5"), rate=D("33.333")),
-         TimeLine(role="engineer", hours=D("1"), rate=D("40.00"))],
-        cap_remaining=None, currency="USD",
+        [
+            TimeLine(role="engineer", hours=D("1.5"), rate=D("33.333")),
+            TimeLine(role="engineer", hours=D("1"), rate=D("40.00")),
+        ],
+        cap_remaining=None,
+        currency="USD",
     )
     assert [line.amount for line in charge.lines] == [D("50.00"), D("40.00")]  # 49.9995 -> 50.00
     assert charge.subtotal == D("90.00")
@@ -598,8 +751,9 @@ def test_time_and_materials_rounds_per_role_line_and_keeps_two_rates_apart() -> 
 
 
 def test_split_over_periods_by_days() -> None:
-    parts = split_over_periods(total=D("3100"), periods=[P("2026-01-15", "2026-01-31"), P("2026-02-01", "2026-02-28")],
-                               currency="USD")
+    parts = split_over_periods(
+        total=D("3100"), periods=[P("2026-01-15", "2026-01-31"), P("2026-02-01", "2026-02-28")], currency="USD"
+    )
     assert parts == [D("1171.11"), D("1928.89")]
 
 
@@ -618,9 +772,15 @@ days = st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31))
 
 @st.composite
 def tier_lists(draw: st.DrawFn, amount_field: str = "unit_amount") -> list[Tier]:
-    bounds = sorted(draw(st.lists(st.decimals(min_value=D("0.1"), max_value=50_000, places=1,
-                                              allow_nan=False, allow_infinity=False),
-                                  max_size=4, unique=True)))
+    bounds = sorted(
+        draw(
+            st.lists(
+                st.decimals(min_value=D("0.1"), max_value=50_000, places=1, allow_nan=False, allow_infinity=False),
+                max_size=4,
+                unique=True,
+            )
+        )
+    )
     ups: list[Decimal | None] = [*bounds, None]
     return [Tier(up_to=up, flat_amount=draw(money), **{amount_field: draw(money)}) for up in ups]
 
@@ -639,8 +799,10 @@ def test_graduated_price_never_decreases_as_quantity_grows(
 @settings(deadline=None)
 @given(tiers=tier_lists(), quantity=quantities, currency=currencies)
 def test_tiered_prices_are_non_negative_and_quantized(tiers: list[Tier], quantity: Decimal, currency: str) -> None:
-    for price in (price_volume(quantity=quantity, tiers=tiers, currency=currency),
-                  price_graduated(quantity=quantity, tiers=tiers, currency=currency)):
+    for price in (
+        price_volume(quantity=quantity, tiers=tiers, currency=currency),
+        price_graduated(quantity=quantity, tiers=tiers, currency=currency),
+    ):
         assert price >= 0
         assert price.as_tuple().exponent == -minor_units(currency)
 
@@ -653,19 +815,35 @@ def test_graduated_percentage_is_non_negative(tiers: list[Tier], total: Decimal,
 
 @settings(deadline=None)
 @given(
-    transactions=st.lists(money, max_size=20), rate=money, fixed=money,
-    low=st.none() | money, high=st.none() | money,
-    free_units=st.none() | st.integers(0, 10).map(D), free_amount=st.none() | money,
+    transactions=st.lists(money, max_size=20),
+    rate=money,
+    fixed=money,
+    low=st.none() | money,
+    high=st.none() | money,
+    free_units=st.none() | st.integers(0, 10).map(D),
+    free_amount=st.none() | money,
     currency=currencies,
 )
 def test_percentage_is_non_negative_and_within_per_transaction_bounds(
-    transactions: list[Decimal], rate: Decimal, fixed: Decimal, low: Decimal | None, high: Decimal | None,
-    free_units: Decimal | None, free_amount: Decimal | None, currency: str,
+    transactions: list[Decimal],
+    rate: Decimal,
+    fixed: Decimal,
+    low: Decimal | None,
+    high: Decimal | None,
+    free_units: Decimal | None,
+    free_amount: Decimal | None,
+    currency: str,
 ) -> None:
     assume(low is None or high is None or low <= high)
     price = price_percentage(
-        transactions=transactions, rate=rate, fixed_amount=fixed, per_transaction_min=low,
-        per_transaction_max=high, free_units=free_units, free_amount=free_amount, currency=currency,
+        transactions=transactions,
+        rate=rate,
+        fixed_amount=fixed,
+        per_transaction_min=low,
+        per_transaction_max=high,
+        free_units=free_units,
+        free_amount=free_amount,
+        currency=currency,
     )
     assert price >= 0
     if high is not None:
@@ -673,34 +851,41 @@ def test_percentage_is_non_negative_and_within_per_transaction_bounds(
 
 
 @settings(deadline=None)
-@given(quantity=quantities, unit_amount=money, size=st.decimals(min_value=D("0.1"), max_value=1000, places=1),
-       free=quantities, currency=currencies)
+@given(
+    quantity=quantities,
+    unit_amount=money,
+    size=st.decimals(min_value=D("0.1"), max_value=1000, places=1),
+    free=quantities,
+    currency=currencies,
+)
 def test_per_unit_and_package_are_non_negative(
     quantity: Decimal, unit_amount: Decimal, size: Decimal, free: Decimal, currency: str
 ) -> None:
     assert price_per_unit(quantity=quantity, unit_amount=unit_amount, currency=currency) >= 0
-    assert price_package(quantity=quantity, package_size=size, amount=unit_amount,
-                         free_units=free, currency=currency) >= 0
+    assert (
+        price_package(quantity=quantity, package_size=size, amount=unit_amount, free_units=free, currency=currency) >= 0
+    )
 
 
 @settings(deadline=None)
 @given(
-    start=days, frequency=st.sampled_from(["monthly", "quarterly", "annual"]),
-    anchor=st.sampled_from(["calendar", "anniversary"]), length=st.integers(0, 800),
-    amount=money, currency=currencies,
+    start=days,
+    frequency=st.sampled_from(["monthly", "quarterly", "annual"]),
+    anchor=st.sampled_from(["calendar", "anniversary"]),
+    length=st.integers(0, 800),
+    amount=money,
+    currency=currencies,
 )
 def test_periods_tile_the_contract_and_full_periods_prorate_to_the_amount(
     start: date, frequency: str, anchor: str, length: int, amount: Decimal, currency: str
 ) -> None:
     end = date.fromordinal(start.toordinal() + length)
-    periods = billing_periods(contract_start=start, contract_end=end, frequency=frequency,
-                              anchor=anchor, until=end)
+    periods = billing_periods(contract_start=start, contract_end=end, frequency=frequency, anchor=anchor, until=end)
     assert periods[0].start == start and periods[-1].end == end
-    for before, after in zip(periods, periods[1:]):
+    for before, after in itertools.pairwise(periods):
         assert date.fromordinal(before.end.toordinal() + 1) == after.start
     for period in periods:
-        full = full_period_for(period_start=period.start, frequency=frequency, anchor=anchor,
-                               contract_start=start)
+        full = full_period_for(period_start=period.start, frequency=frequency, anchor=anchor, contract_start=start)
         assert full.start <= period.start and period.end <= full.end
         assert prorate(amount=amount, period=full, full=full, currency=currency) == quantize(amount, currency)
         assert 0 <= prorate(amount=amount, period=period, full=full, currency=currency) <= quantize(amount, currency)
