@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from revexos.addresses import address_lines
 from revexos.money import CURRENCIES
 
 
@@ -69,8 +70,20 @@ class Address(models.Model):
 
     @property
     def address_lines(self) -> list[str]:
-        city_line = " ".join(p for p in [self.postal_code, self.city] if p)
-        return [line for line in [self.address_line1, self.address_line2, city_line, self.region, self.country] if line]
+        """The address in its country's layout, country named in words."""
+        return self.address_lines_from()
+
+    def address_lines_from(self, home_country: str = "") -> list[str]:
+        """As read from ``home_country``: a domestic address leaves the country out."""
+        return address_lines(
+            line1=self.address_line1,
+            line2=self.address_line2,
+            city=self.city,
+            region=self.region,
+            postal_code=self.postal_code,
+            country=self.country,
+            home_country=home_country,
+        )
 
 
 class IssuingEntity(Address):

@@ -17,6 +17,7 @@ NAVIGATION = [
     ("Leakage", "leakage:list", "insights.view"),
 ]
 ADMIN_NAVIGATION = [
+    ("Workspace", "workspace_settings", "settings.manage"),
     ("Users", "accounts:user_list", "users.manage"),
     ("API keys", "accounts:api_keys", "api_keys.manage"),
     ("Issuing entities", "contracts:issuing_entity_list", "issuing_entities.manage"),

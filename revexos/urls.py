@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from revexos import views
 from revexos.api import api
+from revexos.tenancy import views_settings
 
 admin.site.site_header = "RevExOS administration"
 admin.site.site_title = "RevExOS admin"
@@ -14,6 +15,8 @@ urlpatterns = [
     path("accounts/", include("revexos.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("settings/workspace/", views_settings.workspace_settings, name="workspace_settings"),
+    path("settings/workspace/logo/", views_settings.workspace_logo, name="workspace_logo"),
     path("", include("contracts.urls")),
     path("renewals/", include("renewals.urls")),
     path("billing/", include("billing.urls")),

@@ -9,6 +9,8 @@ rendered on demand with a DRAFT mark.
 
 from __future__ import annotations
 
+import base64
+import re
 from collections import defaultdict
 from decimal import Decimal
 
@@ -18,6 +20,7 @@ from django.db import connection
 from django.template.loader import render_to_string
 
 from billing.models import Invoice, InvoiceLineKind, InvoiceStatus
+from revexos.tenancy.models import DEFAULT_ACCENT, Tenant
 
 # Letter for entities invoicing from the US and Canada, A4 everywhere else.
 LETTER_COUNTRIES = {"US", "CA"}
@@ -40,7 +43,9 @@ def _source_note(line) -> str:
         parts.append(f"{source['hours_used']} h used, {source['included_hours']} h included")
     if source.get("events"):
         parts.append(f"{source['events']} usage events")
-    if source.get("days") and source.get("period_days") and source["days"] != source["period_days"]:
+    # Proration is printed once: in the description when the trigger wrote it there.
+    prorated = "prorated" in (line.description or "")
+    if not prorated and source.get("days") and source.get("period_days") and source["days"] != source["period_days"]:
         parts.append(f"prorated {source['days']}/{source['period_days']} days")
     return " · ".join(parts)
 
@@ -73,38 +78,107 @@ def _credits(invoice: Invoice) -> list[dict]:
     ]
 
 
+def _service_period(lines) -> str:
+    """'1 Jan – 31 Mar 2026': the span of the invoice's billing periods, for the FOR block."""
+    starts = [line.period_start for line in lines if line.period_start]
+    ends = [line.period_end for line in lines if line.period_end]
+    if not starts or not ends:
+        return ""
+    first, last = min(starts), max(ends)
+    if first == last:
+        return f"{first.day} {first:%b %Y}"
+    if first.year == last.year:
+        return f"{first.day} {first:%b} – {last.day} {last:%b %Y}"
+    return f"{first.day} {first:%b %Y} – {last.day} {last:%b %Y}"
+
+
+def _hex_mix(color: str, weight: float) -> str:
+    """``color`` mixed with white (weight 0 = white, 1 = the colour): tints for backgrounds."""
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    mixed = (round(255 - (255 - c) * weight) for c in (red, green, blue))
+    return "#" + "".join(f"{c:02x}" for c in mixed)
+
+
+def _current_tenant() -> Tenant | None:
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Tenant):
+        return tenant
+    # schema_context() (tasks, commands) sets a stand-in without the tenant's settings.
+    return Tenant.objects.filter(schema_name=connection.schema_name).first()
+
+
+def _branding(tenant) -> dict:
+    """The tenant's accent colour (and tints of it) and logo, inlined so the PDF needs no file access."""
+    accent = getattr(tenant, "invoice_accent_color", "") or DEFAULT_ACCENT
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", accent):
+        accent = DEFAULT_ACCENT
+    logo_uri = ""
+    logo = getattr(tenant, "invoice_logo", None)
+    if logo:
+        try:
+            with default_storage.open(logo.name, "rb") as handle:
+                data = handle.read()
+        except OSError:  # a logo lost from storage must not stop invoicing
+            data = b""
+        if data:
+            kind = "jpeg" if data[:3] == b"\xff\xd8\xff" else "png"
+            logo_uri = f"data:image/{kind};base64,{base64.b64encode(data).decode()}"
+    return {
+        "accent": accent,
+        "accent_tint": _hex_mix(accent, 0.09),
+        "accent_border": _hex_mix(accent, 0.3),
+        "logo_uri": logo_uri,
+    }
+
+
 def invoice_pdf_context(*, invoice: Invoice) -> dict:
     lines = list(invoice.lines.order_by("position", "id"))
     discounts_per_line, discount_summary = _discounts_by_line(invoice)
     for line in lines:
         line.source_note = _source_note(line)
         line.discounts = discounts_per_line.get(line.pk, [])
+        # Reductions (a not-to-exceed cap) print their amount only: no quantity × unit price.
+        line.is_reduction = line.amount < 0
     entity = invoice.issuing_entity
-    tenant = getattr(connection, "tenant", None)
+    customer = invoice.customer
+    tenant = _current_tenant()
     credits = _credits(invoice)
     credit_total = sum((c["amount"] for c in credits), ZERO)
+    is_void = invoice.status == InvoiceStatus.VOID
     return {
         "invoice": invoice,
         "lines": lines,
         "entity": entity,
-        "customer": invoice.customer,
+        "entity_address": entity.address_lines,
+        "customer": customer,
+        # Seen from the issuer: a domestic customer's address leaves the country out.
+        "customer_address": customer.address_lines_from(entity.country),
         "contract": invoice.contract,
+        "service_period": _service_period(lines),
         "discounts": discount_summary,
         "credits": credits,
         # Credits the discounts app did not itemise (none today) still show as one row.
         "other_credit": invoice.credit_applied - credit_total if invoice.credit_applied > credit_total else ZERO,
         "is_draft": invoice.status == InvoiceStatus.DRAFT,
+        "is_void": is_void,
+        # A void invoice was cancelled by a credit note: nothing is due on it.
+        "amount_due": ZERO if is_void else invoice.amount_due,
         "page_size": "Letter" if (entity.country or "").upper() in LETTER_COUNTRIES else "A4",
-        "tenant_name": getattr(tenant, "name", "") or entity.legal_name,
-        "has_periods": any(line.period_start for line in lines),
+        **_branding(tenant),
     }
 
 
 def invoice_pdf_render(*, invoice: Invoice) -> bytes:
     from weasyprint import HTML
 
-    html = render_to_string("billing/pdf/invoice.html", invoice_pdf_context(invoice=invoice))
-    return HTML(string=html, base_url=".").write_pdf()
+    context = invoice_pdf_context(invoice=invoice)
+    document = HTML(string=render_to_string("billing/pdf/invoice.html", context), base_url=".").render()
+    if len(document.pages) > 1:
+        # Lines then totals would push the totals and payment instructions past page 1: lay the
+        # invoice out summary first (totals and how to pay on page 1, lines as the detail).
+        context["summary_first"] = True
+        document = HTML(string=render_to_string("billing/pdf/invoice.html", context), base_url=".").render()
+    return document.write_pdf()
 
 
 def invoice_pdf_filename(invoice: Invoice) -> str:

@@ -40,7 +40,7 @@ from billing.services.context import current_tenant
 from billing.services.invoicing import LineSpec, invoices_create_from_specs
 from billing.services.reviews import review_task_raise
 from discounts.selectors import rate_in_force, rate_overrides_lookup
-from revexos.money import allocate, quantize
+from revexos.money import allocate, format_money, quantize
 from revexos.pricing import (
     Period,
     TimeLine,
@@ -369,7 +369,7 @@ def milestone_bill_due(ctx: BillingContext) -> None:
         ctx.add(
             LineSpec(
                 kind=InvoiceLineKind.MILESTONE,
-                description=f"{line.description} (delivered {day:%d %b %Y})",
+                description=f"{line.description} (delivered {day.day} {day:%b %Y})",
                 quantity=ONE,
                 unit_amount=amount,
                 amount=amount,
@@ -652,7 +652,7 @@ def _usage_close(ctx: BillingContext, lp: LinePeriod, key: str, max_id: int | No
         ctx.add(
             LineSpec(
                 kind=InvoiceLineKind.USAGE_MINIMUM,
-                description=f"{line.description} {period_label(period)}: minimum commitment top-up to {quantize(line.minimum_commitment, currency)}",
+                description=f"{line.description} {period_label(period)}: minimum commitment top-up to {format_money(line.minimum_commitment, currency)} {currency}",
                 quantity=ONE,
                 unit_amount=charge.minimum_top_up,
                 amount=charge.minimum_top_up,

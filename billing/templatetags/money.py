@@ -20,6 +20,15 @@ def money(amount, currency: str) -> str:
 
 
 @register.filter
+def signed_money(amount, currency: str) -> str:
+    """Like ``money`` but a negative amount prints with a true minus sign (−310.00), as on paper."""
+    if amount in (None, ""):
+        return ""
+    amount = Decimal(amount)
+    return f"−{format_money(-amount, currency)}" if amount < 0 else format_money(amount, currency)
+
+
+@register.filter
 def unit_price(amount, currency: str) -> str:
     """Unit prices keep the precision they were agreed at (0.0015 per call), at least the currency's."""
     if amount in (None, ""):

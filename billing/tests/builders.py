@@ -24,12 +24,15 @@ def contract_with(
     status: str = "active",
     auto_issue=None,
     issuing_entity=None,
+    customer=None,
     **terms,
 ):
     """An active contract with version 1 from its start and the given price lines (factory kwargs)."""
     from contracts.tests.factories import ContractFactory, PriceLineFactory
 
     extra = {"issuing_entity": issuing_entity} if issuing_entity is not None else {}
+    if customer is not None:
+        extra["customer"] = customer
     contract = ContractFactory(
         start_date=start,
         end_date=end,

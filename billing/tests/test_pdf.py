@@ -102,7 +102,11 @@ def test_a_sixty_line_invoice_runs_over_pages_with_the_header_repeated(in_tenant
         assert f"Invoice {invoice.number}" in text  # running header names the invoice
     everything = "\n".join(pages)
     assert all(f"Deliverable {n:02d}" in everything for n in range(1, 61))
-    assert "PO-60-LINES" in everything and "Amount due" in pages[-1]
+    # Too long for one page: the totals and how to pay are on page 1 all the same, lines follow.
+    first = pages[0]
+    assert "PO-60-LINES" in first and "Amount due" in first and "How to pay" in first
+    assert "IBAN GB33BUKB20201555555555" in first and "Total" in first
+    assert first.index("How to pay") < first.index("Detail of charges")
 
 
 @pytest.mark.parametrize(
@@ -178,3 +182,106 @@ def test_discounts_and_credits_show_on_the_pdf(in_tenant_a):
     assert "10 % off" in text and "−310.00" in text
     assert "applied" in text and "−100.00" in text
     assert "2,690.00 USD" in text  # 3,100 − 310 − 100
+
+
+def test_a_short_invoice_keeps_lines_totals_and_payment_on_one_page_in_reading_order(in_tenant_a):
+    invoice = issued(*[{**RETAINER, "description": f"Retainer {n}", "line_ref": f"R{n}"} for n in range(4)])
+    (text,) = pdf_pages(invoice_pdf_render(invoice=invoice))
+    assert text.index("Retainer 3") < text.index("Subtotal") < text.index("Amount due")
+    assert "How to pay" in text and "Detail of charges" not in text
+
+
+def test_addresses_print_in_their_countrys_format_and_domestic_ones_without_the_country(in_tenant_a):
+    from contracts.tests.factories import CustomerFactory, IssuingEntityFactory
+
+    entity = IssuingEntityFactory(
+        address_line1="250 Greenwich Street", city="New York", region="NY", postal_code="10007", country="US"
+    )
+    us = CustomerFactory(
+        legal_name="Northshore Bank N.A.",
+        address_line1="55 Water St",
+        city="New York",
+        region="NY",
+        postal_code="10041",
+        country="US",
+    )
+    de = CustomerFactory(address_line1="Am Sandtorkai 41", city="Hamburg", postal_code="20457", country="DE")
+    text_us = pdf_pages(invoice_pdf_render(invoice=issued(RETAINER, issuing_entity=entity, customer=us)))[0]
+    assert "250 Greenwich Street, New York, NY 10007, United States" in text_us  # the issuer, one line
+    assert "New York, NY 10041" in text_us and "10041 New York" not in text_us
+    assert "\nUS\n" not in text_us and "\nNY\n" not in text_us
+    customer_block = text_us.split("BILL TO", 1)[1].split("ISSUE DATE", 1)[0]
+    assert "United States" not in customer_block  # domestic: no country line
+    text_de = pdf_pages(invoice_pdf_render(invoice=issued(RETAINER, issuing_entity=entity, customer=de)))[0]
+    assert "20457 Hamburg" in text_de and "Germany" in text_de
+
+
+def test_the_for_block_names_the_contract_and_service_period_not_the_workspace(in_tenant_a):
+    invoice = issued(RETAINER, po_number="PO-7781", po_required=True)
+    (text,) = pdf_pages(invoice_pdf_render(invoice=invoice))
+    block = text.split("FOR", 1)[1].split("ISSUE DATE", 1)[0]
+    assert "Platform services" in block and f"Contract {invoice.contract.number}" in block
+    assert "your PO PO-7781" in block and "Service period 1 Jan – 31 Mar 2026" in block
+    assert "Tenant-A Corp" not in text  # the workspace's name is ours, not the client's business
+
+
+def test_proration_is_printed_once(in_tenant_a):
+    contract = contract_with(RETAINER, start=date(2026, 3, 15))
+    (invoice,) = contract_bill_due(contract_id=contract.pk, as_of=date(2026, 3, 15)).invoices
+    (text,) = pdf_pages(invoice_pdf_render(invoice=invoice))
+    text = " ".join(text.split())
+    assert text.count("prorated") == 1 and "17/31 days" in text
+
+
+def test_a_minimum_commitment_top_up_names_its_amount_formatted(in_tenant_a):
+    usage = {
+        "kind": "usage",
+        "description": "API calls",
+        "metric": "api_calls",
+        "frequency": "monthly",
+        "charge_model": "per_unit",
+        "unit_amount": D("0.01"),
+        "minimum_commitment": D("1400.00"),
+    }
+    invoice = issued(usage, as_of=date(2026, 2, 1))
+    text = "\n".join(pdf_pages(invoice_pdf_render(invoice=invoice)))
+    text = " ".join(text.split())
+    assert "top-up to 1,400.00 USD" in text and "1400.00" not in text
+
+
+def test_a_void_invoice_prints_void_and_nothing_due(in_tenant_a):
+    invoice = issued(RETAINER)
+    Invoice.objects.filter(pk=invoice.pk).update(status="void")  # as a full credit note leaves it
+    invoice.refresh_from_db()
+    (text,) = pdf_pages(invoice_pdf_render(invoice=invoice))
+    assert "VOID" in text and "Nothing is due" in text
+    assert "Please pay" not in text and "0.00 USD" in text
+
+
+def test_the_tenants_logo_and_accent_colour_print_on_the_invoice(in_tenant_a, media_root, artifacts_dir):
+    from PIL import Image
+
+    from billing.services.pdf import invoice_pdf_context
+    from revexos.tenancy.models import Tenant
+
+    tenant = Tenant.objects.get(schema_name=in_tenant_a.schema)
+    buffer = io.BytesIO()
+    Image.new("RGB", (240, 60), (13, 148, 136)).save(buffer, format="PNG")
+    from django.core.files.base import ContentFile
+
+    tenant.invoice_logo.save("logo.png", ContentFile(buffer.getvalue()), save=False)
+    tenant.invoice_accent_color = "#0d9488"
+    tenant.save()
+    invoice = issued(RETAINER)
+    context = invoice_pdf_context(invoice=invoice)
+    assert context["accent"] == "#0d9488" and context["logo_uri"].startswith("data:image/png;base64,")
+    data = invoice_pdf_render(invoice=invoice)
+    save_for_review(artifacts_dir, "invoice-branded", data)
+    from pypdf import PdfReader
+
+    (page,) = PdfReader(io.BytesIO(data)).pages
+    assert list(page.images)  # the logo is embedded
+    png = os.path.join(artifacts_dir, "invoice-branded-1.png")
+    with Image.open(png) as picture:  # the accent rule at the top is drawn in the tenant's colour
+        colours = {picture.getpixel((x, y))[:3] for x in range(60, 400, 40) for y in range(30, 70)}
+    assert any(abs(r - 13) + abs(g - 148) + abs(b - 136) < 30 for r, g, b in colours)

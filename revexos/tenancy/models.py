@@ -1,7 +1,16 @@
 """Tenants (one PostgreSQL schema each) and the host names that route to them."""
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
+
+DEFAULT_ACCENT = "#2f5bd3"
+
+
+def branding_logo_path(instance, filename: str) -> str:
+    # The tenant file storage prefixes this with the tenant's schema name.
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "png"
+    return f"branding/logo.{extension}"
 
 
 class Tenant(TenantMixin):
@@ -14,6 +23,19 @@ class Tenant(TenantMixin):
     auto_issue_invoices = models.BooleanField(default=True)
     renewal_window_days = models.PositiveSmallIntegerField(default=60)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Invoice branding (Settings → Workspace): printed on every invoice PDF and e-mail.
+    invoice_logo = models.ImageField(
+        upload_to=branding_logo_path,
+        blank=True,
+        help_text="PNG or JPEG, shown at the top left of invoices (at most 2 MB; a wide logo prints best).",
+    )
+    invoice_accent_color = models.CharField(
+        "accent colour",
+        max_length=7,
+        default=DEFAULT_ACCENT,
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour such as #2f5bd3.")],
+        help_text="The colour of the invoice's rule, title and amount-due band.",
+    )
 
     auto_create_schema = True
 

@@ -19,8 +19,11 @@ def test_sign_up_then_sign_in_and_see_the_home_dashboard(page, shot, live_server
     page.fill("#id_slug", slug)
     page.fill("#id_admin_email", "richard@piedpiper.example")
     page.fill("#id_password", "Middle-out-compression-1")
+    # Sign-up creates the workspace's schema (every migration): allow for a busy machine.
+    page.set_default_timeout(90000)
     page.click("button[type=submit]")
     page.wait_for_url(f"**//{slug}.localhost:*/accounts/login/**")
+    page.set_default_timeout(15000)
     assert page.input_value("#id_username") == "richard@piedpiper.example"
     shot("tenant-login")
     page.fill("#id_password", "Middle-out-compression-1")

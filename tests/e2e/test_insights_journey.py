@@ -40,6 +40,16 @@ def _book(tenant, tag: str):
             due_days=30,
             status="sent",
         )
+        # An open-ended retainer, so the forecast has months to show whatever the date (the contract
+        # above may end before next month begins).
+        contract(
+            {"amount": Decimal("1500.00"), "timing": "advance", "line_ref": "RET", "description": "Support"},
+            start=today - timedelta(days=30),
+            end=None,
+            number=f"INS-{tag}-OPEN",
+            customer_obj=customer(legal_name=f"Wayne {tag} Support Ltd"),
+            title="Support",
+        )
         connection.set_schema_to_public()
         return c, overdue
 
