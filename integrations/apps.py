@@ -3,3 +3,17 @@ from django.apps import AppConfig
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
+
+    def ready(self) -> None:
+        # The inbox sweep and the Harvest pull join the scheduler's cycle (beat and POST /api/v1/runs,
+        # only=["integrations"]) before billing (order 50): a milestone reported while the broker was
+        # down, or hours pulled from Harvest, are billed by the same cycle.
+        from billing.cycle import cycle_step_register
+
+        def run(*, as_of, contract_ids=None):
+            from integrations.services.inbox import inbox_process_pending
+            from integrations.services.time_imports import harvest_pulls_due
+
+            return {**inbox_process_pending(), **harvest_pulls_due()}
+
+        cycle_step_register("integrations", order=30, run=run)

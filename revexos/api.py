@@ -163,3 +163,7 @@ api.add_router("", insights_router)
 from insights.api_leakage import router as leakage_router  # noqa: E402
 
 api.add_router("", leakage_router)
+
+from integrations.api import router as integrations_router  # noqa: E402
+
+api.add_router("", integrations_router)

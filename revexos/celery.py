@@ -45,6 +45,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/5"),
         "args": ("billing.tasks.invoice_deliveries_sweep",),
     },
+    # Integrations: webhook inbox rows stored while the broker or a worker was down.
+    "integrations-inbox-sweep": {
+        "task": "revexos.tenancy.tasks.dispatch_to_tenants",
+        "schedule": crontab(minute="*/5"),
+        "args": ("integrations.tasks.inbox_sweep",),
+    },
     # Renewals' raise/escalate/auto-renew/expire is a step of the billing cycle above (registered in
     # renewals.apps). The digest runs hourly and goes out once a day per owner, from 07:00 local time.
     "renewals-digest": {

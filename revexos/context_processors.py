@@ -15,12 +15,14 @@ NAVIGATION = [
     ("Contract value", "insights:contract_value", "insights.view"),
     ("Revenue at risk", "insights:at_risk", "insights.view"),
     ("Leakage", "leakage:list", "insights.view"),
+    ("Time imports", "integrations:time_import", "time_imports.manage"),
 ]
 ADMIN_NAVIGATION = [
     ("Workspace", "workspace_settings", "settings.manage"),
     ("Users", "accounts:user_list", "users.manage"),
     ("API keys", "accounts:api_keys", "api_keys.manage"),
     ("Issuing entities", "contracts:issuing_entity_list", "issuing_entities.manage"),
+    ("Integrations", "integrations:list", "integrations.manage"),
 ]
 
 

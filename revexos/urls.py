@@ -23,4 +23,7 @@ urlpatterns = [
     path("discounts/", include("discounts.urls")),
     path("insights/leakage/", include("insights.urls_leakage")),
     path("insights/", include("insights.urls")),
+    path("integrations/", include("integrations.urls")),
+    # Webhooks: each app contributes its own patterns under webhooks/ (signed by the source, no session).
+    path("webhooks/", include("integrations.webhooks")),
 ]

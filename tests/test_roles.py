@@ -20,7 +20,7 @@ PUBLIC_VIEWS = {
     "accounts:password_reset_confirm",
 }
 # Mounted sub-applications with their own access control.
-SKIP_PREFIXES = ("admin/", "api/v1/")
+SKIP_PREFIXES = ("admin/", "api/v1/", "webhooks/")  # webhooks: signed by their source
 
 # url name, kwargs (for GET), capability. Later modules append their pages here.
 PAGES = [
@@ -31,6 +31,8 @@ PAGES = [
     ("billing:invoice_list", {}, "invoices.view"),
     ("billing:review_task_list", {}, "invoices.view"),
     ("billing:outbox", {}, "invoices.view"),
+    ("integrations:list", {}, "integrations.manage"),
+    ("integrations:time_import", {}, "time_imports.manage"),
 ]
 
 

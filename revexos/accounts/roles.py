@@ -26,7 +26,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "insights.view": frozenset({A, F, M, V}),
     # Leakage findings: acknowledge, resolve, dismiss, scan now.
     "leakage.manage": frozenset({A, F}),
+    # Hours from time-tracker exports.
+    "time_imports.manage": frozenset({A, F}),
     # Administration.
+    "integrations.manage": frozenset({A}),
     "users.manage": frozenset({A}),
     "api_keys.manage": frozenset({A}),
     "settings.manage": frozenset({A}),
