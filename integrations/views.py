@@ -169,8 +169,10 @@ def connection_detail(request, source: str):
         if connection.previous_secret and connection.previous_secret_expires_at
         else "",
         "fields": _settings_fields(source, connection),
+        "show_mappings": source not in ("hubspot", "salesforce"),
         "mappings": Mapping.objects.filter(connection=connection).select_related("contract"),
-        "mapping_kinds": MappingKind.choices,
+        # Project tools and CRMs map projects; time trackers also map tasks to roles and people to names.
+        "mapping_kinds": MappingKind.choices if source in ("harvest", "toggl") else MappingKind.choices[:1],
         "page": page,
         "events": page.object_list,
         "status": status,

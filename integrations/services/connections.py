@@ -56,13 +56,21 @@ SPECS: dict[str, SourceSpec] = {
     ),
     Source.HUBSPOT: SourceSpec(
         "paste",
-        ("api_base", "pipeline", "won_stage", "start_date_property", "end_date_property", "term_property"),
+        (
+            "api_base",
+            "pipeline",
+            "won_stage",
+            "issuing_entity",
+            "start_date_property",
+            "end_date_property",
+            "term_property",
+        ),
         required=("api_token",),
         help="HubSpot app → Webhooks: subscribe to deal.propertyChange (dealstage); paste the app's client secret.",
     ),
     Source.SALESFORCE: SourceSpec(
         "none",
-        ("api_base", "recurring_field", "api_version"),
+        ("api_base", "issuing_entity", "recurring_field", "api_version"),
         required=("organization_id", "api_base", "api_token"),
         help="Setup → Outbound Messages on Opportunity (fields Id, Name, IsWon, StageName, AccountId, CloseDate); "
         "workflow or flow when IsWon becomes true. The organization id must be yours.",
@@ -88,6 +96,7 @@ SETTING_LABELS = {
     "recurring_field": "Line item billing frequency field",
     "api_version": "API version",
     "change_label": "Change-request label",
+    "issuing_entity": "Issuing entity (id or invoice prefix)",
 }
 SETTING_DEFAULTS = {
     "won_stage": "closedwon",

@@ -259,8 +259,10 @@ def _contract_number(source: str, deal_id: str) -> str:
     return number
 
 
-def _contract_data(terms: dict) -> dict:
+def _contract_data(terms: dict, connection: Connection | None = None) -> dict:
+    entity = setting(connection, "issuing_entity") if connection is not None else ""
     return {
+        **({"issuing_entity": entity} if entity else {}),
         "title": terms["name"],
         "start_date": terms["start_date"],
         "end_date": terms["end_date"],
@@ -289,7 +291,7 @@ def deal_apply(*, connection: Connection, terms: dict, label: str) -> Outcome:
                         "number": _contract_number(connection.source, deal_id),
                         "customer": customer.external_id,
                         "status": "draft",
-                        **_contract_data(terms),
+                        **_contract_data(terms, connection),
                     },
                     note=f"From {label}",
                 )
@@ -349,7 +351,7 @@ def _problem(event: InboxEvent, label: str, problem: str) -> Outcome:
         kind=ReviewTaskKind.BILLING_ERROR,
         dedupe_key=f"integrations:deal-problem:{event.connection_id}:{label}:{problem}"[:200],
         title=text[:300],
-        detail="Fix the deal in the CRM, then replay the event from the connection's inbox.",
+        detail="Fix the deal in the CRM, or the connection's settings (e.g. its issuing entity), then replay the event from the connection's inbox.",
     )
     return Outcome(InboxStatus.UNMATCHED, text + ". A review task was raised.")
 
@@ -381,8 +383,20 @@ def hubspot_handle(event: InboxEvent) -> Outcome:
         except DealProblem as exc:
             outcomes.append(_problem(event, label, str(exc)))
             continue
-        outcomes.append(deal_apply(connection=connection, terms=terms, label=label))
+        outcomes.append(_apply(event, terms, label))
     return _merge(outcomes)
+
+
+def _apply(event: InboxEvent, terms: dict, label: str) -> Outcome:
+    """The contract services refuse what a person must settle (e.g. which issuing entity): a review
+    task names it, and the event can be replayed once the connection's settings say."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        with transaction.atomic():
+            return deal_apply(connection=event.connection, terms=terms, label=label)
+    except ValidationError as exc:
+        return _problem(event, label, " ".join(exc.messages))
 
 
 def salesforce_handle(event: InboxEvent) -> Outcome:
@@ -401,7 +415,7 @@ def salesforce_handle(event: InboxEvent) -> Outcome:
         except DealProblem as exc:
             outcomes.append(_problem(event, label, str(exc)))
             continue
-        outcomes.append(deal_apply(connection=event.connection, terms=terms, label=label))
+        outcomes.append(_apply(event, terms, label))
     return _merge(outcomes)
 
 

@@ -28,6 +28,8 @@ from billing.services.ingestion import MAX_BATCH, time_entries_ingest
 from integrations.models import Connection, Mapping, MappingKind, Source, TimeImport, TimeImportFormat
 from integrations.timecsv import ParsedTime, TimeRow, time_csv_parse, time_rows_from_harvest_api
 
+CENTS = Decimal("0.01")  # the history shows hours to the hundredth
+
 
 @dataclass
 class RowCheck:
@@ -230,8 +232,8 @@ def _commit(preview: TimeImportPreview, *, format: str, filename: str, sha256: s
         rows=len(preview.rows),
         created=created,
         duplicates=len(preview.rows) - created,
-        hours=sum((c.row.hours for c in todo), Decimal(0)),
-        billable_hours=sum((c.row.hours for c in todo if c.row.billable), Decimal(0)),
+        hours=sum((c.row.hours for c in todo), Decimal(0)).quantize(CENTS),
+        billable_hours=sum((c.row.hours for c in todo if c.row.billable), Decimal(0)).quantize(CENTS),
         contracts=preview.contracts,
         created_by=user,
     )

@@ -32,6 +32,7 @@ class Command(BaseCommand):
         from contracts.services.demo import contracts_demo_seed
         from discounts.services.demo import discounts_demo_seed
         from insights.services.demo import leakage_demo_seed
+        from integrations.services.demo import integrations_demo_seed
         from revexos.dates import tenant_today
 
         with schema_context(result.tenant.schema_name):
@@ -39,6 +40,8 @@ class Command(BaseCommand):
             exceptions = discounts_demo_seed()
             # Planted leaks the first cycle's leakage step finds (one of each rule L1–L10).
             leaks = leakage_demo_seed()
+            # Jira and HubSpot connections with inbox events, and a Harvest import the cycle bills.
+            integrations = integrations_demo_seed()
             # Run the scheduler's cycle once as of today: past periods are invoiced, renewal alerts
             # raised and discounts activated, so the demo opens on a living workspace.
             cycle = cycle_run(as_of=tenant_today())
@@ -47,6 +50,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Demo exceptions: {exceptions}")
         self.stdout.write(f"Demo leaks planted: {leaks}")
+        self.stdout.write(f"Demo integrations: {integrations}")
         self.stdout.write(f"Demo cycle as of today: { {name: _counts(result) for name, result in cycle.items()} }")
 
 
