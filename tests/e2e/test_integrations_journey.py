@@ -72,7 +72,7 @@ def test_jira_hubspot_and_harvest_journeys_in_the_browser(
     from billing.services.context import tenant_today
     from billing.tests.builders import contract_with
     from contracts.models import Contract, RateCardEntry
-    from integrations.models import Connection
+    from integrations.models import Connection, CrmDeal
 
     queue: list = []
     monkeypatch.setattr(
@@ -82,6 +82,7 @@ def test_jira_hubspot_and_harvest_journeys_in_the_browser(
     base = tenant_a.url(live_server_url)
     with schema_context(tenant_a.schema):
         today = tenant_today()
+        CrmDeal.objects.filter(connection__source="hubspot").delete()
         Connection.objects.filter(source__in=["jira", "hubspot"]).delete()
         milestone_contract = contract_with(
             {
