@@ -7,33 +7,26 @@ answer; the services validate the whole batch before writing anything.
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from decimal import Decimal
+from typing import Annotated
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
-from ninja.errors import HttpError
+from pydantic import StrictBool, StringConstraints
 
-from billing.models import BillingRun
+from billing.models import BillingRun, InvoiceStatus
 from billing.selectors import invoice_as_json, invoice_get, invoice_list
 from billing.services.context import tenant_today
 from billing.services.ingestion import MAX_BATCH, delivery_event_ingest, time_entries_ingest, usage_events_ingest
+from revexos.api_kit import Day, PageFilters, Ref, choices, id_or_404, json_body
 
 router = Router(tags=["billing"])
 
 
-def _json_body(request):
-    try:
-        return json.loads(request.body or b"null", parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HttpError(400, f"Malformed JSON: {exc}. Send a JSON body with Content-Type: application/json.") from None
-
-
 def _batch_body(request, key: str):
-    body = _json_body(request)
+    body = json_body(request)
     if isinstance(body, dict):
         extra = sorted(set(body) - {key})
         if extra:
@@ -147,7 +140,7 @@ def time_entries_post(request):
     openapi_extra=_body_doc(DELIVERY_DOC, "One event; idempotent by source + external_id"),
 )
 def delivery_events_post(request):
-    accepted = delivery_event_ingest(event=_json_body(request))
+    accepted = delivery_event_ingest(event=json_body(request))
     return Status(202, {"id": str(accepted.event_id), "status": "duplicate" if accepted.duplicate else "accepted"})
 
 
@@ -155,9 +148,11 @@ def delivery_events_post(request):
 
 
 class RunIn(Schema):
-    as_of: date
-    only: list[str] | None = None
-    run_async: bool = Field(False, alias="async")
+    as_of: Day = Field(description="Bill what is due up to this date (not after today)")
+    only: list[Annotated[str, StringConstraints(max_length=100)]] | None = Field(
+        None, max_length=50, description="Cycle steps to run (default: all)"
+    )
+    run_async: StrictBool = Field(False, alias="async")
 
 
 class RunOut(Schema):
@@ -247,14 +242,14 @@ class InvoiceOut(Schema):
     lines: list[InvoiceLineOut]
 
 
-class InvoiceFilters(Schema):
-    status: str = Field("", description="draft, issued, sent, … (comma-separated for several)")
-    contract: str = Field("", description="Contract id or number")
-    customer: str = Field("", description="Customer id or external_id")
-    issued_from: date | None = None
-    issued_to: date | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+class InvoiceFilters(PageFilters):
+    status: choices(*InvoiceStatus.values) = Field(
+        "", description="draft, issued, sent, … (comma-separated for several)"
+    )
+    contract: Ref = Field("", description="Contract id or number")
+    customer: Ref = Field("", description="Customer id or external_id")
+    issued_from: Day | None = None
+    issued_to: Day | None = None
 
 
 class InvoicePage(Schema):
@@ -277,12 +272,10 @@ def invoices_list(request, filters: Query[InvoiceFilters]):
 
 @router.get("/invoices/{invoice_id}", response=InvoiceOut, summary="An invoice with its lines")
 def invoices_detail(request, invoice_id: str):
-    if not invoice_id.isdigit():
-        raise Http404(f"No invoice {invoice_id!r}.")
     from billing.models import Invoice
 
     try:
-        return invoice_as_json(invoice_get(invoice_id=int(invoice_id)))
+        return invoice_as_json(invoice_get(invoice_id=id_or_404(invoice_id, "invoice")))
     except Invoice.DoesNotExist:
         raise Http404(f"No invoice {invoice_id!r}.") from None
 
@@ -290,8 +283,14 @@ def invoices_detail(request, invoice_id: str):
 @router.get(
     "/invoices/{invoice_id}/pdf",
     summary="An invoice as PDF (drafts carry a DRAFT mark)",
-    response={200: None},
-    openapi_extra={"responses": {"200": {"description": "The PDF", "content": {"application/pdf": {}}}}},
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The PDF",
+                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
 )
 def invoices_pdf(request, invoice_id: str):
     from django.http import HttpResponse
@@ -299,10 +298,8 @@ def invoices_pdf(request, invoice_id: str):
     from billing.models import Invoice
     from billing.services.pdf import invoice_pdf_bytes, invoice_pdf_filename
 
-    if not invoice_id.isdigit():
-        raise Http404(f"No invoice {invoice_id!r}.")
     invoice = get_object_or_404(
-        Invoice.objects.select_related("customer", "contract", "issuing_entity"), pk=int(invoice_id)
+        Invoice.objects.select_related("customer", "contract", "issuing_entity"), pk=id_or_404(invoice_id, "invoice")
     )
     response = HttpResponse(invoice_pdf_bytes(invoice=invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{invoice_pdf_filename(invoice)}"'

@@ -9,6 +9,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from billing.models import Invoice, InvoiceLine
 from revexos.money import quantize
+from revexos.parsing import parse_id
 
 
 def contract_versions_many(*, contract_ids: list[int]) -> dict[int, list]:
@@ -47,13 +48,13 @@ def invoice_list(
         qs = qs.filter(status__in=[s.strip() for s in status.split(",") if s.strip()])
     if contract:
         cond = Q(contract__number=contract)
-        if contract.isdigit():
-            cond |= Q(contract_id=int(contract))
+        if (contract_id := parse_id(contract)) is not None:
+            cond |= Q(contract_id=contract_id)
         qs = qs.filter(cond)
     if customer:
         cond = Q(customer__external_id=customer)
-        if customer.isdigit():
-            cond |= Q(customer_id=int(customer))
+        if (customer_id := parse_id(customer)) is not None:
+            cond |= Q(customer_id=customer_id)
         qs = qs.filter(cond)
     if issued_from:
         qs = qs.filter(issue_date__gte=issued_from)
@@ -155,12 +156,12 @@ def invoice_workspace_list(
     )
     if status:
         qs = qs.filter(status=status)
-    if customer.isdigit():
-        qs = qs.filter(customer_id=int(customer))
+    if (customer_id := parse_id(customer)) is not None:
+        qs = qs.filter(customer_id=customer_id)
     if contract:
+        contract_id = parse_id(contract)
         qs = qs.filter(
-            Q(contract__number__iexact=contract)
-            | (Q(contract_id=int(contract)) if contract.isdigit() else Q(pk__in=[]))
+            Q(contract__number__iexact=contract) | (Q(contract_id=contract_id) if contract_id else Q(pk__in=[]))
         )
     if held == "yes":
         qs = qs.filter(status="draft").exclude(hold_reasons=[])
@@ -233,8 +234,8 @@ def review_task_list(*, status: str = "open", kind: str = "", assignee: str = ""
         qs = qs.filter(assignee=user)
     elif assignee == "none":
         qs = qs.filter(assignee__isnull=True)
-    elif assignee.isdigit():
-        qs = qs.filter(assignee_id=int(assignee))
+    elif (assignee_id := parse_id(assignee)) is not None:
+        qs = qs.filter(assignee_id=assignee_id)
     return qs.order_by("-created_at", "-id")
 
 

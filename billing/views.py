@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from billing.services.ingestion import milestone_deliver as milestone_deliver_service
 from revexos.accounts.decorators import requires
+from revexos.parsing import parse_id
 
 
 def _back(request):
@@ -109,7 +110,7 @@ def invoices_bulk_approve(request):
     e-mail, or stays held with its reasons (reported back)."""
     from billing.services.invoicing import invoice_approve
 
-    ids = [int(i) for i in request.POST.getlist("invoice") if i.isdigit()]
+    ids = [pk for pk in map(parse_id, request.POST.getlist("invoice")) if pk is not None]
     issued, held, skipped = [], [], []
     for invoice_id in ids:
         try:
@@ -336,7 +337,7 @@ def review_task_assign_view(request, task_id: int):
 
     raw = request.POST.get("assignee", "")
     try:
-        review_task_assign(task_id=task_id, assignee_id=int(raw) if raw.isdigit() else None, user=request.user)
+        review_task_assign(task_id=task_id, assignee_id=parse_id(raw), user=request.user)
     except BillingReviewTask.DoesNotExist:
         raise Http404("No such task.") from None
     except ValidationError as exc:

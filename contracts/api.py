@@ -15,10 +15,12 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict, WithJsonSchema
 
+from contracts.models import ContractStatus
 from contracts.selectors import contract_by_ref, contract_list, contract_terms_on, customer_by_ref, customer_list
 from contracts.services.contracts import contract_amend, contract_create
 from contracts.services.customers import customer_create, customer_update
-from contracts.wire import contract_to_wire, customer_to_wire, version_to_wire
+from contracts.wire import CURRENCY_CODES, contract_to_wire, customer_to_wire, version_to_wire
+from revexos.api_kit import Day, PageFilters, Ref, Text, choice
 
 router = Router(tags=["contracts"])
 
@@ -243,15 +245,10 @@ def _contract_out(contract, on=None) -> dict:
 # ----------------------------------------------------------------------------- customers
 
 
-class PageFilters(Schema):
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
-
-
 class CustomerFilters(PageFilters):
-    q: str = Field("", description="Search legal name, external id, tax id, CRM id")
-    currency: str = ""
-    status: str = Field("", description="active | inactive")
+    q: Text = Field("", description="Search legal name, external id, tax id, CRM id")
+    currency: choice(*sorted(CURRENCY_CODES)) = ""
+    status: choice("active", "inactive") = ""
 
 
 class CustomerPage(Schema):
@@ -292,9 +289,9 @@ def customers_update(request, ref: str, payload: CustomerIn):
 
 
 class ContractFilters(PageFilters):
-    q: str = Field("", description="Search number, title, customer")
-    status: str = ""
-    customer: str = Field("", description="Customer id or external_id")
+    q: Text = Field("", description="Search number, title, customer")
+    status: choice(*ContractStatus.values) = ""
+    customer: Ref = Field("", description="Customer id or external_id")
 
 
 class ContractPage(Schema):
@@ -309,7 +306,9 @@ def contracts_list(request, filters: Query[ContractFilters]):
     customer_id = ""
     if filters.customer:
         customer = customer_by_ref(filters.customer)
-        customer_id = str(customer.pk) if customer else "0"
+        if customer is None:
+            return {"items": [], "count": 0}
+        customer_id = str(customer.pk)
     today = timezone.localdate()
     contracts = contract_list(q=filters.q, status=filters.status, customer=customer_id)
     return _page(contracts, filters, lambda c: contract_to_wire(c, version_in_force(list(c.versions.all()), today)))
@@ -321,21 +320,13 @@ def contracts_create(request, payload: ContractIn):
     return Status(201, _contract_out(contract_by_ref(str(contract.pk)) or contract, on=contract.start_date))
 
 
+class AsOfFilter(Schema):
+    as_of: Day | None = Field(None, description="Terms in force on this date (default today)")
+
+
 @router.get("/contracts/{ref}", response=ContractOut, summary="A contract with the terms in force (by id or number)")
-def contracts_detail(
-    request, ref: str, as_of: str = Query(None, description="Terms in force on this date (default today)")
-):
-    from datetime import date
-
-    from django.core.exceptions import ValidationError
-
-    on = None
-    if as_of:
-        try:
-            on = date.fromisoformat(as_of)
-        except ValueError:
-            raise ValidationError({"as_of": [f"“{as_of}” is not a date; use YYYY-MM-DD."]}) from None
-    return _contract_out(_contract_or_404(ref), on=on)
+def contracts_detail(request, ref: str, filters: Query[AsOfFilter]):
+    return _contract_out(_contract_or_404(ref), on=filters.as_of)
 
 
 @router.get("/contracts/{ref}/versions", response=list[VersionOut], summary="Every version of a contract's terms")

@@ -22,6 +22,7 @@ from contracts.models import (
     RateCardEntry,
 )
 from contracts.valuation import ContractValue, contract_value
+from revexos.parsing import clean_ref, parse_id
 
 
 def _version_queryset() -> QuerySet[ContractVersion]:
@@ -48,29 +49,35 @@ def contract_versions(*, contract: Contract) -> list[ContractVersion]:
 
 
 def customer_by_ref(ref: str) -> Customer | None:
-    """A customer named by its ``external_id`` or, failing that, its id."""
-    ref = str(ref).strip()
+    """A customer named by its ``external_id`` or, failing that, its id (None for a ref that names nothing)."""
+    ref = clean_ref(ref)
+    if ref is None:
+        return None
     customer = Customer.objects.select_related("owner").filter(external_id=ref).first()
-    if customer is None and ref.isdigit():
-        customer = Customer.objects.select_related("owner").filter(pk=int(ref)).first()
+    if customer is None and (pk := parse_id(ref)) is not None:
+        customer = Customer.objects.select_related("owner").filter(pk=pk).first()
     return customer
 
 
 def contract_by_ref(ref: str) -> Contract | None:
-    """A contract named by its ``number`` or, failing that, its id."""
-    ref = str(ref).strip()
+    """A contract named by its ``number`` or, failing that, its id (None for a ref that names nothing)."""
+    ref = clean_ref(ref)
+    if ref is None:
+        return None
     queryset = Contract.objects.select_related("customer", "issuing_entity", "owner")
     contract = queryset.filter(number=ref).first()
-    if contract is None and ref.isdigit():
-        contract = queryset.filter(pk=int(ref)).first()
+    if contract is None and (pk := parse_id(ref)) is not None:
+        contract = queryset.filter(pk=pk).first()
     return contract
 
 
 def issuing_entity_by_ref(ref: str) -> IssuingEntity | None:
     """An issuing entity named by its id, invoice prefix or legal name."""
-    ref = str(ref).strip()
-    if ref.isdigit():
-        entity = IssuingEntity.objects.filter(pk=int(ref)).first()
+    ref = clean_ref(ref)
+    if ref is None:
+        return None
+    if (pk := parse_id(ref)) is not None:
+        entity = IssuingEntity.objects.filter(pk=pk).first()
         if entity is not None:
             return entity
     return IssuingEntity.objects.filter(Q(invoice_prefix__iexact=ref) | Q(legal_name__iexact=ref)).first()
@@ -96,8 +103,8 @@ def customer_list(*, q: str = "", currency: str = "", status: str = "", owner: s
         customers = customers.filter(is_active=False)
     if owner == "none":
         customers = customers.filter(owner__isnull=True)
-    elif owner.isdigit():
-        customers = customers.filter(owner_id=int(owner))
+    elif (owner_id := parse_id(owner)) is not None:
+        customers = customers.filter(owner_id=owner_id)
     return customers.order_by("legal_name", "pk")
 
 
@@ -124,12 +131,12 @@ def contract_list(
         )
     if status:
         contracts = contracts.filter(status=status)
-    if customer.isdigit():
-        contracts = contracts.filter(customer_id=int(customer))
-    if issuing_entity.isdigit():
-        contracts = contracts.filter(issuing_entity_id=int(issuing_entity))
-    if owner.isdigit():
-        contracts = contracts.filter(owner_id=int(owner))
+    if (customer_id := parse_id(customer)) is not None:
+        contracts = contracts.filter(customer_id=customer_id)
+    if (entity_id := parse_id(issuing_entity)) is not None:
+        contracts = contracts.filter(issuing_entity_id=entity_id)
+    if (owner_id := parse_id(owner)) is not None:
+        contracts = contracts.filter(owner_id=owner_id)
     if ending_within_days is not None:
         today = timezone.localdate()
         contracts = contracts.filter(end_date__gte=today, end_date__lte=today + timedelta(days=ending_within_days))

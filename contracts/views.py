@@ -48,6 +48,7 @@ from contracts.services.issuing_entities import issuing_entity_create, issuing_e
 from contracts.wire import terms_to_wire
 from revexos.accounts.decorators import requires
 from revexos.accounts.roles import has_capability
+from revexos.parsing import parse_id, parse_int
 from revexos.schedule import version_in_force
 
 PAGE_SIZE = 25
@@ -157,11 +158,19 @@ def issuing_entity_form(request, pk: int | None = None):
 # ----------------------------------------------------------------------------- contracts
 
 
+def _whole_number(value: str, *, maximum: int) -> int | None:
+    """A number from a filter link (ASCII digits, 0–maximum), or None to ignore the filter."""
+    try:
+        return parse_int(value, minimum=0, maximum=maximum) if value else None
+    except ValueError:
+        return None
+
+
 @requires("contracts.view")
 def contract_list(request):
     filters = {k: request.GET.get(k, "").strip() for k in ("q", "status", "customer", "issuing_entity")}
     ending = request.GET.get("ending", "")
-    ending_days = int(ending) if ending.isdigit() else None
+    ending_days = _whole_number(ending, maximum=3660)
     page = _page(request, selectors.contract_list(**filters, ending_within_days=ending_days))
     today = timezone.localdate()
     rows = []
@@ -201,8 +210,8 @@ def contract_detail(request, pk: int):
     in_force = version_in_force(versions, today)
     shown = in_force
     wanted = request.GET.get("version", "")
-    if wanted.isdigit():
-        shown = next((v for v in versions if v.version == int(wanted)), in_force)
+    if (number := _whole_number(wanted, maximum=32767)) is not None:
+        shown = next((v for v in versions if v.version == number), in_force)
     context = {
         "contract": contract,
         "versions": versions,
@@ -261,7 +270,7 @@ def contract_create_view(request):
         messages.success(request, f"Contract {contract.number} was created.")
         return redirect("contracts:contract_detail", pk=contract.pk)
     initial = ContractForm.initial_for()
-    if request.GET.get("customer", "").isdigit():
+    if parse_id(request.GET.get("customer", "")) is not None:
         initial["customer"] = request.GET["customer"]
     form = ContractForm(initial=initial)
     rows = [line_row(token=new_token(), values={"kind": PriceLineKind.RECURRING})]

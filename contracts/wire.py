@@ -41,6 +41,7 @@ from contracts.models import (
     Timing,
 )
 from revexos.money import MINOR_UNITS
+from revexos.parsing import parse_date, parse_int, ref_or_error
 from revexos.pricing import Tier, validate_tiers
 
 # ----------------------------------------------------------------------------- field sets
@@ -101,8 +102,9 @@ ADDRESS_MODEL_FIELDS = {
 
 MAX_INTEGER_DIGITS = 14
 MAX_DECIMAL_PLACES = 6
-_DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-_GROUPED_RE = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
+# ASCII digits only: \d would also match "٣" or "²", which Decimal() and int() accept or choke on.
+_DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$", re.ASCII)
+_GROUPED_RE = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$", re.ASCII)
 METRIC_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
 LINE_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 EXTERNAL_ID_RE = re.compile(r"^[^\s/?#]+$")
@@ -260,10 +262,11 @@ class Reader:
             self.errors.add(self.name(key), "Enter a whole number.")
             return default
         if isinstance(value, str):
-            if not re.fullmatch(r"\s*[+-]?\d+\s*", value):
-                self.errors.add(self.name(key), f"“{value}” is not a whole number.")
+            try:
+                value = parse_int(value)
+            except ValueError:
+                self.errors.add(self.name(key), f"“{value[:40]}” is not a whole number.")
                 return default
-            value = int(value)
         if not isinstance(value, (int, float)):
             self.errors.add(self.name(key), "Enter a whole number.")
             return default
@@ -291,14 +294,10 @@ class Reader:
         if _blank(value):
             self._missing(key, required)
             return None
-        if isinstance(value, date):
-            return value
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            try:
-                return date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        self.errors.add(self.name(key), f"“{value}” is not a date; use YYYY-MM-DD, e.g. 2026-01-15.")
+        try:
+            return parse_date(value)
+        except ValueError as exc:
+            self.errors.add(self.name(key), str(exc))
         return None
 
     def choice(
@@ -331,6 +330,9 @@ class Reader:
         if not isinstance(value, str):
             self.errors.add(self.name(key), "Enter text.")
             return default
+        if "\x00" in value:
+            self.errors.add(self.name(key), "Text must not contain NUL (\\u0000) characters.")
+            return default
         value = value.strip()
         if len(value) > max_length:
             self.errors.add(self.name(key), f"Use at most {max_length} characters (this has {len(value)}).")
@@ -345,10 +347,14 @@ class Reader:
         if _blank(value):
             self._missing(key, required)
             return default
-        code = value.strip().upper() if isinstance(value, str) else value
+        if not isinstance(value, str):
+            self.errors.add(self.name(key), "Enter the currency as a three-letter ISO 4217 code such as USD.")
+            return default
+        code = value.strip().upper()
         if code not in CURRENCY_CODES:
             self.errors.add(
-                self.name(key), f"“{value}” is not a supported currency; use an ISO 4217 code such as USD, EUR or GBP."
+                self.name(key),
+                f"“{value[:20]}” is not a supported currency; use an ISO 4217 code such as USD, EUR or GBP.",
             )
             return default
         return code
@@ -757,10 +763,11 @@ def _ref(r: Reader, key: str, *, required: bool) -> str:
         if required:
             r.errors.add(key, "This field is required.")
         return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        r.errors.add(key, "Name it by its id or its reference as a string.")
+    try:
+        return ref_or_error(value)
+    except ValueError as exc:
+        r.errors.add(key, str(exc))
         return ""
-    return str(value).strip()
 
 
 def contract_dates_check(values: Mapping[str, Any], errors: FieldErrors) -> None:

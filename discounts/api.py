@@ -17,18 +17,19 @@ API key that posted it is recorded as the approver.
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Annotated
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from ninja import Field, Query, Router, Schema, Status
-from ninja.errors import HttpError
 
-from discounts.models import Credit, Discount, PriceOverride
+from discounts.models import Credit, CreditStatus, Discount, ExceptionStatus, PriceOverride
+from revexos.api_kit import Day, Int, PageFilters, Ref, Text, choices, id_or_404, json_body
 from revexos.money import quantize
+from revexos.parsing import clean_ref, parse_date, parse_decimal, parse_id, parse_int, printable, ref_or_error
 
 router = Router(tags=["discounts"])
 
@@ -64,12 +65,7 @@ class _Body:
     """Typed access to a JSON object that collects every problem by field name."""
 
     def __init__(self, request, allowed: set[str]):
-        try:
-            data = json.loads(request.body or b"null", parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise HttpError(
-                400, f"Malformed JSON: {exc}. Send a JSON object with Content-Type: application/json."
-            ) from None
+        data = json_body(request)
         if not isinstance(data, dict):
             raise ValidationError({"body": ["Send a JSON object."]})
         self.data = data
@@ -91,84 +87,53 @@ class _Body:
             self.add(name, f"At most {max_length} characters.")
         return value.strip()
 
-    def decimal(self, name: str) -> Decimal | None:
-        value = self.data.get(name)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-            self.add(name, 'Must be a decimal string such as "10" or "1000.00".')
-            return None
-        try:
-            number = Decimal(value.strip() if isinstance(value, str) else value)
-        except InvalidOperation:
-            self.add(name, f'{value!r} is not a number; send a decimal string such as "1000.00".')
-            return None
-        if not number.is_finite():
-            self.add(name, "Must be a finite number.")
-            return None
-        return number
-
-    def day(self, name: str) -> date | None:
+    def _parsed(self, name: str, parse, **kwargs):
         value = self.data.get(name)
         if value is None or value == "":
             return None
-        if not isinstance(value, str):
-            self.add(name, "Must be an ISO 8601 date such as 2026-03-31.")
-            return None
         try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.add(name, f"{value!r} is not a date; use YYYY-MM-DD.")
+            return parse(value, **kwargs)
+        except ValueError as exc:
+            self.add(name, str(exc))
             return None
 
+    def decimal(self, name: str) -> Decimal | None:
+        return self._parsed(name, parse_decimal)
+
+    def day(self, name: str) -> date | None:
+        return self._parsed(name, parse_date)
+
     def integer(self, name: str) -> int | None:
-        value = self.data.get(name)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, str))
-            or (isinstance(value, str) and not value.strip().isdigit())
-        ):
-            self.add(name, "Must be a whole number such as 3.")
-            return None
-        number = int(value)
-        if number > 1000:
-            self.add(name, "At most 1000 billing cycles.")
-            return None
-        return number
+        return self._parsed(name, parse_int, minimum=1, maximum=1000)
 
     def contract(self, name: str = "contract"):
         from contracts.selectors import contract_by_ref
 
-        ref = self.data.get(name)
-        if ref is None or ref == "":
+        ref = self._parsed(name, ref_or_error, what="contract")
+        if ref is None:
             return None
-        if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-            self.add(name, "Name the contract by its number or id.")
-            return None
-        contract = contract_by_ref(str(ref))
+        contract = contract_by_ref(ref)
         if contract is None:
-            self.add(name, f"No contract {ref!r} (number or id).")
+            self.add(name, f"No contract {printable(ref)} (number or id).")
         return contract
 
     def customer(self, name: str = "customer"):
         from contracts.selectors import customer_by_ref
 
-        ref = self.data.get(name)
-        if ref is None or ref == "":
+        ref = self._parsed(name, ref_or_error, what="customer")
+        if ref is None:
             return None
-        if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-            self.add(name, "Name the customer by its external_id or id.")
-            return None
-        customer = customer_by_ref(str(ref))
+        customer = customer_by_ref(ref)
         if customer is None:
-            self.add(name, f"No customer {ref!r} (external_id or id).")
+            self.add(name, f"No customer {printable(ref)} (external_id or id).")
         return customer
 
     def approver(self):
         from revexos.accounts.models import User
 
+        if self.data.get("approved_by") == "":
+            self.add("approved_by", "Give the approver's e-mail, or leave the field out to record the API key.")
+            return None
         email = self.text("approved_by", max_length=254)
         if not email:
             return None
@@ -203,13 +168,12 @@ def _line_ref(contract, ref) -> str:
     """A price line named by its line ref or its id (the service checks the contract has it)."""
     if ref is None or ref == "":
         return ""
-    ref = str(ref).strip()
-    if contract is not None and ref.isdigit():
+    if (ref := clean_ref(ref, max_length=40)) is None:
+        return "(not a line ref)"  # the service answers that the contract has no such line
+    if contract is not None and (pk := parse_id(ref)) is not None:
         from contracts.models import PriceLine
 
-        found = (
-            PriceLine.objects.filter(version__contract=contract, pk=int(ref)).values_list("line_ref", flat=True).first()
-        )
+        found = PriceLine.objects.filter(version__contract=contract, pk=pk).values_list("line_ref", flat=True).first()
         if found:
             return found
     return ref
@@ -290,12 +254,12 @@ def override_json(o: PriceOverride) -> dict:
     }
 
 
-class ListFilters(Schema):
-    status: str = Field("", description="scheduled, active, expired, revoked (credits: active, used, expired, revoked)")
-    contract: str = Field("", description="Contract id or number")
-    customer: str = Field("", description="Customer id or external_id")
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+class ListFilters(PageFilters):
+    status: choices(*dict.fromkeys([*ExceptionStatus.values, *CreditStatus.values])) = Field(
+        "", description="scheduled, active, expired, revoked (credits: active, used, expired, revoked)"
+    )
+    contract: Ref = Field("", description="Contract id or number")
+    customer: Ref = Field("", description="Customer id or external_id")
 
 
 class Page(Schema):
@@ -408,13 +372,13 @@ def discounts_detail(request, discount_id: str):
 
 
 class RevokeIn(Schema):
-    reason: str
+    reason: Text
 
 
 class ExtendIn(Schema):
-    reason: str
-    end_date: date | None = None
-    max_cycles: int | None = None
+    reason: Text
+    end_date: Day | None = None
+    max_cycles: Annotated[Int, Field(ge=1, le=1000)] | None = None
 
 
 @router.post("/discounts/{discount_id}/revoke", response=dict, summary="Revoke a discount (with a reason)")
@@ -563,9 +527,7 @@ def overrides_post(request):
 
 
 def _get(model, ref: str, label: str):
-    if not str(ref).isdigit():
-        raise Http404(f"No {label} {ref!r}.")
     try:
-        return model.objects.select_related("customer", "contract", "approved_by").get(pk=int(ref))
+        return model.objects.select_related("customer", "contract", "approved_by").get(pk=id_or_404(ref, label))
     except model.DoesNotExist:
-        raise Http404(f"No {label} {ref!r}.") from None
+        raise Http404(f"No {label} {printable(ref)}.") from None

@@ -26,6 +26,7 @@ from discounts.selectors import (
 from discounts.services._common import tenant_today
 from revexos.accounts.decorators import requires
 from revexos.accounts.roles import has_capability
+from revexos.parsing import parse_id
 
 KINDS = ("discount", "credit", "override")
 KIND_LABELS = {"discount": "discount", "credit": "credit", "override": "custom rate"}
@@ -55,7 +56,7 @@ def _rows(filters: dict, today):
         today=today,
         kind=filters["kind"],
         status=filters["status"],
-        expiring_days=int(expiring) if expiring.isdigit() else None,
+        expiring_days=parse_id(expiring) if expiring in {"30", "60", "90"} else None,
         expiring_by=quarter_end(today) if expiring == "quarter" else None,
     )
 

@@ -18,16 +18,18 @@ from insights.selectors import (
     portfolio_valuation,
     valuation_totals,
 )
+from revexos.api_kit import Int, Offset, Ref
 from revexos.dates import tenant_today
 from revexos.money import quantize
+from revexos.parsing import parse_id
 
 router = Router(tags=["insights"])
 
 
 class ForecastFilters(Schema):
-    months: int = Field(3, ge=1, le=MAX_MONTHS, description=f"Calendar months after the current one (1–{MAX_MONTHS})")
-    contract: str = Field("", description="Only this contract (number or id)")
-    customer: str = Field("", description="Only this customer (external id or id)")
+    months: Int = Field(3, ge=1, le=MAX_MONTHS, description=f"Calendar months after the current one (1–{MAX_MONTHS})")
+    contract: Ref = Field("", description="Only this contract (number or id)")
+    customer: Ref = Field("", description="Only this customer (external id or id)")
     items: bool = Field(False, description="Include every expected invoice line")
 
 
@@ -98,10 +100,12 @@ def _scope(*, contract: str, customer: str):
 
     contracts = portfolio_contracts()
     if contract:
-        contracts = contracts.filter(Q(number=contract) | (Q(pk=int(contract)) if contract.isdigit() else Q(pk__in=[])))
+        contract_id = parse_id(contract)
+        contracts = contracts.filter(Q(number=contract) | (Q(pk=contract_id) if contract_id else Q(pk__in=[])))
     if customer:
+        customer_id = parse_id(customer)
         contracts = contracts.filter(
-            Q(customer__external_id=customer) | (Q(customer_id=int(customer)) if customer.isdigit() else Q(pk__in=[]))
+            Q(customer__external_id=customer) | (Q(customer_id=customer_id) if customer_id else Q(pk__in=[]))
         )
     return contracts
 
@@ -187,10 +191,10 @@ def forecast_get(request, filters: Query[ForecastFilters]):
 
 
 class ValueFilters(Schema):
-    contract: str = Field("", description="Only this contract (number or id)")
-    customer: str = Field("", description="Only this customer (external id or id)")
-    limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    contract: Ref = Field("", description="Only this contract (number or id)")
+    customer: Ref = Field("", description="Only this customer (external id or id)")
+    limit: Int = Field(100, ge=1, le=1000)
+    offset: Offset = 0
 
 
 class ValueTotalsOut(Schema):

@@ -12,22 +12,21 @@ from ninja import Field, Query, Router, Schema
 
 from insights.models import FindingStatus, LeakageFinding, LeakageRule
 from insights.selectors_leakage import leakage_finding_list
+from revexos.api_kit import PageFilters, Ref, choice
 from revexos.money import quantize
 
 router = Router(tags=["insights"])
 
 
-class LeakageFilters(Schema):
-    rule: str = Field("", description="A rule: " + ", ".join(LeakageRule.values))
-    status: str = Field(
+class LeakageFilters(PageFilters):
+    rule: choice(*LeakageRule.values, upper=True) = Field("", description="A rule: " + ", ".join(LeakageRule.values))
+    status: choice(*FindingStatus.values, "live") = Field(
         "",
         description="A status ("
         + ", ".join(FindingStatus.values)
         + "), `live` (open or acknowledged) or empty for all",
     )
-    contract: str = Field("", description="The contract's number or id")
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    contract: Ref = Field("", description="The contract's number or id")
 
 
 class LeakageFindingOut(Schema):
@@ -83,19 +82,9 @@ def finding_to_wire(f: LeakageFinding) -> dict[str, Any]:
     }
 
 
-def _bad(field: str, message: str):
-    from ninja.errors import ValidationError
-
-    return ValidationError([{"loc": ("query", field), "msg": message}])
-
-
 @router.get("/leakage-findings", response=LeakageFindingPage, summary="List leakage findings, largest amount first")
 def leakage_findings_list(request, filters: Query[LeakageFilters]):
-    rule = filters.rule.strip().upper()
-    if rule and rule not in LeakageRule.values:
-        raise _bad("rule", f"Unknown rule; use one of {', '.join(LeakageRule.values)}.")
-    if filters.status and filters.status not in (*FindingStatus.values, "live"):
-        raise _bad("status", f"Unknown status; use one of {', '.join(FindingStatus.values)} or live.")
+    rule = filters.rule
     findings = leakage_finding_list(rule=rule, status=filters.status, contract=filters.contract.strip())
     rows = list(findings[filters.offset : filters.offset + filters.limit])
     return {"items": [finding_to_wire(f) for f in rows], "count": findings.count()}

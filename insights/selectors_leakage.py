@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from insights.leakage import RULE_DEFINITIONS
 from insights.models import LIVE_STATUSES, LeakageFinding, LeakageRule
+from revexos.parsing import parse_id
 
 
 def leakage_finding_list(*, rule: str = "", status: str = "", contract: str = "") -> QuerySet[LeakageFinding]:
@@ -23,8 +24,8 @@ def leakage_finding_list(*, rule: str = "", status: str = "", contract: str = ""
         findings = findings.filter(status=status)
     if contract:
         q = Q(contract__number__iexact=contract)
-        if contract.isdigit():
-            q |= Q(contract_id=int(contract))
+        if (contract_id := parse_id(contract)) is not None:
+            q |= Q(contract_id=contract_id)
         findings = findings.filter(q)
     return findings.order_by("-amount", "rule", "-id")
 

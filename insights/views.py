@@ -26,6 +26,7 @@ from insights.selectors import (
 from revexos.accounts.decorators import requires
 from revexos.accounts.models import Role
 from revexos.dates import tenant_today
+from revexos.parsing import parse_date, parse_int
 
 DEFAULT_MONTHS = 6
 MONTH_CHOICES = (3, 6, 12, 24)
@@ -33,7 +34,7 @@ MONTH_CHOICES = (3, 6, 12, 24)
 
 def _months(request, default: int = DEFAULT_MONTHS) -> int:
     try:
-        months = int(request.GET.get("months", default))
+        months = parse_int(request.GET.get("months", default))
     except ValueError:
         return default
     return min(max(months, 1), MAX_MONTHS)
@@ -199,7 +200,7 @@ def billed_page(request):
     start = today.replace(day=1)
     try:
         if request.GET.get("month"):
-            start = date.fromisoformat(request.GET["month"] + "-01")
+            start = parse_date(request.GET["month"] + "-01")
     except ValueError:
         pass
     end = (date(start.year + (start.month == 12), start.month % 12 + 1, 1)).toordinal() - 1

@@ -12,23 +12,22 @@ from ninja import Field, Query, Router, Schema
 
 from renewals.models import RenewalAlert, RenewalStatus
 from renewals.selectors import renewal_alert_api_list
+from revexos.api_kit import Day, PageFilters, Ref, choice
 from revexos.money import quantize
 
 router = Router(tags=["renewals"])
 
 
-class RenewalAlertFilters(Schema):
-    status: str = Field(
+class RenewalAlertFilters(PageFilters):
+    status: choice(*RenewalStatus.values, "action", "all") = Field(
         "",
         description="A status ("
         + ", ".join(RenewalStatus.values)
         + "), `action` (needs a decision) or `all` (default)",
     )
-    owner: str = Field("", description="The owner's e-mail or user id")
-    due_before: date | None = Field(None, description="Terms ending on or before this date")
-    notice_before: date | None = Field(None, description="Notice deadline on or before this date")
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    owner: Ref = Field("", description="The owner's e-mail or user id")
+    due_before: Day | None = Field(None, description="Terms ending on or before this date")
+    notice_before: Day | None = Field(None, description="Notice deadline on or before this date")
 
 
 class RenewalAlertOut(Schema):
@@ -86,17 +85,6 @@ def alert_to_wire(alert: RenewalAlert) -> dict[str, Any]:
 
 @router.get("/renewal-alerts", response=RenewalAlertPage, summary="List renewal alerts, most urgent first")
 def renewal_alerts_list(request, filters: Query[RenewalAlertFilters]):
-    from ninja.errors import ValidationError
-
-    if filters.status and filters.status not in (*RenewalStatus.values, "action", "all"):
-        raise ValidationError(
-            [
-                {
-                    "loc": ("query", "status"),
-                    "msg": f"Unknown status; use one of {', '.join(RenewalStatus.values)}, action or all.",
-                }
-            ]
-        )
     alerts = renewal_alert_api_list(
         status=filters.status,
         owner=filters.owner.strip(),

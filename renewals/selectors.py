@@ -16,6 +16,7 @@ from django.db.models.functions import TruncQuarter
 from contracts.models import Contract, ContractStatus
 from renewals.models import QUEUE_STATUSES, RenewalAlert, RenewalDecision, RenewalStatus
 from revexos.accounts.models import Role, User
+from revexos.parsing import parse_id
 
 ZERO = Decimal(0)
 
@@ -52,8 +53,10 @@ def queue_owner_scope(*, user, owner: str) -> str:
     """The owner filter actually applied: "mine", "all", "none" or a user id (as a string)."""
     if not can_see_all(user):
         return "mine"
-    if owner in ("mine", "all", "none") or owner.isdigit():
+    if owner in ("mine", "all", "none"):
         return owner
+    if (owner_id := parse_id(owner)) is not None:
+        return str(owner_id)
     return "all"
 
 
@@ -62,8 +65,8 @@ def _owner_filter(alerts: QuerySet, *, user, scope: str) -> QuerySet:
         return alerts.filter(owner=user)
     if scope == "none":
         return alerts.filter(owner__isnull=True)
-    if scope.isdigit():
-        return alerts.filter(owner_id=int(scope))
+    if (owner_id := parse_id(scope)) is not None:
+        return alerts.filter(owner_id=owner_id)
     return alerts
 
 
@@ -249,7 +252,8 @@ def renewal_alert_api_list(
     alerts = RenewalAlert.objects.select_related("contract", "contract__customer", "owner")
     alerts = _status_filter(alerts, status or "all")
     if owner:
-        alerts = alerts.filter(owner_id=int(owner)) if owner.isdigit() else alerts.filter(owner__email__iexact=owner)
+        owner_id = parse_id(owner)
+        alerts = alerts.filter(owner_id=owner_id) if owner_id else alerts.filter(owner__email__iexact=owner)
     if due_before is not None:
         alerts = alerts.filter(end_date__lte=due_before)
     if notice_before is not None:

@@ -7,5 +7,5 @@ app_name = "renewals"
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("quarters/", views.by_quarter, name="quarters"),
-    path("<int:pk>/decide/", views.decide, name="decide"),
+    path("<id:pk>/decide/", views.decide, name="decide"),
 ]

@@ -7,6 +7,9 @@ Errors always have the same JSON shape so integrations can handle them in one pl
 
 from __future__ import annotations
 
+import logging
+import re
+
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
@@ -16,6 +19,39 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from revexos.accounts.services import api_key_authenticate
+from revexos.request_guards import ERROR_CODES
+
+logger = logging.getLogger("django.request")
+
+# The error answers every operation documents (their body is the one error shape below).
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "examples": ["validation_error"]},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    "description": "Each bad field by its path (price_lines.0.amount) with what is wrong",
+                },
+            },
+        }
+    },
+}
+ERROR_DESCRIPTIONS = {
+    "400": "Malformed request (JSON that does not parse, nested too deeply)",
+    "401": "Missing, unknown or revoked API key",
+    "404": "No such object (or an id that cannot exist)",
+    "409": "Conflicts with the object's current state",
+    "413": "Request body over the size limit",
+    "415": "Body not in a media type the operation takes (send Content-Type: application/json)",
+    "422": "Invalid fields, each named with what is wrong; nothing was saved",
+}
 
 
 class ApiKeyAuth(HttpBearer):
@@ -28,7 +64,45 @@ class ApiKeyAuth(HttpBearer):
         return key
 
 
-api = NinjaAPI(
+class RevexosAPI(NinjaAPI):
+    """NinjaAPI whose OpenAPI document lists the error answers of every operation, in one shape."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        for path, methods in schema.get("paths", {}).items():
+            for method, operation in methods.items():
+                if method.lower() in {"get", "post", "put", "patch", "delete"}:
+                    _document_errors(path, method.lower(), operation)
+        return schema
+
+
+def _document_errors(path: str, method: str, operation: dict) -> None:
+    # One key per status: ninja keeps int keys from `response=` beside str keys from openapi_extra.
+    responses: dict[str, dict] = {}
+    for status, answer in (operation.get("responses") or {}).items():
+        responses.setdefault(str(status), {}).update(answer)
+    wanted = ["400", "422"]
+    if operation.get("security") != [] and operation.get("security") is not None:
+        wanted.append("401")
+    if re.search(r"\{[^}]+\}", path):
+        wanted.append("404")
+    if method in {"post", "put", "patch"}:
+        wanted += ["413", "415"]
+    if method in {"post", "patch", "put"} and "{" in path:
+        wanted.append("409")
+    for status in wanted:
+        responses.setdefault(
+            status,
+            {
+                "description": ERROR_DESCRIPTIONS[status],
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+        )
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+api = RevexosAPI(
     title="RevExOS API",
     version="1",
     description="Contracts, usage, time and delivery events in; invoices, renewals and insights out.",
@@ -103,8 +177,21 @@ def on_forbidden(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
-    code = {400: "bad_request", 409: "conflict", 413: "too_large"}.get(exc.status_code, "error")
+    code = ERROR_CODES.get(exc.status_code, "error")
     return api.create_response(request, error_body(code, str(exc)), status=exc.status_code)
+
+
+@api.exception_handler(Exception)
+def on_server_error(request, exc: Exception):
+    """A bug: logged with its traceback (and the request), answered in the error shape, never as HTML."""
+    logger.error(
+        "Internal Server Error: %s", request.path, exc_info=exc, extra={"status_code": 500, "request": request}
+    )
+    return api.create_response(
+        request,
+        error_body("server_error", "Something went wrong on our side; the error has been logged."),
+        status=500,
+    )
 
 
 class HealthOut(Schema):

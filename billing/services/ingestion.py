@@ -25,6 +25,7 @@ from billing.models import DeliveryEvent, DeliveryEventKind, ReviewTaskKind, Tim
 from billing.services.context import tenant_zone
 from billing.services.enqueue import task_enqueue_on_commit
 from billing.services.reviews import review_task_raise
+from revexos.parsing import parse_date, parse_decimal, parse_id, ref_or_error
 from revexos.schedule import version_on
 
 MAX_BATCH = 1000
@@ -88,6 +89,9 @@ def _string(
     if len(value) > max_length:
         errors.add(index, key, f"At most {max_length} characters.")
         return None
+    if "\x00" in value:
+        errors.add(index, key, "Text must not contain NUL (\\u0000) characters.")
+        return None
     return value.strip()
 
 
@@ -96,14 +100,11 @@ def _reference(item: dict, key: str, errors: _Errors, index: int) -> str | None:
     value = item.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        errors.add(
-            index,
-            key,
-            f"Must be an id or a {('number' if key == 'contract' else 'external_id')} string, not {type(value).__name__}.",
-        )
+    try:
+        return ref_or_error(value, what=key)
+    except ValueError as exc:
+        errors.add(index, key, str(exc))
         return None
-    return str(value).strip()
 
 
 def _decimal(
@@ -113,16 +114,10 @@ def _decimal(
     if value is None or value == "":
         errors.add(index, key, "This field is required.")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
-        errors.add(index, key, f"Must be a number or a decimal string, not {type(value).__name__}.")
-        return None
     try:
-        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation:
-        errors.add(index, key, f"{value!r} is not a number.")
-        return None
-    if not number.is_finite():
-        errors.add(index, key, "Must be a finite number.")
+        number = parse_decimal(value)
+    except ValueError as exc:
+        errors.add(index, key, str(exc))
         return None
     if number < low or (number == low and not low_inclusive):
         errors.add(index, key, f"Must be {'at least' if low_inclusive else 'greater than'} {low}; got {number}.")
@@ -164,9 +159,9 @@ def _day(item: dict, key: str, errors: _Errors, index: int, *, today: date) -> d
         errors.add(index, key, "Required: an ISO 8601 date, e.g. 2026-02-01.")
         return None
     try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        errors.add(index, key, f"{value!r} is not an ISO 8601 date, e.g. 2026-02-01.")
+        day = parse_date(value)
+    except ValueError as exc:
+        errors.add(index, key, str(exc))
         return None
     if day > today + FUTURE_TOLERANCE:
         errors.add(index, key, f"{value} is in the future; log time when it is worked.")
@@ -185,7 +180,7 @@ def _contracts_resolve(refs: set[str]) -> dict[str, Any]:
 
     if not refs:
         return {}
-    ids = [int(r) for r in refs if r.isdigit() and len(r) < 19]
+    ids = [pk for pk in map(parse_id, refs) if pk is not None]
     found = Contract.objects.filter(Q(number__in=refs) | Q(pk__in=ids))
     by_number = {c.number: c for c in found}
     by_id = {str(c.pk): c for c in found}
@@ -257,7 +252,7 @@ def usage_events_ingest(*, events: Any) -> IngestResult:
     if customer_refs:
         from contracts.models import Customer
 
-        ids = [int(r) for r in customer_refs if r.isdigit() and len(r) < 19]
+        ids = [pk for pk in map(parse_id, customer_refs) if pk is not None]
         customers = list(Customer.objects.filter(Q(external_id__in=customer_refs) | Q(pk__in=ids)))
         by_external = {c.external_id: c for c in customers}
         by_id = {str(c.pk): c for c in customers}

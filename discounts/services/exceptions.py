@@ -28,6 +28,7 @@ from discounts.models import (
 from discounts.services._common import actor_fields, tenant_today
 from discounts.services.lifecycle import discount_status_on, status_after_change
 from revexos.money import MINOR_UNITS, quantize
+from revexos.parsing import date_in_bounds
 
 MAX_VALUE = Decimal("1000000000000")
 NO_EXPIRY_HELP = (
@@ -39,6 +40,15 @@ NO_EXPIRY_HELP = (
 class Errors(dict):
     def add(self, name: str, message: str) -> None:
         self.setdefault(name, []).append(message)
+
+    def dates_in_bounds(self, **days: date | None) -> None:
+        """Every date of an exception lies in the window dates may take (revexos.parsing)."""
+        for name, day in days.items():
+            if day is not None:
+                try:
+                    date_in_bounds(day)
+                except ValueError as exc:
+                    self.add(name, str(exc))
 
     def raise_if_any(self) -> None:
         if self:
@@ -116,12 +126,15 @@ def discount_create(
         errors.add("kind", "Choose percentage or fixed.")
     if value is None:
         errors.add("value", "Give the discount: a percentage (10 = 10 %) or, for fixed, the amount per billing cycle.")
-    elif value <= 0 or value > MAX_VALUE:
+    elif value <= 0:
         errors.add("value", "The discount must be greater than zero.")
+    elif value > MAX_VALUE:
+        errors.add("value", f"The discount is too large (at most {MAX_VALUE:,}).")
     elif kind == DiscountKind.PERCENTAGE and value > 100:
         errors.add("value", "A percentage discount cannot exceed 100.")
     if start_date is None:
         errors.add("start_date", "Give the first day the discount applies.")
+    errors.dates_in_bounds(start_date=start_date, end_date=end_date)
     if end_date is not None and start_date is not None and end_date < start_date:
         errors.add("end_date", f"The end date {end_date} is before the start date {start_date}.")
     if max_cycles is not None and max_cycles < 1:
@@ -221,10 +234,13 @@ def credit_create(
         errors.add("currency", f"Unknown currency {currency!r}; use an ISO 4217 code such as USD.")
     if amount is None:
         errors.add("amount", 'Give the credit amount, e.g. "1000.00".')
-    elif amount <= 0 or amount > MAX_VALUE:
+    elif amount <= 0:
         errors.add("amount", "A credit must be greater than zero.")
+    elif amount > MAX_VALUE:
+        errors.add("amount", f"The credit is too large (at most {MAX_VALUE:,}).")
     elif currency in MINOR_UNITS and quantize(amount, currency) != amount:
         errors.add("amount", f"A {currency} amount has at most {MINOR_UNITS[currency]} decimals.")
+    errors.dates_in_bounds(expires_on=expires_on)
     if expires_on is None and not no_expiry_reason:
         errors.add("expires_on", "Give the last day the credit can be used, or a written reason in no_expiry_reason.")
     if not reason:
@@ -290,10 +306,13 @@ def price_override_create(
         errors.add("role", "A time-and-materials override names the rate-card role it replaces (e.g. engineer).")
     elif line_ref in kinds and kinds[line_ref] not in ("time_and_materials", "recurring", "usage"):
         errors.add("price_line", "Overrides replace recurring amounts, usage unit prices and hourly rates.")
-    if rate is None or rate < 0 or rate > MAX_VALUE:
+    if rate is None or rate < 0:
         errors.add("rate", 'Give the custom rate (zero or more), e.g. "120.00".')
+    elif rate > MAX_VALUE:
+        errors.add("rate", f"The custom rate is too large (at most {MAX_VALUE:,}).")
     if start_date is None:
         errors.add("start_date", "Give the first day the custom rate applies.")
+    errors.dates_in_bounds(start_date=start_date, end_date=end_date)
     if end_date is None:
         errors.add("end_date", "A custom rate needs an end date; after it the contract rate applies again.")
     elif start_date is not None and end_date < start_date:
@@ -430,6 +449,7 @@ def exception_extend(
             errors.add(
                 date_field, "Give the new end date" + (" or more billing cycles." if kind == "discount" else ".")
             )
+        errors.dates_in_bounds(**{date_field: end_date})
         if end_date is not None:
             start = getattr(obj, "start_date", None)
             if old_end is not None and end_date <= old_end:

@@ -18,7 +18,7 @@ urlpatterns = [
     path("password/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("users/", views.user_list, name="user_list"),
     path("users/new/", views.user_create_view, name="user_create"),
-    path("users/<int:pk>/", views.user_edit_view, name="user_edit"),
+    path("users/<id:pk>/", views.user_edit_view, name="user_edit"),
     path("api-keys/", views.api_key_list, name="api_keys"),
-    path("api-keys/<int:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
+    path("api-keys/<id:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
 ]

@@ -69,7 +69,12 @@ TENANT_LIMIT_SET_CALLS = True
 AUTH_USER_MODEL = "accounts.User"
 
 MIDDLEWARE = [
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    # django-tenants' host → schema routing, matching host names case-insensitively.
+    "revexos.tenancy.middleware.TenantMiddleware",
+    # Body size, content type, JSON depth, NUL characters and the JSON error shape for /api/v1/;
+    # NUL characters for the UI (revexos/request_guards.py).
+    "revexos.request_guards.ApiGuardMiddleware",
+    "revexos.request_guards.InputGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -193,6 +198,11 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "revexos")
 
 NINJA_PAGINATION_PER_PAGE = 50
+# API request bodies (revexos/request_guards.py): a 1,000-event usage batch with 4 KB of properties
+# per event is about 4.5 MB; uploads (CSV exports of other systems) may be larger. Deeper JSON is refused.
+API_MAX_BODY_BYTES = int(env_str("API_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
+API_MAX_UPLOAD_BYTES = int(env_str("API_MAX_UPLOAD_BYTES", str(25 * 1024 * 1024)))
+API_MAX_JSON_DEPTH = 32
 
 # How long the finance home keeps its forecast and contract-value figures (0 = always recompute).
 INSIGHTS_HOME_CACHE_SECONDS = int(env_str("INSIGHTS_HOME_CACHE_SECONDS", "600"))
