@@ -35,6 +35,7 @@ from contracts.models import Contract, Customer
 from contracts.services.contracts import contract_create, contract_validate
 from contracts.services.customers import customer_create, customer_update, customer_validate
 from contracts.wire import price_line_to_wire
+from revexos.csv_safe import SafeDictWriter, csv_unescape
 from revexos.schedule import version_in_force
 
 MAX_ROWS = 5000
@@ -253,7 +254,7 @@ def _read(text: str, what: str) -> tuple[list[tuple[int, dict[str, str]]], list[
                 continue
             if not any((v or "").strip() for v in row.values()):
                 continue
-            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+            rows.append((reader.line_num, {k: csv_unescape((v or "").strip()) for k, v in row.items()}))
     except csv.Error as exc:
         return [], [f"The file is not valid CSV: {exc}."]
     problems = []
@@ -355,7 +356,7 @@ def customers_import_commit(*, text: str, user=None) -> ImportResult:
 
 def customers_export_csv(*, customers) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CUSTOMER_COLUMNS, lineterminator="\n")
+    writer = SafeDictWriter(out, fieldnames=CUSTOMER_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for c in customers:
         writer.writerow(
@@ -557,7 +558,7 @@ def contracts_import_commit(*, text: str, user=None) -> ImportResult:
 def contracts_export_csv(*, contracts) -> str:
     """The terms in force today of each contract, one row per price line (the import format)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CONTRACT_COLUMNS, lineterminator="\n")
+    writer = SafeDictWriter(out, fieldnames=CONTRACT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     today = timezone.localdate()
     for contract in contracts:
@@ -606,7 +607,7 @@ def _bool(value: bool) -> str:
 
 def template_csv(what: str) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS[what], lineterminator="\n")
+    writer = SafeDictWriter(out, fieldnames=COLUMNS[what], lineterminator="\n")
     writer.writeheader()
     for row in EXAMPLES[what]:
         writer.writerow(row)

@@ -237,3 +237,20 @@ def test_contracts_export_is_the_import_format(in_a):
             "C-102,", "C-2,"
         ).splitlines()[1:] == sorted(exported.splitlines()[1:], key=lambda line: exported.splitlines().index(line))
         assert contracts_import_preview(text=exported).bad_rows[0].errors[0].startswith("number: Contract C-")
+
+
+def test_exports_neutralise_formulas_and_reimport_unchanged(in_a):
+    """A customer named like a formula is exported as text (no spreadsheet runs it) and the export
+    still re-imports to the same values."""
+    with in_a():
+        customer_create(data=customer_payload(external_id="evil", legal_name='=HYPERLINK("http://x","y")'))
+        customer_create(data=customer_payload(external_id="plus", legal_name="+44 Ltd", tax_id="-1"))
+        exported = customers_export_csv(customers=customer_list())
+        rows = {r["external_id"]: r for r in csv.DictReader(io.StringIO(exported))}
+        assert rows["evil"]["legal_name"] == '\'=HYPERLINK("http://x","y")'
+        assert rows["plus"]["legal_name"] == "'+44 Ltd" and rows["plus"]["tax_id"] == "-1"
+        for row in rows.values():
+            assert not any(str(v).startswith(("=", "+", "@", "\t", "\r")) for v in row.values())
+        customers_import_commit(text=exported)
+        assert Customer.objects.get(external_id="evil").legal_name == '=HYPERLINK("http://x","y")'
+        assert customers_export_csv(customers=customer_list()) == exported
