@@ -17,7 +17,7 @@ from pydantic import ConfigDict, WithJsonSchema
 
 from contracts.models import ContractStatus
 from contracts.selectors import contract_by_ref, contract_list, contract_terms_on, customer_by_ref, customer_list
-from contracts.services.contracts import contract_amend, contract_create
+from contracts.services.contracts import contract_amend, contract_create, contract_update
 from contracts.services.customers import customer_create, customer_update
 from contracts.wire import CURRENCY_CODES, contract_to_wire, customer_to_wire, version_to_wire
 from revexos.api_kit import Day, PageFilters, Ref, Text, choice
@@ -99,7 +99,9 @@ class PriceLineIn(_Open):
     bill_on: Date_ = None
     frequency: Text_ = Field(None, description="monthly | quarterly | annual")
     timing: Text_ = Field(None, description="advance | arrears")
-    included_hours: Decimal_ = None
+    included_hours: Decimal_ = Field(
+        None, description="recurring: hours the fee includes (with overage_rate); fixed_fee: the budget in hours"
+    )
     overage_rate: Decimal_ = None
     reference: Text_ = None
     expected_date: Date_ = None
@@ -152,6 +154,9 @@ class ContractIn(_Open):
 
 class AmendmentIn(_Open):
     effective_from: Date_ = Field(None, description="After the latest version's effective date, inside the contract")
+    issuing_entity: Text_ = Field(
+        None, description="Id, invoice prefix or legal name: invoices under the new terms are issued by this entity"
+    )
     reason: Text_ = None
     currency: Text_ = None
     payment_terms_days: Int_ = None
@@ -209,6 +214,7 @@ class VersionOut(Schema):
     po_number: str
     po_required: bool
     billing_anchor: str
+    issuing_entity: str = Field(description="The entity issuing invoices under these terms (id)")
     price_lines: list[dict[str, Any]]
 
 
@@ -327,6 +333,19 @@ class AsOfFilter(Schema):
 @router.get("/contracts/{ref}", response=ContractOut, summary="A contract with the terms in force (by id or number)")
 def contracts_detail(request, ref: str, filters: Query[AsOfFilter]):
     return _contract_out(_contract_or_404(ref), on=filters.as_of)
+
+
+@router.patch(
+    "/contracts/{ref}",
+    response=ContractOut,
+    summary="Change a contract's own fields (title, owner, end date, renewal settings, …)",
+    description="Only the keys sent change. The terms in force (currency, payment terms, PO, anchor, price "
+    "lines) change by amendment (`POST /contracts/{ref}/amendments`); a draft's terms, or terms not yet in "
+    "force, may be sent here too.",
+)
+def contracts_update(request, ref: str, payload: ContractIn):
+    contract = contract_update(contract=_contract_or_404(ref), data=_dump(request))
+    return _contract_out(contract_by_ref(str(contract.pk)) or contract)
 
 
 @router.get("/contracts/{ref}/versions", response=list[VersionOut], summary="Every version of a contract's terms")

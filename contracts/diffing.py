@@ -15,6 +15,7 @@ TERM_LABELS = {
     "po_number": "PO number",
     "po_required": "PO required",
     "billing_anchor": "Billing anchor",
+    "issuing_entity": "Issuing entity",
 }
 
 

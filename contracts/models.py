@@ -223,6 +223,15 @@ class ContractVersion(models.Model):
     po_required = models.BooleanField("PO required", default=False)
     billing_anchor = models.CharField(max_length=12, choices=BillingAnchor.choices, default=BillingAnchor.CALENDAR)
     currency = models.CharField(max_length=3, choices=CURRENCIES, default="USD")
+    # An amendment may move the contract to another of the tenant's legal entities from its date.
+    issuing_entity = models.ForeignKey(
+        "IssuingEntity",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Issues the invoices under these terms; empty: the contract's issuing entity.",
+    )
     reason = models.CharField(max_length=500, blank=True, help_text="Why the terms changed (amendments).")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -241,6 +250,10 @@ class ContractVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contract.number} v{self.version} from {self.effective_from}"
+
+    def issuing_entity_id_for(self, contract: Contract | None = None) -> int:
+        """The entity that issues invoices under these terms: the version's own, else the contract's."""
+        return self.issuing_entity_id or (contract or self.contract).issuing_entity_id
 
     def has_taken_effect(self, today: date | None = None) -> bool:
         """A version in force (from today or earlier) is history: it is never edited again."""

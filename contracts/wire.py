@@ -56,6 +56,8 @@ LINE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Keys a kind accepts but only writes out when set.
 LINE_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    # A fixed fee's budget: hours logged beyond it raise a review task (it bills nothing more).
+    PriceLineKind.FIXED_FEE: ("included_hours",),
     PriceLineKind.MILESTONE: ("percent_of_fixed_fee",),
     PriceLineKind.USAGE: ("aggregation", "aggregation_property", "threshold_amount"),
 }
@@ -497,6 +499,7 @@ def price_line_read(data: Any, index: int, errors: FieldErrors) -> CleanLine:
     if kind == PriceLineKind.FIXED_FEE:
         line.amount = r.money("amount", required=True)
         line.bill_on = r.date("bill_on")
+        line.included_hours = r.decimal("included_hours", label="budget in hours")
     elif kind == PriceLineKind.RECURRING:
         line.amount = r.money("amount", required=True)
         line.frequency = r.choice("frequency", Frequency.values, required=True, what="frequency")
@@ -875,7 +878,9 @@ def contract_to_wire(contract, version) -> dict[str, Any]:
         "number": contract.number,
         "title": contract.title,
         "status": contract.status,
-        "issuing_entity": str(contract.issuing_entity_id),
+        "issuing_entity": str(
+            version.issuing_entity_id_for(contract) if version is not None else contract.issuing_entity_id
+        ),
         "owner": contract.owner.email if contract.owner_id else None,
         "start_date": _date_out(contract.start_date),
         "end_date": _date_out(contract.end_date),
@@ -910,6 +915,7 @@ def version_to_wire(version) -> dict[str, Any]:
         "contract": version.contract.number,
         **version_summary_to_wire(version),
         **terms_to_wire(version),
+        "issuing_entity": str(version.issuing_entity_id_for()),
     }
 
 

@@ -17,7 +17,7 @@ API key that posted it is recorded as the approver.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -373,6 +373,16 @@ def discounts_detail(request, discount_id: str):
 
 class RevokeIn(Schema):
     reason: Text
+    effective_date: Day | None = Field(
+        None,
+        description="The first day it no longer applies (default today: revoked at once). A later date "
+        "brings the end forward to the day before; it then expires on its own.",
+    )
+
+
+class EndIn(Schema):
+    reason: Text
+    end_date: Day = Field(description="The last day it applies: today or later, before its current end")
 
 
 class ExtendIn(Schema):
@@ -381,33 +391,86 @@ class ExtendIn(Schema):
     max_cycles: Annotated[Int, Field(ge=1, le=1000)] | None = None
 
 
-@router.post("/discounts/{discount_id}/revoke", response=dict, summary="Revoke a discount (with a reason)")
-def discounts_revoke(request, discount_id: str, payload: RevokeIn):
-    from discounts.services.exceptions import exception_revoke
+# kind (service) -> model, label, wire form; the lifecycle endpoints below are the same for all three.
+_KINDS = {
+    "discount": (Discount, "discount", discount_json),
+    "credit": (Credit, "credit", credit_json),
+    "override": (PriceOverride, "custom rate", override_json),
+}
 
-    obj = _get(Discount, discount_id, "discount")
-    return discount_json(
-        exception_revoke(kind="discount", pk=obj.pk, reason=payload.reason, actor_label=_key_label(request))
+
+def _revoke(request, kind: str, ref: str, payload: RevokeIn) -> dict:
+    from discounts.services.exceptions import exception_end, exception_revoke
+    from revexos.dates import tenant_today
+
+    model, label, to_json = _KINDS[kind]
+    obj = _get(model, ref, label)
+    today = tenant_today()
+    if payload.effective_date is not None and payload.effective_date < today:
+        raise ValidationError(
+            {"effective_date": ["A revocation takes effect today or later; invoices already made keep what they got."]}
+        )
+    if payload.effective_date is None or payload.effective_date == today:
+        done = exception_revoke(kind=kind, pk=obj.pk, reason=payload.reason, actor_label=_key_label(request))
+    else:
+        done = exception_end(
+            kind=kind,
+            pk=obj.pk,
+            end_date=payload.effective_date - timedelta(days=1),
+            reason=payload.reason,
+            actor_label=_key_label(request),
+        )
+    return to_json(_get(model, done.pk, label))
+
+
+def _end(request, kind: str, ref: str, payload: EndIn) -> dict:
+    from discounts.services.exceptions import exception_end
+
+    model, label, to_json = _KINDS[kind]
+    obj = _get(model, ref, label)
+    try:
+        exception_end(
+            kind=kind, pk=obj.pk, end_date=payload.end_date, reason=payload.reason, actor_label=_key_label(request)
+        )
+    except ValidationError as exc:
+        # The credit's date is expires_on in the model; the API names it end_date here.
+        if hasattr(exc, "error_dict") and "expires_on" in exc.error_dict:
+            exc.error_dict["end_date"] = exc.error_dict.pop("expires_on")
+        raise
+    return to_json(_get(model, obj.pk, label))
+
+
+def _extend(request, kind: str, ref: str, payload: ExtendIn) -> dict:
+    from discounts.services.exceptions import exception_extend
+
+    model, label, to_json = _KINDS[kind]
+    obj = _get(model, ref, label)
+    done = exception_extend(
+        kind=kind,
+        pk=obj.pk,
+        reason=payload.reason,
+        end_date=payload.end_date,
+        max_cycles=payload.max_cycles,
+        actor_label=_key_label(request),
     )
+    return to_json(_get(model, done.pk, label))
+
+
+@router.post("/discounts/{discount_id}/revoke", response=dict, summary="Revoke a discount now or from a date")
+def discounts_revoke(request, discount_id: str, payload: RevokeIn):
+    return _revoke(request, "discount", discount_id, payload)
+
+
+@router.post("/discounts/{discount_id}/end", response=dict, summary="Bring a discount's end date forward")
+def discounts_end(request, discount_id: str, payload: EndIn):
+    return _end(request, "discount", discount_id, payload)
 
 
 @router.post(
     "/discounts/{discount_id}/extend", response=dict, summary="Extend a discount (later end date or more cycles)"
 )
 def discounts_extend(request, discount_id: str, payload: ExtendIn):
-    from discounts.services.exceptions import exception_extend
-
-    obj = _get(Discount, discount_id, "discount")
-    return discount_json(
-        exception_extend(
-            kind="discount",
-            pk=obj.pk,
-            reason=payload.reason,
-            end_date=payload.end_date,
-            max_cycles=payload.max_cycles,
-            actor_label=_key_label(request),
-        )
-    )
+    return _extend(request, "discount", discount_id, payload)
 
 
 @router.get("/credits", response=Page, summary="List credits, newest first")
@@ -531,3 +594,33 @@ def _get(model, ref: str, label: str):
         return model.objects.select_related("customer", "contract", "approved_by").get(pk=id_or_404(ref, label))
     except model.DoesNotExist:
         raise Http404(f"No {label} {printable(ref)}.") from None
+
+
+@router.get("/price-overrides/{override_id}", response=dict, summary="A custom rate")
+def overrides_detail(request, override_id: str):
+    return override_json(_get(PriceOverride, override_id, "custom rate"))
+
+
+@router.post("/credits/{credit_id}/revoke", response=dict, summary="Revoke a credit now or from a date")
+def credits_revoke(request, credit_id: str, payload: RevokeIn):
+    return _revoke(request, "credit", credit_id, payload)
+
+
+@router.post("/credits/{credit_id}/end", response=dict, summary="Bring a credit's expiry forward")
+def credits_end(request, credit_id: str, payload: EndIn):
+    return _end(request, "credit", credit_id, payload)
+
+
+@router.post("/credits/{credit_id}/extend", response=dict, summary="Extend a credit (later expiry)")
+def credits_extend(request, credit_id: str, payload: ExtendIn):
+    return _extend(request, "credit", credit_id, payload)
+
+
+@router.post("/price-overrides/{override_id}/revoke", response=dict, summary="Revoke a custom rate now or from a date")
+def overrides_revoke(request, override_id: str, payload: RevokeIn):
+    return _revoke(request, "override", override_id, payload)
+
+
+@router.post("/price-overrides/{override_id}/end", response=dict, summary="Bring a custom rate's end date forward")
+def overrides_end(request, override_id: str, payload: EndIn):
+    return _end(request, "override", override_id, payload)

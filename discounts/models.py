@@ -287,6 +287,7 @@ class EventAction(models.TextChoices):
     CYCLES_USED = "cycles_used", "Billing cycles used up"
     REVOKED = "revoked", "Revoked"
     EXTENDED = "extended", "Extended"
+    ENDED_EARLY = "ended_early", "End brought forward"
     USED_UP = "used_up", "Credit used up"
 
 

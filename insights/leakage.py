@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import (
+    BigIntegerField,
     Count,
     DateField,
     Exists,
@@ -1322,7 +1323,14 @@ def rule_l8(ctx: ScanContext) -> list[Candidate]:
             v_po=Subquery(version.values("po_number")[:1]),
             v_po_required=Subquery(version.values("po_required")[:1]),
             v_number=Subquery(version.values("version")[:1]),
-            contract_entity=F("contract__issuing_entity_id"),
+            contract_entity=Coalesce(
+                Subquery(version.values("issuing_entity_id")[:1]),
+                F("contract__issuing_entity_id"),
+                output_field=BigIntegerField(),
+            ),
+            contract_entity_name=Coalesce(
+                Subquery(version.values("issuing_entity__legal_name")[:1]), F("contract__issuing_entity__legal_name")
+            ),
         )
         .filter(
             ~Q(payment_terms_days=F("v_terms"))
@@ -1343,7 +1351,7 @@ def rule_l8(ctx: ScanContext) -> list[Candidate]:
             "issuing_entity_id",
             "issuing_entity__legal_name",
             "contract_entity",
-            "contract__issuing_entity__legal_name",
+            "contract_entity_name",
             "v_terms",
             "v_po",
             "v_po_required",
@@ -1378,7 +1386,7 @@ def rule_l8(ctx: ScanContext) -> list[Candidate]:
                 {
                     "term": "issuing entity",
                     "invoice": r["issuing_entity__legal_name"],
-                    "contract": r["contract__issuing_entity__legal_name"],
+                    "contract": r["contract_entity_name"],
                 }
             )
         if not diffs:

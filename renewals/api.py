@@ -6,14 +6,17 @@ Money is a decimal string in the currency's own digits ("37200.00"); ids are str
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from ninja import Field, Query, Router, Schema
+from django.shortcuts import get_object_or_404
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import StringConstraints
 
-from renewals.models import RenewalAlert, RenewalStatus
+from renewals.models import PERSON_DECISIONS, RenewalAlert, RenewalDecision, RenewalStatus
 from renewals.selectors import renewal_alert_api_list
-from revexos.api_kit import Day, PageFilters, Ref, choice
+from revexos.api_kit import Day, DecimalStr, Int, PageFilters, Ref, Text, choice, id_or_404
 from revexos.money import quantize
+from revexos.parsing import printable
 
 router = Router(tags=["renewals"])
 
@@ -53,6 +56,35 @@ class RenewalAlertOut(Schema):
     proposed_terms: dict[str, Any]
 
 
+class DecisionOut(Schema):
+    decision: str
+    note: str
+    proposed_terms: dict[str, Any]
+    snooze_until: date | None
+    decided_by: str | None = Field(description="The user's e-mail; null when decided through the API or by the system")
+    decided_at: datetime
+    decided_on: date
+
+
+class RenewalAlertDetailOut(RenewalAlertOut):
+    decisions: list[DecisionOut] = Field(description="The decision log, oldest first")
+
+
+class DecisionIn(Schema):
+    decision: Literal[tuple(d.value for d in PERSON_DECISIONS)] = Field(  # type: ignore[valid-type]
+        description="renewing (negotiating), renewed (writes the next term now), churning, churned, snoozed"
+    )
+    note: Text = Field(description="What was agreed, or why")
+    snooze_until: Day | None = Field(None, description="snoozed: the day the alert comes back to the queue")
+    term_months: Annotated[Int, Field(ge=1, le=120)] | None = Field(None, description="Renewal term proposed or agreed")
+    uplift_pct: DecimalStr | None = Field(None, description='Price uplift in percent, e.g. "5"')
+    decided_by: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        None,
+        description="E-mail of the account manager or admin deciding (their permissions apply); "
+        "omitted, the API key records it for the workspace",
+    )
+
+
 class RenewalAlertPage(Schema):
     items: list[RenewalAlertOut]
     count: int
@@ -81,6 +113,65 @@ def alert_to_wire(alert: RenewalAlert) -> dict[str, Any]:
         "decision_note": alert.decision_note,
         "proposed_terms": alert.proposed_terms or {},
     }
+
+
+def decision_to_wire(d: RenewalDecision) -> dict[str, Any]:
+    return {
+        "decision": d.decision,
+        "note": d.note,
+        "proposed_terms": d.proposed_terms or {},
+        "snooze_until": d.snooze_until,
+        "decided_by": d.decided_by.email if d.decided_by_id else None,
+        "decided_at": d.decided_at,
+        "decided_on": d.decided_on,
+    }
+
+
+def _alert_detail(alert_id) -> dict[str, Any]:
+    alert = get_object_or_404(
+        RenewalAlert.objects.select_related("contract", "contract__customer", "owner"),
+        pk=id_or_404(alert_id, "renewal alert"),
+    )
+    decisions = alert.decisions.select_related("decided_by").order_by("decided_at", "id")
+    return {**alert_to_wire(alert), "decisions": [decision_to_wire(d) for d in decisions]}
+
+
+@router.get("/renewal-alerts/{alert_id}", response=RenewalAlertDetailOut, summary="A renewal alert with its decisions")
+def renewal_alerts_detail(request, alert_id: str):
+    return _alert_detail(alert_id)
+
+
+@router.post(
+    "/renewal-alerts/{alert_id}/decisions",
+    response={201: RenewalAlertDetailOut},
+    summary="Record a renewal decision (renewed writes the next term)",
+)
+def renewal_alerts_decide(request, alert_id: str, payload: DecisionIn):
+    from django.core.exceptions import ValidationError
+
+    from renewals.services.decisions import renewal_decide
+    from revexos.accounts.models import User
+
+    alert = get_object_or_404(RenewalAlert, pk=id_or_404(alert_id, "renewal alert"))
+    user = None
+    if payload.decided_by is not None:
+        user = User.objects.filter(email__iexact=payload.decided_by.strip(), is_active=True).first()
+        if user is None:
+            raise ValidationError(
+                {"decided_by": [f"No active user {printable(payload.decided_by)} in this workspace."]}
+            )
+    terms = {k: v for k, v in {"term_months": payload.term_months, "uplift_pct": payload.uplift_pct}.items() if v}
+    key = getattr(request, "api_key", None)
+    renewal_decide(
+        alert=alert,
+        decision=payload.decision,
+        note=payload.note,
+        user=user,
+        proposed_terms=terms,
+        snooze_until=payload.snooze_until,
+        actor_label=f"API key {key.name}" if key is not None else "API",
+    )
+    return Status(201, _alert_detail(alert.pk))
 
 
 @router.get("/renewal-alerts", response=RenewalAlertPage, summary="List renewal alerts, most urgent first")

@@ -38,6 +38,7 @@ from revexos.parsing import (
     clean_ref,
     id_or_404,
     parse_date,
+    parse_decimal,
     parse_int,
 )
 from revexos.request_guards import JsonBodyError, parse_json_body
@@ -45,6 +46,7 @@ from revexos.request_guards import JsonBodyError, parse_json_body
 __all__ = [
     "OFFSET_MAX",
     "Day",
+    "DecimalStr",
     "Int",
     "Limit",
     "Offset",
@@ -101,6 +103,21 @@ def _ref(value: Any) -> str:
         )
     return ref
 
+
+def _decimal_text(value: Any) -> str:
+    try:
+        number = parse_decimal(value)
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    return format(number, "f")
+
+
+DecimalStr = Annotated[
+    str,
+    BeforeValidator(_decimal_text),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "examples": ["3100.00"]}),
+]
+"""An exact decimal sent as a string ("3100.00"; a JSON integer is taken too), kept as a string."""
 
 Int = Annotated[int, BeforeValidator(_strict_int)]
 """A whole number: a JSON integer or ASCII digits; no ``1_000``, ``1.0``, ``٣`` or ``true``."""

@@ -17,6 +17,7 @@ from datetime import date
 from decimal import Decimal
 
 from billing.models import Invoice, InvoiceLineKind
+from contracts.models import IssuingEntity
 from revexos.money import format_money, quantize
 
 PresendCheck = Callable[[Invoice], list[str]]
@@ -93,10 +94,12 @@ def check_terms_match_contract(invoice: Invoice) -> list[str]:
             f"The invoice is in {invoice.currency} but contract {number} (version {version.version}) bills in "
             f"{version.currency}: the lines were priced in the wrong currency; re-run billing after fixing the contract."
         )
-    if invoice.issuing_entity_id != invoice.contract.issuing_entity_id:
+    expected_entity = version.issuing_entity_id_for(invoice.contract)
+    if invoice.issuing_entity_id != expected_entity:
+        expected_name = IssuingEntity.objects.filter(pk=expected_entity).values_list("legal_name", flat=True).first()
         problems.append(
-            f"The invoice is issued by {invoice.issuing_entity.legal_name} but contract {number} names "
-            f"{invoice.contract.issuing_entity.legal_name}: approve the draft again to take the contract's issuing entity."
+            f"The invoice is issued by {invoice.issuing_entity.legal_name} but contract {number} (version "
+            f"{version.version}) names {expected_name}: approve the draft again to take the contract's issuing entity."
         )
     return problems
 

@@ -109,7 +109,7 @@ def _invoice_draft_create(*, contract, version, specs: list[LineSpec], billing_d
     invoice = Invoice.objects.create(
         contract=contract,
         customer_id=contract.customer_id,
-        issuing_entity=contract.issuing_entity,
+        issuing_entity_id=version.issuing_entity_id_for(contract),
         version=version,
         currency=currency,
         billing_date=billing_date,
@@ -247,7 +247,7 @@ def _draft_terms_refresh(invoice: Invoice) -> None:
     invoice.version = version
     invoice.payment_terms_days = version.payment_terms_days
     invoice.po_number = version.po_number or invoice.po_number
-    invoice.issuing_entity_id = invoice.contract.issuing_entity_id
+    invoice.issuing_entity_id = version.issuing_entity_id_for(invoice.contract)
     invoice.save(update_fields=["version", "payment_terms_days", "po_number", "issuing_entity"])
 
 

@@ -31,6 +31,7 @@ from contracts.models import (
     Contract,
     ContractStatus,
     ContractVersion,
+    IssuingEntity,
     Milestone,
     MilestoneStatus,
     PriceLine,
@@ -51,6 +52,7 @@ from contracts.wire import (
     terms_read,
     terms_to_wire,
 )
+from revexos.parsing import ref_or_error
 
 SIGNED_DOCUMENT_TYPES = (".pdf", ".docx", ".doc", ".png", ".jpg", ".jpeg")
 SIGNED_DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
@@ -203,11 +205,13 @@ def _write_version(
     user=None,
     reason: str = "",
     note: str = "",
+    issuing_entity_id: int | None = None,
 ) -> ContractVersion:
     version = ContractVersion(
         contract=contract,
         version=number,
         effective_from=effective_from,
+        issuing_entity_id=issuing_entity_id,
         currency=terms.currency,
         payment_terms_days=terms.payment_terms_days,
         po_number=terms.po_number,
@@ -539,9 +543,10 @@ class PreparedAmendment:
     terms: CleanTerms
     lines: list[CleanLine]
     diff: TermsDiff
+    issuing_entity_id: int | None = None  # the version's own entity (None: the contract's)
 
 
-AMENDMENT_KEYS = (*TERMS_FIELDS, "price_lines", "reason", "effective_from")
+AMENDMENT_KEYS = (*TERMS_FIELDS, "price_lines", "reason", "effective_from", "issuing_entity")
 
 
 def contract_amend_prepare(*, contract: Contract, effective_from: Any, changes: Mapping[str, Any]) -> PreparedAmendment:
@@ -554,6 +559,20 @@ def contract_amend_prepare(*, contract: Contract, effective_from: Any, changes: 
     when = r.date("effective_from", required=True)
     reason = r.text("reason", max_length=500)
     given = terms_read(changes, errors, defaults=False)
+    previous_for_entity = contract.versions.order_by("-effective_from").first()
+    entity_id = previous_for_entity.issuing_entity_id if previous_for_entity is not None else None
+    if not _blank_value(changes.get("issuing_entity")):
+        try:
+            entity = issuing_entity_by_ref(ref_or_error(changes["issuing_entity"], what="issuing entity"))
+        except ValueError as exc:
+            errors.add("issuing_entity", str(exc))
+        else:
+            if entity is None:
+                errors.add(
+                    "issuing_entity", f"No issuing entity has the id, prefix or name “{changes['issuing_entity']}”."
+                )
+            else:
+                entity_id = None if entity.pk == contract.issuing_entity_id else entity.pk
     if contract.status in CLOSED_STATUSES:
         errors.add(
             "non_field_errors",
@@ -595,6 +614,8 @@ def contract_amend_prepare(*, contract: Contract, effective_from: Any, changes: 
     errors.raise_if_any()
     old_wire = terms_to_wire(previous, with_refs=True)
     new_wire = terms_to_wire(_TermsView(terms), lines=lines, with_refs=True)
+    old_wire["issuing_entity"] = _entity_name(previous.issuing_entity_id_for(contract))
+    new_wire["issuing_entity"] = _entity_name(entity_id or contract.issuing_entity_id)
     diff = terms_diff(old_wire, new_wire)
     if not diff.changed:
         raise ValidationError({"non_field_errors": ["The amendment changes nothing: change a term or a price line."]})
@@ -607,7 +628,16 @@ def contract_amend_prepare(*, contract: Contract, effective_from: Any, changes: 
         terms=terms,
         lines=lines,
         diff=diff,
+        issuing_entity_id=entity_id,
     )
+
+
+def _blank_value(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _entity_name(entity_id: int) -> str:
+    return IssuingEntity.objects.filter(pk=entity_id).values_list("legal_name", flat=True).first() or ""
 
 
 class _TermsView:
@@ -649,6 +679,7 @@ def contract_amend(
                 user=user,
                 reason=prepared.reason,
                 note=note,
+                issuing_entity_id=prepared.issuing_entity_id,
             )
             stamp(contract, user=user, note=note)
             contract.save(update_fields=["updated_at"])

@@ -545,3 +545,32 @@ def test_contract_list_query_count_does_not_grow_with_rows(api, acme, django_ass
     with django_assert_max_num_queries(few):
         response = api.get("/api/v1/contracts?limit=50")
     assert response.json()["count"] == 14
+
+
+# ----------------------------------------------------------------------------- PATCH
+
+
+def test_patch_changes_only_the_fields_sent(api, acme):
+    post(api, "/api/v1/contracts", contract_payload())
+    response = patch(
+        api, "/api/v1/contracts/C-1001", {"title": "Platform services 2026 (renamed)", "notice_period_days": 60}
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["title"] == "Platform services 2026 (renamed)" and body["notice_period_days"] == 60
+    assert body["price_lines"] == api.get("/api/v1/contracts/C-1001").json()["price_lines"]
+    assert body["payment_terms_days"] == 30
+
+
+def test_patch_refuses_terms_in_force_and_bad_values(api, acme, in_a):
+    import time_machine
+
+    post(api, "/api/v1/contracts", contract_payload())
+    with time_machine.travel("2026-06-01 12:00Z", tick=False):
+        response = patch(api, "/api/v1/contracts/C-1001", {"payment_terms_days": 45})
+    assert response.status_code == 422 and "non_field_errors" in response.json()["error"]["fields"]
+    response = patch(api, "/api/v1/contracts/C-1001", {"end_date": "9999-12-31", "title": ""})
+    assert set(response.json()["error"]["fields"]) >= {"end_date", "title"}
+    with in_a():
+        assert Contract.objects.get(number="C-1001").title == "Platform services 2026"
+    assert patch(api, "/api/v1/contracts/C-404", {"title": "x"}).status_code == 404

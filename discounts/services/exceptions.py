@@ -498,3 +498,59 @@ def exception_extend(
         )
         _drafts_recompute(obj)
     return obj
+
+
+def exception_end(*, kind: str, pk: int, end_date: date | None, reason: str, user=None, actor_label: str = ""):
+    """Bring an exception's end forward: it applies up to and including ``end_date`` (today or
+    later), then expires on the cycle. Invoices already made keep what they were given; drafts are
+    recomputed. To stop it at once, revoke it; to move the end later, extend it."""
+    reason = (reason or "").strip()
+    errors = Errors()
+    date_field = "expires_on" if kind == "credit" else "end_date"
+    if not reason:
+        errors.add("reason", "Say why the exception ends early; it is kept in its history.")
+    if end_date is None:
+        errors.add(date_field, "Give the last day it applies.")
+    errors.dates_in_bounds(**{date_field: end_date})
+    model = _model_for(kind)
+    with transaction.atomic():
+        obj = model.objects.select_for_update().get(pk=pk)
+        if obj.status in ("revoked", "used", "expired"):
+            errors.add("status", f"{obj.reference} is {obj.get_status_display().lower()} already.")
+        today = tenant_today()
+        old_end = getattr(obj, date_field)
+        start = getattr(obj, "start_date", None)
+        if end_date is not None and not errors.get(date_field):
+            if end_date < today:
+                errors.add(
+                    date_field,
+                    f"{end_date:%d %b %Y} is in the past; invoices may already have used it. To stop it now, revoke it.",
+                )
+            elif start is not None and end_date < start:
+                errors.add(date_field, f"It starts on {start:%d %b %Y}; to cancel it before then, revoke it.")
+            elif old_end is not None and end_date >= old_end:
+                errors.add(
+                    date_field, f"It already ends on {old_end:%d %b %Y}; to move the end later, extend it instead."
+                )
+        errors.raise_if_any()
+        setattr(obj, date_field, end_date)
+        previous = obj.status
+        if kind != "credit":
+            obj.status = status_after_change(obj, on=today)
+        obj._history_user = user
+        obj.save(update_fields=[date_field, "status"])
+        ExceptionEvent.objects.create(
+            action=EventAction.ENDED_EARLY,
+            from_status=previous,
+            to_status=obj.status,
+            effective_on=today,
+            reason=reason[:500],
+            detail={
+                "old_end": old_end.isoformat() if old_end else None,
+                "new_end": end_date.isoformat(),
+            },
+            **_subject(obj),
+            **actor_fields(user=user, label=actor_label),
+        )
+        _drafts_recompute(obj)
+    return obj

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,6 +16,7 @@ from renewals.services._common import contract_lock, stamp, tenant_today
 from renewals.services.terms import RenewalTerms, contract_renew
 from revexos.accounts.models import Role
 from revexos.accounts.roles import has_capability
+from revexos.parsing import DATE_MAX, parse_decimal, parse_int
 
 MAX_TERM_MONTHS = 120
 MAX_UPLIFT_PCT = Decimal(100)
@@ -29,8 +30,8 @@ def proposed_terms_clean(proposed: dict[str, Any] | None) -> dict[str, Any]:
     months = proposed.get("term_months")
     if months not in (None, ""):
         try:
-            months = int(months)
-        except (TypeError, ValueError):
+            months = parse_int(months)
+        except ValueError:
             months = None
         if months is None or not 1 <= months <= MAX_TERM_MONTHS:
             errors["term_months"] = [f"Enter a renewal term in whole months from 1 to {MAX_TERM_MONTHS}."]
@@ -39,10 +40,8 @@ def proposed_terms_clean(proposed: dict[str, Any] | None) -> dict[str, Any]:
     uplift = proposed.get("uplift_pct")
     if uplift not in (None, ""):
         try:
-            value = Decimal(str(uplift).strip())
-            if not value.is_finite():
-                raise InvalidOperation
-        except (InvalidOperation, ValueError):
+            value = parse_decimal(uplift if isinstance(uplift, (int, Decimal)) else str(uplift))
+        except ValueError:
             value = None
         if value is None or not Decimal(0) <= value <= MAX_UPLIFT_PCT:
             errors["uplift_pct"] = [f"Enter the uplift as a percentage from 0 to {MAX_UPLIFT_PCT}, e.g. 5 or 3.5."]
@@ -72,6 +71,7 @@ def renewal_decide(
     proposed_terms: dict | None = None,
     snooze_until: date | None = None,
     today: date | None = None,
+    actor_label: str = "",
 ) -> RenewalAlert:
     """Record ``decision`` on ``alert`` with ``note``; *renewed* writes the next term right away.
 
@@ -81,6 +81,9 @@ def renewal_decide(
     * churning — the customer is leaving: no auto-renewal; the contract expires at its end date.
     * churned — final; the contract expires at its end date (at once if that has passed).
     * snoozed — out of the queue until ``snooze_until`` (escalation still happens).
+
+    ``user`` is the person deciding (their role is checked); an API key decides as the workspace
+    (``user`` None) and is named in ``actor_label`` in the alert's history.
     """
     today = today or tenant_today()
     errors: dict[str, list[str]] = {}
@@ -99,7 +102,7 @@ def renewal_decide(
             errors["snooze_until"] = ["Choose the date the alert comes back to the queue."]
         elif snooze_until <= today:
             errors["snooze_until"] = ["Snooze until a date after today."]
-        elif snooze_until > alert.end_date:
+        elif snooze_until > alert.end_date or snooze_until > DATE_MAX:
             errors["snooze_until"] = [f"Snooze until the end date ({alert.end_date.isoformat()}) at the latest."]
     if errors:
         raise ValidationError(errors)
@@ -108,7 +111,8 @@ def renewal_decide(
         contract_lock(alert.contract_id)
         contract = Contract.objects.select_for_update().get(pk=alert.contract_id)
         alert = RenewalAlert.objects.select_for_update().get(pk=alert.pk)
-        renewal_alert_check_access(alert=alert, user=user)
+        if user is not None:
+            renewal_alert_check_access(alert=alert, user=user)
         if alert.status in (RenewalStatus.RENEWED, RenewalStatus.AUTO_RENEWED, RenewalStatus.CHURNED):
             raise ValidationError(
                 {
@@ -142,7 +146,7 @@ def renewal_decide(
         alert.snoozed_until = snooze_until if decision == DecisionKind.SNOOZED else None
         if decision in (DecisionKind.RENEWING, DecisionKind.RENEWED):
             alert.proposed_terms = clean_terms
-        stamp(alert, user=user, note=f"{decision}: {note}")
+        stamp(alert, user=user, note=f"{decision}: {note}" + (f" ({actor_label})" if actor_label else ""))
         alert.save()
         RenewalDecision.objects.create(
             alert=alert,

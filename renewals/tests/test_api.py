@@ -93,3 +93,83 @@ def test_needs_the_tenants_api_key(in_tenant_a, tenant_b, alerts):
 def test_pages(api, alerts):
     body = api.get("/api/v1/renewal-alerts?limit=1&offset=1").json()
     assert body["count"] == 2 and len(body["items"]) == 1
+
+
+# ----------------------------------------------------------------------------- decisions
+
+
+def _post(api, path, body):
+    import json
+
+    return api.post(path, json.dumps(body), content_type="application/json")
+
+
+def test_a_decision_is_recorded_through_the_api(api, alerts):
+    import time_machine
+
+    a, _b = alerts
+    alert = a.renewal_alerts.get()
+    with time_machine.travel(date(2026, 11, 2), tick=False):
+        response = _post(
+            api,
+            f"/api/v1/renewal-alerts/{alert.pk}/decisions",
+            {"decision": "renewing", "note": "Proposal sent", "term_months": 24, "uplift_pct": "3.5"},
+        )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "renewing" and body["proposed_terms"] == {"term_months": 24, "uplift_pct": "3.5"}
+    assert [d["decision"] for d in body["decisions"]] == ["renewing"]
+    assert body["decisions"][0]["decided_by"] is None
+    assert api.get(f"/api/v1/renewal-alerts/{alert.pk}").json()["decisions"] == body["decisions"]
+
+
+def test_a_renewed_decision_writes_the_next_term(api, alerts):
+    import time_machine
+
+    a, _b = alerts
+    alert = a.renewal_alerts.get()
+    with time_machine.travel(date(2026, 11, 2), tick=False):
+        response = _post(api, f"/api/v1/renewal-alerts/{alert.pk}/decisions", {"decision": "renewed", "note": "Signed"})
+    assert response.status_code == 201, response.content
+    a.refresh_from_db()
+    assert a.end_date == date(2027, 12, 31)
+
+
+def test_decided_by_applies_that_users_permissions(api, alerts, other_am):
+    a, _b = alerts
+    alert = a.renewal_alerts.get()
+    response = _post(
+        api,
+        f"/api/v1/renewal-alerts/{alert.pk}/decisions",
+        {"decision": "churning", "note": "x", "decided_by": other_am.email},
+    )
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"decision": "maybe", "note": "x"}, "decision"),
+        ({"decision": "renewing"}, "note"),
+        ({"decision": "snoozed", "note": "x"}, "snooze_until"),
+        ({"decision": "snoozed", "note": "x", "snooze_until": "9999-01-01"}, "snooze_until"),
+        ({"decision": "renewing", "note": "x", "term_months": "1_2"}, "term_months"),
+        ({"decision": "renewing", "note": "x", "uplift_pct": "٥"}, "uplift_pct"),
+        ({"decision": "renewing", "note": "x", "decided_by": "nobody@nowhere.example"}, "decided_by"),
+    ],
+)
+def test_bad_decisions_are_named_and_change_nothing(api, alerts, body, field):
+    a, _b = alerts
+    alert = a.renewal_alerts.get()
+    response = _post(api, f"/api/v1/renewal-alerts/{alert.pk}/decisions", body)
+    assert response.status_code == 422, response.content
+    assert field in response.json()["error"]["fields"], response.json()
+    alert.refresh_from_db()
+    assert alert.status == "open" and not alert.decisions.exists()
+
+
+def test_an_unknown_alert_is_a_404(api):
+    assert (
+        _post(api, "/api/v1/renewal-alerts/999999/decisions", {"decision": "renewing", "note": "x"}).status_code == 404
+    )
+    assert api.get("/api/v1/renewal-alerts/²").status_code == 404

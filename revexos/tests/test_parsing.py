@@ -67,7 +67,13 @@ def test_clean_ref_refuses_what_cannot_name_anything(value, expected):
 
 @pytest.mark.parametrize(
     "value, words",
-    [({"id": 1}, "as a string"), (True, "as a string"), ("a\x00b", "NUL"), ("x" * 201, "at most"), ("a\x01b", "control")],
+    [
+        ({"id": 1}, "as a string"),
+        (True, "as a string"),
+        ("a\x00b", "NUL"),
+        ("x" * 201, "at most"),
+        ("a\x01b", "control"),
+    ],
 )
 def test_ref_or_error_says_what_is_wrong(value, words):
     with pytest.raises(ValueError, match=words):
