@@ -287,6 +287,11 @@ def _page(queryset, filters: ListFilters, to_json) -> dict:
 
 
 def _doc(required: list[str], properties: dict, example: dict) -> dict:
+    # An optional field may be sent as null: it means the same as leaving it out.
+    properties = {
+        name: prop if name in required or "type" not in prop else {**prop, "type": [prop["type"], "null"]}
+        for name, prop in properties.items()
+    }
     return {
         "requestBody": {
             "required": True,
