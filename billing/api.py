@@ -17,7 +17,7 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import StrictBool, StringConstraints
 
 from billing.models import BillingRun, InvoiceStatus
-from billing.selectors import invoice_as_json, invoice_get, invoice_list
+from billing.selectors import PAYMENT_FILTERS, invoice_as_json, invoice_get, invoice_list
 from billing.services.context import tenant_today
 from billing.services.ingestion import MAX_BATCH, delivery_event_ingest, time_entries_ingest, usage_events_ingest
 from revexos.api_kit import Day, PageFilters, Ref, choices, id_or_404, json_body
@@ -239,6 +239,15 @@ class InvoiceOut(Schema):
     total: str
     credit_applied: str
     amount_due: str
+    amount_paid: str
+    amount_open: str
+    written_off: str
+    payment_status: str | None = Field(
+        description="unpaid, partially_paid, paid, overdue or written_off; null for drafts"
+    )
+    paid_on: date | None
+    pay_url: str | None = Field(description="The customer's card payment page, when card payments are set up")
+    disputed: bool
     lines: list[InvoiceLineOut]
 
 
@@ -250,6 +259,9 @@ class InvoiceFilters(PageFilters):
     customer: Ref = Field("", description="Customer id or external_id")
     issued_from: Day | None = None
     issued_to: Day | None = None
+    payment_status: choices(*PAYMENT_FILTERS) = Field(
+        "", description="unpaid, partially_paid, paid, overdue, written_off or open (comma-separated for several)"
+    )
 
 
 class InvoicePage(Schema):
@@ -265,9 +277,11 @@ def invoices_list(request, filters: Query[InvoiceFilters]):
         customer=filters.customer or None,
         issued_from=filters.issued_from,
         issued_to=filters.issued_to,
+        payment_status=filters.payment_status or None,
     )
+    today = tenant_today()
     rows = list(qs[filters.offset : filters.offset + filters.limit])
-    return {"items": [invoice_as_json(i) for i in rows], "count": qs.count()}
+    return {"items": [invoice_as_json(i, today=today) for i in rows], "count": qs.count()}
 
 
 @router.get("/invoices/{invoice_id}", response=InvoiceOut, summary="An invoice with its lines")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from billing.models import InvoiceStatus, ReviewTaskKind
+from billing.models import InvoiceStatus, PaymentStatus, ReviewTaskKind
 from billing.selectors import DUE_WINDOWS
 
 
@@ -18,6 +18,9 @@ class InvoiceFilterForm(forms.Form):
     )
     due = forms.ChoiceField(required=False, choices=[("", "Any due date"), *DUE_WINDOWS.items()])
     held = forms.ChoiceField(required=False, choices=[("", "Held or not"), ("yes", "Held drafts"), ("no", "Not held")])
+    payment = forms.ChoiceField(
+        required=False, choices=[("", "Any payment state"), ("open", "Open (not settled)"), *PaymentStatus.choices]
+    )
 
     def __init__(self, *args, customers=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -17,8 +17,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models import F, Q, Value
+from django.db.models.functions import Greatest, Now
 from simple_history.models import HistoricalRecords
 
 from revexos.money import CURRENCIES
@@ -181,7 +181,20 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     amount_paid = money_field(default=ZERO)
     credited_total = money_field(default=ZERO)
-    history = HistoricalRecords()
+    # Collections (receivables/ keeps them; migration 0004 lets them move after issue).
+    paid_on = models.DateField(null=True, blank=True, help_text="The day the payment that settled it was received.")
+    written_off = money_field(default=ZERO)
+    disputed_at = models.DateTimeField(null=True, blank=True, help_text="A card payment on it is disputed.")
+    pay_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # What the customer still owes: the amount due less credit notes, payments and write-offs.
+    # Computed by PostgreSQL, so it can never drift from the columns it is made of; its CHECK
+    # below is what stops an allocation from exceeding the open amount.
+    amount_open = models.GeneratedField(
+        expression=Greatest(F("amount_due") - F("credited_total"), Value(ZERO)) - F("amount_paid") - F("written_off"),
+        output_field=models.DecimalField(max_digits=20, decimal_places=6),
+        db_persist=True,
+    )
+    history = HistoricalRecords(excluded_fields=["amount_open"])
 
     class Meta:
         ordering = ["-billing_date", "-id"]
@@ -198,9 +211,12 @@ class Invoice(models.Model):
                 & Q(credit_applied__gte=0)
                 & Q(amount_due__gte=0)
                 & Q(amount_paid__gte=0)
-                & Q(credited_total__gte=0),
+                & Q(credited_total__gte=0)
+                & Q(written_off__gte=0),
                 name="invoice_amounts_non_negative",
             ),
+            # Payments and write-offs never exceed what is collectible (amount due less credit notes).
+            models.CheckConstraint(condition=Q(amount_open__gte=0), name="invoice_open_not_negative"),
             models.CheckConstraint(
                 condition=Q(credited_total__lte=models.F("total")), name="invoice_credited_within_total"
             ),
@@ -217,6 +233,45 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"Draft #{self.pk}"
+
+    def payment_status(self, today=None) -> str:
+        """unpaid, partially_paid, paid, overdue (derived from the due date) or written_off; ""
+        for drafts and voided invoices (DESIGN.md §5.1)."""
+        return invoice_payment_status(
+            status=self.status,
+            amount_open=self.amount_open,
+            amount_paid=self.amount_paid,
+            written_off=self.written_off,
+            due_date=self.due_date,
+            today=today,
+        )
+
+
+class PaymentStatus(models.TextChoices):
+    UNPAID = "unpaid", "Unpaid"
+    PARTIALLY_PAID = "partially_paid", "Partially paid"
+    PAID = "paid", "Paid"
+    OVERDUE = "overdue", "Overdue"
+    WRITTEN_OFF = "written_off", "Written off"
+
+
+def invoice_payment_status(*, status, amount_open, amount_paid, written_off, due_date, today=None) -> str:
+    """The one rule for an invoice's payment status (API, list, badges, PDF)."""
+    if status in ("draft", "void"):
+        return ""
+    if amount_open is None:  # not read back from the database yet
+        return ""
+    if amount_open <= 0:
+        if written_off > 0:
+            return PaymentStatus.WRITTEN_OFF
+        return PaymentStatus.PAID
+    if today is None:
+        from revexos.dates import tenant_today
+
+        today = tenant_today()
+    if due_date is not None and due_date < today:
+        return PaymentStatus.OVERDUE
+    return PaymentStatus.PARTIALLY_PAID if amount_paid > 0 else PaymentStatus.UNPAID
 
 
 class InvoiceLineKind(models.TextChoices):
@@ -333,6 +388,8 @@ class ReviewTaskKind(models.TextChoices):
     USAGE_CORRECTION = "usage_correction", "Late usage lowers an invoiced charge"
     BILLING_ERROR = "billing_error", "Billing error"
     LEAKAGE = "leakage", "Leakage finding"
+    DUNNING_FINAL = "dunning_final", "Final payment notice sent"
+    PAYMENT_DISPUTE = "payment_dispute", "Card payment disputed"
 
 
 class ReviewTaskStatus(models.TextChoices):
@@ -408,6 +465,7 @@ class DeliveryStatus(models.TextChoices):
 class DeliveryKind(models.TextChoices):
     INITIAL = "initial", "On issue"
     RESEND = "resend", "Resent on request"
+    REMINDER = "reminder", "Payment reminder"
 
 
 class InvoiceDelivery(models.Model):
@@ -435,6 +493,8 @@ class InvoiceDelivery(models.Model):
     )
     message_id = models.CharField(max_length=250)
     pdf_name = models.CharField(max_length=300, blank=True, help_text="The stored PDF that was attached.")
+    body = models.TextField(blank=True, help_text="The message text, when it is not the invoice's own (reminders).")
+    label = models.CharField(max_length=100, blank=True, help_text="What this e-mail is, e.g. the dunning step.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

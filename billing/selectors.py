@@ -41,6 +41,7 @@ def invoice_list(
     customer: str | None = None,
     issued_from: date | None = None,
     issued_to: date | None = None,
+    payment_status: str | None = None,
 ) -> QuerySet[Invoice]:
     """Invoices newest first; ``contract`` by id or number, ``customer`` by id or external_id."""
     qs = Invoice.objects.select_related("contract", "customer").prefetch_related(_lines())
@@ -60,7 +61,26 @@ def invoice_list(
         qs = qs.filter(issue_date__gte=issued_from)
     if issued_to:
         qs = qs.filter(issue_date__lte=issued_to)
+    if payment_status:
+        from django.core.exceptions import ValidationError
+
+        from revexos.dates import tenant_today
+
+        wanted = [s.strip() for s in payment_status.split(",") if s.strip()]
+        unknown = sorted(set(wanted) - {*PAYMENT_FILTERS})
+        if unknown:
+            raise ValidationError(
+                {"payment_status": [f"Unknown payment status {', '.join(unknown)}; use {', '.join(PAYMENT_FILTERS)}."]}
+            )
+        today = tenant_today()
+        cond = Q(pk__in=[])
+        for value in wanted:
+            cond |= payment_status_q(value, today=today)
+        qs = qs.filter(cond)
     return qs.order_by("-billing_date", "-id")
+
+
+PAYMENT_FILTERS = ("unpaid", "partially_paid", "paid", "overdue", "written_off", "open")
 
 
 def invoice_get(*, invoice_id: int) -> Invoice:
@@ -78,8 +98,10 @@ def _unit(value: Decimal, currency: str) -> str:
     return str(q) if q == value else _plain(value)
 
 
-def invoice_as_json(invoice: Invoice) -> dict:
-    """The invoice in the public API's shape (DESIGN.md §5)."""
+def invoice_as_json(invoice: Invoice, *, today: date | None = None) -> dict:
+    """The invoice in the public API's shape (DESIGN.md §5, payment fields §5.1)."""
+    from billing.hooks import invoice_pay_url
+
     c = invoice.currency
     return {
         "id": str(invoice.pk),
@@ -96,6 +118,13 @@ def invoice_as_json(invoice: Invoice) -> dict:
         "total": str(quantize(invoice.total, c)),
         "credit_applied": str(quantize(invoice.credit_applied, c)),
         "amount_due": str(quantize(invoice.amount_due, c)),
+        "amount_paid": str(quantize(invoice.amount_paid, c)),
+        "amount_open": str(quantize(invoice.amount_open, c)) if invoice.status not in ("draft", "void") else "0.00",
+        "written_off": str(quantize(invoice.written_off, c)),
+        "payment_status": invoice.payment_status(today) or None,
+        "paid_on": invoice.paid_on.isoformat() if invoice.paid_on else None,
+        "pay_url": invoice_pay_url(invoice) or None,
+        "disputed": invoice.disputed_at is not None,
         "lines": [
             {
                 "description": line.description,
@@ -113,6 +142,25 @@ def invoice_as_json(invoice: Invoice) -> dict:
 
 
 # --------------------------------------------------------------------------- finance workspace
+
+
+def payment_status_q(payment_status: str, *, today: date) -> Q:
+    """The database form of ``invoice_payment_status`` (billing.models): one rule, two spellings."""
+    receivable = ~Q(status__in=["draft", "void"])
+    settled = Q(amount_open__lte=0)
+    if payment_status == "paid":
+        return receivable & settled & Q(written_off=0)
+    if payment_status == "written_off":
+        return receivable & settled & Q(written_off__gt=0)
+    if payment_status == "overdue":
+        return receivable & Q(amount_open__gt=0, due_date__lt=today)
+    if payment_status == "partially_paid":
+        return receivable & Q(amount_open__gt=0, amount_paid__gt=0, due_date__gte=today)
+    if payment_status == "unpaid":
+        return receivable & Q(amount_open__gt=0, amount_paid=0, due_date__gte=today)
+    if payment_status == "open":
+        return receivable & Q(amount_open__gt=0)
+    return Q(pk__in=[])
 
 
 DUE_WINDOWS = {
@@ -141,6 +189,7 @@ def invoice_workspace_list(
     contract: str = "",
     due: str = "",
     held: str = "",
+    payment: str = "",
     today: date | None = None,
 ) -> QuerySet[Invoice]:
     """Invoices for the finance list, newest first, each with its latest delivery's state (no
@@ -167,6 +216,8 @@ def invoice_workspace_list(
         qs = qs.filter(status="draft").exclude(hold_reasons=[])
     elif held == "no":
         qs = qs.filter(hold_reasons=[])
+    if payment:
+        qs = qs.filter(payment_status_q(payment, today=today))
     if due in DUE_WINDOWS:
         open_ = qs.filter(status__in=OPEN_STATUSES)
         if due == "overdue":
@@ -186,7 +237,12 @@ def invoice_totals(qs: QuerySet[Invoice]) -> list[dict]:
     rows = (
         qs.order_by()
         .values("currency")
-        .annotate(count=Count("id"), total=Sum("total"), due=Sum("amount_due"))
+        .annotate(
+            count=Count("id"),
+            total=Sum("total"),
+            due=Sum("amount_due"),
+            open=Sum("amount_open", filter=~Q(status__in=["draft", "void"])),
+        )
         .order_by("currency")
     )
     return [
@@ -195,6 +251,7 @@ def invoice_totals(qs: QuerySet[Invoice]) -> list[dict]:
             "count": r["count"],
             "total": quantize(r["total"] or 0, r["currency"]),
             "due": quantize(r["due"] or 0, r["currency"]),
+            "open": quantize(r["open"] or 0, r["currency"]),
         }
         for r in rows
     ]

@@ -56,6 +56,7 @@ from billing import selectors  # noqa: E402
 from billing.forms import CreditNoteForm, InvoiceFilterForm, PoForm, ReviewFilterForm  # noqa: E402
 from billing.models import BillingReviewTask, DeliveryStatus, Invoice, InvoiceStatus  # noqa: E402
 from revexos.accounts.roles import has_capability  # noqa: E402
+from revexos.dates import tenant_today  # noqa: E402
 
 PAGE_SIZE = 25
 
@@ -86,6 +87,9 @@ def _invoice_list_context(request) -> dict:
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    today = tenant_today()
+    for invoice in page.object_list:
+        invoice.pay_state = invoice.payment_status(today)
     return {
         "form": form,
         "page": page,
@@ -145,9 +149,15 @@ def invoice_detail(request, invoice_id: int):
         invoice = selectors.invoice_workspace_detail(invoice_id=invoice_id)
     except Invoice.DoesNotExist:
         raise Http404("No such invoice.") from None
+    from django.utils.safestring import mark_safe
+
+    from billing.hooks import invoice_panels
+
     credited = invoice.credited_total
     context = {
         "invoice": invoice,
+        "pay_state": invoice.payment_status(tenant_today()),
+        "panels": [mark_safe(html) for html in invoice_panels(request=request, invoice=invoice)],
         "lines": list(invoice.lines.all()),
         "deliveries": list(invoice.deliveries.all()),
         "credit_notes": list(invoice.credit_notes.all()),

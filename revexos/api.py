@@ -254,3 +254,6 @@ api.add_router("", leakage_router)
 from integrations.api import router as integrations_router  # noqa: E402
 
 api.add_router("", integrations_router)
+from receivables.api import router as receivables_router  # noqa: E402
+
+api.add_router("", receivables_router)

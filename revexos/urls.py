@@ -17,6 +17,9 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("settings/workspace/", views_settings.workspace_settings, name="workspace_settings"),
     path("settings/workspace/logo/", views_settings.workspace_logo, name="workspace_logo"),
+    # Public on purpose: the pay page (token in the URL) and /webhooks/stripe/ (signed by Stripe).
+    # Listed before any generic /webhooks/<source>/ route so Stripe's own handler answers.
+    path("", include("receivables.urls_pay")),
     path("", include("contracts.urls")),
     path("renewals/", include("renewals.urls")),
     path("billing/", include("billing.urls")),
@@ -26,4 +29,5 @@ urlpatterns = [
     path("integrations/", include("integrations.urls")),
     # Webhooks: each app contributes its own patterns under webhooks/ (signed by the source, no session).
     path("webhooks/", include("integrations.webhooks")),
+    path("collections/", include("receivables.urls")),
 ]

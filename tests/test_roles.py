@@ -18,6 +18,12 @@ PUBLIC_VIEWS = {
     "accounts:password_reset",
     "accounts:password_reset_done",
     "accounts:password_reset_confirm",
+    # The customer's pay link (the token is the key) and the Stripe webhook (the signature is).
+    "pay:page",
+    "pay:pdf",
+    "pay:confirm",
+    "pay:status",
+    "pay:stripe_webhook",
 }
 # Mounted sub-applications with their own access control.
 SKIP_PREFIXES = ("admin/", "api/v1/", "webhooks/")  # webhooks: signed by their source

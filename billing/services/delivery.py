@@ -63,11 +63,14 @@ def _message_id(invoice: Invoice, key: str) -> str:
 
 
 def _email_context(invoice: Invoice) -> dict:
+    from billing.hooks import invoice_pay_url
+
     return {
         "invoice": invoice,
         "customer": invoice.customer,
         "entity": invoice.issuing_entity,
         "contract": invoice.contract,
+        "pay_url": invoice_pay_url(invoice),
     }
 
 
@@ -120,6 +123,50 @@ def invoice_send(*, invoice_id: int, resend: bool = False, user=None) -> Invoice
     return delivery
 
 
+def invoice_email_queue(
+    *,
+    invoice_id: int,
+    idempotency_key: str,
+    subject: str,
+    body: str,
+    label: str = "",
+    kind: str = DeliveryKind.REMINDER,
+) -> tuple[InvoiceDelivery, bool]:
+    """Queue an e-mail about an issued invoice with its own text (a payment reminder), the PDF
+    attached, through the same outbox, retries and sweep as the invoice itself.
+
+    ``idempotency_key`` is unique: queueing the same key again returns the existing row and
+    ``False`` (e.g. a dunning step is sent once per invoice however often the cycle runs).
+    Call inside the caller's transaction; the send task is enqueued on commit.
+    """
+    existing = InvoiceDelivery.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing, False
+    invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
+    recipients = [e.strip() for e in invoice.customer.billing_emails or [] if e and e.strip()]
+    if not recipients:
+        raise ValidationError(
+            {"recipients": [f"{invoice.customer.legal_name} has no billing e-mail: add one on the customer."]}
+        )
+    try:
+        with transaction.atomic():
+            delivery = InvoiceDelivery.objects.create(
+                invoice=invoice,
+                kind=kind,
+                idempotency_key=idempotency_key,
+                recipients=recipients,
+                subject=" ".join(subject.split())[:300],
+                body=body,
+                label=label[:100],
+                message_id=_message_id(invoice, idempotency_key),
+                next_attempt_at=timezone.now(),
+            )
+    except IntegrityError:  # queued concurrently by another run
+        return InvoiceDelivery.objects.get(idempotency_key=idempotency_key), False
+    task_enqueue_on_commit(SEND_TASK, delivery_id=delivery.pk)
+    return delivery, True
+
+
 @dataclass
 class SendOutcome:
     status: str  # sent | failed | skipped
@@ -152,7 +199,7 @@ def _claim(delivery_id: int) -> InvoiceDelivery | None:
 def _message(delivery: InvoiceDelivery, invoice: Invoice, pdf_name: str) -> EmailMessage:
     from billing.services.pdf import invoice_pdf_filename
 
-    body = render_to_string("billing/email/invoice_body.txt", _email_context(invoice))
+    body = delivery.body or render_to_string("billing/email/invoice_body.txt", _email_context(invoice))
     entity_email = invoice.issuing_entity.email
     message = EmailMessage(
         subject=delivery.subject,

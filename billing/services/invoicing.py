@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from billing import hooks
 from billing.models import (
     CreditNote,
     Invoice,
@@ -194,7 +196,10 @@ def _issue(invoice: Invoice, *, issue_date: date) -> Invoice:
     invoice.due_date = issue_date + timedelta(days=invoice.payment_terms_days)
     invoice.issued_at = timezone.now()
     invoice.hold_reasons = []
-    invoice.save(update_fields=["number", "status", "issue_date", "due_date", "issued_at", "hold_reasons"])
+    # The customer's pay link: unguessable, revocable by replacing it (DESIGN.md §5.1 pay_url).
+    invoice.pay_token = secrets.token_urlsafe(32)
+    invoice.save(update_fields=["number", "status", "issue_date", "due_date", "issued_at", "hold_reasons", "pay_token"])
+    hooks.invoice_issued(invoice=invoice)  # e.g. unapplied cash on the customer's account pays it now
     _after_issue(invoice)
     return invoice
 
@@ -351,6 +356,8 @@ def credit_note_create(
                 }
             )
         day = issue_date or tenant_today()
+        # Payments beyond what stays collectible go back to the customer's account first.
+        hooks.invoice_crediting(invoice=invoice, amount=value, on=day)
         note = CreditNote.objects.create(
             invoice=invoice,
             issue_date=day,

@@ -19,7 +19,8 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.template.loader import render_to_string
 
-from billing.models import Invoice, InvoiceLineKind, InvoiceStatus
+from billing.hooks import invoice_pay_url
+from billing.models import Invoice, InvoiceLineKind, InvoiceStatus, PaymentStatus
 from revexos.tenancy.models import DEFAULT_ACCENT, Tenant
 
 # Letter for entities invoicing from the US and Canada, A4 everywhere else.
@@ -143,6 +144,7 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
     customer = invoice.customer
     tenant = _current_tenant()
     credits = _credits(invoice)
+    paid = invoice.payment_status() == PaymentStatus.PAID and invoice.amount_paid > 0
     credit_total = sum((c["amount"] for c in credits), ZERO)
     is_void = invoice.status == InvoiceStatus.VOID
     return {
@@ -163,6 +165,9 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
         "is_void": is_void,
         # A void invoice was cancelled by a credit note: nothing is due on it.
         "amount_due": ZERO if is_void else invoice.amount_due,
+        # A paid invoice downloaded again carries a PAID stamp; an open one its pay link.
+        "paid_stamp": paid,
+        "pay_url": "" if paid else invoice_pay_url(invoice),
         "page_size": "Letter" if (entity.country or "").upper() in LETTER_COUNTRIES else "A4",
         **_branding(tenant),
     }
@@ -185,15 +190,23 @@ def invoice_pdf_filename(invoice: Invoice) -> str:
     return f"{invoice.number or f'draft-{invoice.pk}'}.pdf"
 
 
-def invoice_pdf_name(invoice: Invoice) -> str:
-    return f"invoices/{invoice.issue_date:%Y/%m}/{invoice_pdf_filename(invoice)}"
+def invoice_pdf_name(invoice: Invoice, *, paid: bool = False) -> str:
+    suffix = "-paid" if paid else ""
+    return f"invoices/{invoice.issue_date:%Y/%m}/{invoice.number or f'draft-{invoice.pk}'}{suffix}.pdf"
 
 
-def invoice_pdf_store(*, invoice: Invoice) -> str:
-    """Render and store the PDF of an issued invoice once; returns the storage name."""
+def _is_paid(invoice: Invoice) -> bool:
+    return invoice.payment_status() == PaymentStatus.PAID and invoice.amount_paid > 0
+
+
+def invoice_pdf_store(*, invoice: Invoice, paid: bool = False) -> str:
+    """Render and store the PDF of an issued invoice once; returns the storage name.
+
+    ``paid=True`` stores the re-download of a paid invoice (with its PAID stamp) beside the
+    as-issued file, which stays as it was sent."""
     if invoice.status == InvoiceStatus.DRAFT:
         raise ValueError("Drafts are rendered on demand, never stored: their content can still change.")
-    name = invoice_pdf_name(invoice)
+    name = invoice_pdf_name(invoice, paid=paid)
     if default_storage.exists(name):
         return name
     saved = default_storage.save(name, ContentFile(invoice_pdf_render(invoice=invoice)))
@@ -207,5 +220,5 @@ def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
     worker has not yet), or a fresh DRAFT rendering of a draft."""
     if invoice.status == InvoiceStatus.DRAFT:
         return invoice_pdf_render(invoice=invoice)
-    with default_storage.open(invoice_pdf_store(invoice=invoice), "rb") as handle:
+    with default_storage.open(invoice_pdf_store(invoice=invoice, paid=_is_paid(invoice)), "rb") as handle:
         return handle.read()

@@ -186,6 +186,14 @@ def test_an_invoice_reads_exactly_as_the_public_api_promises(api):
         "total": "1700.00",
         "credit_applied": "0.00",
         "amount_due": "1700.00",
+        # Collections (DESIGN.md §5.1): nothing paid; past its due date; no card payments set up.
+        "amount_paid": "0.00",
+        "amount_open": "1700.00",
+        "written_off": "0.00",
+        "payment_status": "overdue",
+        "paid_on": None,
+        "pay_url": None,
+        "disputed": False,
         "lines": [
             {
                 "description": "Retainer 15 Jan 2026 – 31 Jan 2026 (prorated 17/31 days)",

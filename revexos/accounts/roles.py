@@ -19,6 +19,11 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "customers.manage": frozenset({A, F, M}),
     # Money moves.
     "invoices.approve": frozenset({A, F}),
+    # Collections: record payments and refunds, write off, pause reminders, import bank statements.
+    "payments.view": frozenset({A, F, M, V}),
+    "payments.manage": frozenset({A, F}),
+    # Card payments: connecting the tenant's Stripe account (keys) is an admin's job.
+    "stripe.manage": frozenset({A}),
     "milestones.deliver": frozenset({A, F, M}),
     "discounts.manage": frozenset({A, F}),
     "renewals.view": frozenset({A, F, M, V}),

@@ -25,6 +25,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
 # Tenants live on <slug>.<TENANT_BASE_DOMAIN>; the public site (landing, sign-up) on the bare domain.
 TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost")
 TENANT_URL_PORT = env_str("TENANT_URL_PORT", "8000")  # only used to build links in development
+# Links in e-mails and PDFs (pay links): "https" in production, "http" when DEBUG; set to override.
+TENANT_URL_SCHEME = env_str("TENANT_URL_SCHEME", "")
 
 SHARED_APPS = [
     "django_tenants",
@@ -54,6 +56,7 @@ TENANT_APPS = [
     "renewals",
     "insights",
     "integrations",
+    "receivables",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

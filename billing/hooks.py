@@ -1,0 +1,78 @@
+"""Where modules above billing plug into an invoice's life without billing importing them.
+
+Collections (``receivables/``) sits above billing: it registers here from its AppConfig.ready().
+Billing calls the hooks at three moments and never knows who listens:
+
+- ``invoice_issued`` — inside the issuing transaction, after credits were applied and the row
+  became issued: unapplied cash on the customer's account pays the new invoice here.
+- ``invoice_crediting`` — inside the credit-note transaction, before the invoice row takes the new
+  credited total: payments beyond what is now collectible go back to the customer's account (the
+  invoice's ``amount_open >= 0`` constraint would refuse the credit note otherwise).
+- ``invoice_panels`` — extra cards on the invoice page (payments, write-off), rendered HTML.
+- ``invoice_pay_url`` — the customer-facing pay link of an issued invoice (e-mail, PDF, API), or
+  ``""`` when the tenant has no card payments set up.
+
+Hooks run in registration order; an exception aborts the surrounding transaction, as it should.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+_issued: list[Callable] = []
+_crediting: list[Callable] = []
+_pay_url: list[Callable] = []
+_panels: list[Callable] = []
+
+
+def on_invoice_issued(func: Callable) -> Callable:
+    """Register ``func(*, invoice)``."""
+    if func not in _issued:
+        _issued.append(func)
+    return func
+
+
+def on_invoice_crediting(func: Callable) -> Callable:
+    """Register ``func(*, invoice, amount: Decimal, on: date)``."""
+    if func not in _crediting:
+        _crediting.append(func)
+    return func
+
+
+def pay_url_provider(func: Callable) -> Callable:
+    """Register ``func(invoice) -> str``; the first non-empty answer wins."""
+    if func not in _pay_url:
+        _pay_url.append(func)
+    return func
+
+
+def invoice_panel_provider(func: Callable) -> Callable:
+    """Register ``func(*, request, invoice) -> str`` (safe HTML, or "" for nothing)."""
+    if func not in _panels:
+        _panels.append(func)
+    return func
+
+
+def invoice_panels(*, request, invoice) -> list[str]:
+    return [html for func in _panels if (html := func(request=request, invoice=invoice))]
+
+
+def invoice_issued(*, invoice) -> None:
+    for func in _issued:
+        func(invoice=invoice)
+
+
+def invoice_crediting(*, invoice, amount: Decimal, on) -> None:
+    for func in _crediting:
+        func(invoice=invoice, amount=amount, on=on)
+
+
+def invoice_pay_url(invoice) -> str:
+    if invoice.status == "draft" or not invoice.pay_token:
+        return ""
+    for func in _pay_url:
+        url = func(invoice)
+        if url:
+            return url
+    return ""

@@ -1,0 +1,37 @@
+from django.apps import AppConfig
+
+
+class ReceivablesConfig(AppConfig):
+    """Collections (payments, card payments, bank statements, dunning, aging and DSO).
+
+    Above billing in the layers: billing never imports this app; it calls the hooks this app
+    registers in ``billing.hooks`` (unapplied cash at issue, credit notes, the pay link, the
+    invoice page's payments card) and runs its cycle step.
+    """
+
+    name = "receivables"
+    verbose_name = "Collections"
+
+    def ready(self) -> None:
+        from billing import hooks
+        from billing.cycle import cycle_step_register
+        from receivables.services import ledger
+
+        hooks.on_invoice_issued(ledger.unapplied_cash_apply_at_issue)
+        hooks.on_invoice_crediting(ledger.invoice_crediting)
+
+        from receivables.services import paylinks
+
+        hooks.pay_url_provider(paylinks.invoice_pay_url)
+
+        from receivables import panels
+
+        hooks.invoice_panel_provider(panels.invoice_payments_panel)
+
+        def run(*, as_of, contract_ids=None):
+            from receivables.services.dunning import collections_run
+
+            return collections_run(as_of=as_of)
+
+        # After billing (50): invoices issued today are already in the ledger.
+        cycle_step_register("collections", order=60, run=run)

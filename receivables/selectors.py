@@ -1,0 +1,308 @@
+"""Set-based reads for the collection figures and pages (formulas in ``receivables/figures.py``).
+
+Aging as of any date is one grouped query: each invoice's open amount on that date is computed in
+SQL from the ledger rows dated on or before it (allocations and reversals, credit notes,
+write-offs), then summed per currency, customer and bucket. Query counts never grow with the
+number of invoices or payments; a DSO series runs one aging query per month asked for.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import (
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Greatest, TruncMonth
+
+from billing.models import CreditNote, Invoice
+from receivables import figures
+from receivables.models import Allocation, Payment, Refund, WriteOff
+from revexos.money import quantize
+
+ZERO = Decimal("0")
+MONEY = DecimalField(max_digits=20, decimal_places=6)
+NOT_RECEIVABLE = ("draft",)
+
+
+def _sum_until(model, *, date_field: str, as_of: date, link: str = "invoice"):
+    rows = (
+        model.objects.filter(**{link: OuterRef("pk"), f"{date_field}__lte": as_of})
+        .order_by()
+        .values(link)
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    return Coalesce(Subquery(rows, output_field=MONEY), Value(ZERO), output_field=MONEY)
+
+
+def invoices_open_as_of(*, as_of: date, customer_id: int | None = None) -> QuerySet[Invoice]:
+    """Invoices issued on or before ``as_of`` with their open amount on that date (``open_as_of``)."""
+    qs = Invoice.objects.exclude(status__in=NOT_RECEIVABLE).filter(issue_date__lte=as_of)
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    return qs.annotate(
+        credited_as_of=_sum_until(CreditNote, date_field="issue_date", as_of=as_of),
+        paid_as_of=_sum_until(Allocation, date_field="applied_on", as_of=as_of),
+        written_off_as_of=_sum_until(WriteOff, date_field="written_on", as_of=as_of),
+    ).annotate(
+        open_as_of=ExpressionWrapper(
+            Greatest(
+                Greatest(F("amount_due") - F("credited_as_of"), Value(ZERO)) - F("paid_as_of") - F("written_off_as_of"),
+                Value(ZERO),
+            ),
+            output_field=MONEY,
+        )
+    )
+
+
+def _bucket_filters(as_of: date) -> dict[str, Q]:
+    result = {}
+    for name, (low, high) in figures.bucket_bounds(as_of).items():
+        cond = Q()
+        if low is not None:
+            cond &= Q(due_date__gte=low)
+        if high is not None:
+            cond &= Q(due_date__lte=high)
+        result[name] = cond
+    return result
+
+
+@dataclass
+class AgingRow:
+    currency: str
+    total: Decimal = ZERO
+    buckets: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(figures.BUCKETS, ZERO))
+    customer_id: int | None = None
+    customer: str = ""
+    customer_name: str = ""
+    invoices: int = 0
+
+
+@dataclass
+class Aging:
+    as_of: date
+    currencies: list[AgingRow]
+    customers: dict[str, list[AgingRow]]
+
+
+def ar_aging(*, as_of: date, customer_id: int | None = None) -> Aging:
+    """AR aging by currency and customer on ``as_of`` (DESIGN.md §5.1 ``/ar-aging``): one query."""
+    filters = _bucket_filters(as_of)
+    qs = invoices_open_as_of(as_of=as_of, customer_id=customer_id).filter(open_as_of__gt=0)
+    rows = (
+        qs.order_by()
+        .values("currency", "customer_id", "customer__external_id", "customer__legal_name")
+        .annotate(
+            total=Sum("open_as_of"),
+            n=Sum(Value(1)),
+            **{f"b_{name}": Sum("open_as_of", filter=cond) for name, cond in filters.items()},
+        )
+        .order_by("currency", "-total", "customer__legal_name")
+    )
+    by_currency: dict[str, AgingRow] = {}
+    customers: dict[str, list[AgingRow]] = defaultdict(list)
+    for r in rows:
+        c = r["currency"]
+        row = AgingRow(
+            currency=c,
+            customer_id=r["customer_id"],
+            customer=r["customer__external_id"],
+            customer_name=r["customer__legal_name"],
+            total=quantize(r["total"] or ZERO, c),
+            invoices=r["n"] or 0,
+            buckets={name: quantize(r[f"b_{name}"] or ZERO, c) for name in figures.BUCKETS},
+        )
+        customers[c].append(row)
+        agg = by_currency.setdefault(c, AgingRow(currency=c))
+        agg.total += row.total
+        agg.invoices += row.invoices
+        for name in figures.BUCKETS:
+            agg.buckets[name] += row.buckets[name]
+    return Aging(as_of=as_of, currencies=[by_currency[c] for c in sorted(by_currency)], customers=dict(customers))
+
+
+def aging_invoices(*, as_of: date, currency: str = "", customer_id: int | None = None, bucket: str = "") -> QuerySet:
+    """The invoices behind an aging cell (the drill-down), oldest due first."""
+    qs = invoices_open_as_of(as_of=as_of, customer_id=customer_id).filter(open_as_of__gt=0)
+    if currency:
+        qs = qs.filter(currency=currency)
+    if bucket in figures.BUCKETS:
+        qs = qs.filter(_bucket_filters(as_of)[bucket])
+    return qs.select_related("customer", "contract").order_by("due_date", "pk")
+
+
+# --------------------------------------------------------------------------- DSO and days to pay
+
+
+def _credit_sales(*, start: date, end: date) -> dict[str, Decimal]:
+    sales: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for r in (
+        Invoice.objects.exclude(status="draft")
+        .filter(issue_date__gte=start, issue_date__lte=end)
+        .values("currency")
+        .annotate(s=Sum("total"))
+        .order_by()
+    ):
+        sales[r["currency"]] += r["s"] or ZERO
+    for r in (
+        CreditNote.objects.filter(issue_date__gte=start, issue_date__lte=end)
+        .values("currency")
+        .annotate(s=Sum("amount"))
+        .order_by()
+    ):
+        sales[r["currency"]] -= r["s"] or ZERO
+    return dict(sales)
+
+
+def _paid_in(*, start: date, end: date) -> dict[str, list[figures.Paid]]:
+    result: dict[str, list[figures.Paid]] = defaultdict(list)
+    for currency, amount, issue, due, paid in (
+        Invoice.objects.filter(status="paid", paid_on__gte=start, paid_on__lte=end)
+        .values_list("currency", "amount_paid", "issue_date", "due_date", "paid_on")
+        .order_by()
+    ):
+        result[currency].append(figures.Paid(amount=amount, issue_date=issue, due_date=due, paid_on=paid))
+    return result
+
+
+@dataclass
+class DsoMonth:
+    month: str
+    currency: str
+    ar_end: Decimal
+    credit_sales: Decimal
+    days: int
+    dso: Decimal | None
+    average_days_to_pay: Decimal | None
+    dso_trailing_3m: Decimal | None = None
+
+
+def dso_series(*, as_of: date, months: int) -> list[DsoMonth]:
+    """DSO per calendar month and currency for the ``months`` months ending with ``as_of``'s month,
+    plus the trailing three-month DSO at each month's end. The open month counts up to ``as_of``."""
+    periods = figures.months_back(as_of=as_of, count=months + 2)
+    ar: dict[int, dict[str, Decimal]] = {}
+    sales: dict[int, dict[str, Decimal]] = {}
+    for index, (start, end) in enumerate(periods):
+        if index >= 2:
+            ar[index] = {row.currency: row.total for row in ar_aging(as_of=end).currencies}
+        sales[index] = _credit_sales(start=start, end=end)
+    result = []
+    for index in range(2, len(periods)):
+        start, end = periods[index]
+        paid = _paid_in(start=start, end=end)
+        currencies = sorted(set(ar[index]) | set(sales[index]) | set(paid))
+        days = (end - start).days + 1
+        window_days = (end - periods[index - 2][0]).days + 1
+        for c in currencies:
+            ar_end = ar[index].get(c, ZERO)
+            cs = sales[index].get(c, ZERO)
+            cs3 = sum((sales[i].get(c, ZERO) for i in (index - 2, index - 1, index)), ZERO)
+            result.append(
+                DsoMonth(
+                    month=f"{start:%Y-%m}",
+                    currency=c,
+                    ar_end=quantize(ar_end, c),
+                    credit_sales=quantize(cs, c),
+                    days=days,
+                    dso=figures.dso(ar_end=ar_end, credit_sales=cs, days=days),
+                    average_days_to_pay=figures.average_days_to_pay(paid.get(c, [])),
+                    dso_trailing_3m=figures.dso(ar_end=ar_end, credit_sales=cs3, days=window_days),
+                )
+            )
+    return result
+
+
+def customer_payment_behaviour(*, since: date | None = None, customer_id: int | None = None) -> dict[int, dict]:
+    """Per customer: average days to pay and average lateness over its paid invoices (one query)."""
+    qs = Invoice.objects.filter(status="paid", paid_on__isnull=False, amount_paid__gt=0)
+    if since:
+        qs = qs.filter(paid_on__gte=since)
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    grouped: dict[int, list[figures.Paid]] = defaultdict(list)
+    for cid, amount, issue, due, paid in qs.values_list(
+        "customer_id", "amount_paid", "issue_date", "due_date", "paid_on"
+    ):
+        grouped[cid].append(figures.Paid(amount=amount, issue_date=issue, due_date=due, paid_on=paid))
+    return {
+        cid: {
+            "average_days_to_pay": figures.average_days_to_pay(rows),
+            "average_lateness": figures.average_lateness(rows),
+            "invoices_paid": len(rows),
+        }
+        for cid, rows in grouped.items()
+    }
+
+
+def cash_collected(*, as_of: date, months: int) -> list[dict]:
+    """Cash received per month and currency, less refunds and chargebacks of that month."""
+    start = figures.months_back(as_of=as_of, count=months)[0][0]
+    cash: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    for r in (
+        Payment.objects.filter(received_on__gte=start, received_on__lte=as_of)
+        .annotate(m=TruncMonth("received_on"))
+        .values("m", "currency")
+        .annotate(s=Sum("amount"))
+        .order_by()
+    ):
+        cash[(f"{r['m']:%Y-%m}", r["currency"])] += r["s"]
+    for r in (
+        Refund.objects.filter(refunded_on__gte=start, refunded_on__lte=as_of)
+        .annotate(m=TruncMonth("refunded_on"))
+        .values("m", "payment__currency")
+        .annotate(s=Sum("amount"))
+        .order_by()
+    ):
+        cash[(f"{r['m']:%Y-%m}", r["payment__currency"])] -= r["s"]
+    return [{"month": m, "currency": c, "amount": quantize(v, c)} for (m, c), v in sorted(cash.items())]
+
+
+def expected_cash(*, today: date) -> list[dict]:
+    """Open invoices expected in the next 30 / 60 / 90 days, shifted by each customer's lateness."""
+    behaviour = customer_payment_behaviour(since=today - timedelta(days=365))
+    sums: dict[str, dict[int, Decimal]] = defaultdict(lambda: dict.fromkeys(figures.HORIZONS, ZERO))
+    for cid, currency, due, open_amount in (
+        Invoice.objects.filter(
+            status__in=["issued", "sent", "partially_paid"], amount_open__gt=0, disputed_at__isnull=True
+        )
+        .values_list("customer_id", "currency", "due_date", "amount_open")
+        .order_by()
+    ):
+        lateness = behaviour.get(cid, {}).get("average_lateness")
+        when = figures.expected_on(due_date=due, lateness_days=lateness, today=today)
+        window = figures.horizon(expected=when, today=today)
+        if window is None:
+            continue
+        for limit in figures.HORIZONS:
+            if limit >= window:
+                sums[currency][limit] += open_amount
+    return [
+        {"currency": c, **{f"next_{h}": quantize(v[h], c) for h in figures.HORIZONS}} for c, v in sorted(sums.items())
+    ]
+
+
+def unapplied_cash() -> QuerySet[Payment]:
+    return Payment.objects.filter(unapplied__gt=0).select_related("customer").order_by("-received_on", "-pk")
+
+
+def payment_list(*, customer: str = "", limit: int = 50, offset: int = 0) -> QuerySet[Payment]:
+    qs = Payment.objects.select_related("customer").prefetch_related("allocations__invoice", "refunds")
+    if customer:
+        cond = Q(customer__external_id=customer)
+        if customer.isdigit():
+            cond |= Q(customer_id=int(customer))
+        qs = qs.filter(cond)
+    return qs.order_by("-received_on", "-pk")

@@ -1,0 +1,5 @@
+"""Customer statements of account (placeholder until the statement module lands below)."""
+
+
+def statements_monthly_send(*, as_of) -> list[str]:
+    return []
