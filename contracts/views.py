@@ -93,12 +93,15 @@ def customer_detail(request, pk: int):
     contracts = selectors.contract_list(customer=str(customer.pk))
     today = timezone.localdate()
     rows = [(c, selectors.contract_value_of(c, as_of=today)) for c in contracts]
+    from revexos.panels import panels_render
+
     return render(
         request,
         "contracts/customer_detail.html",
         {
             "customer": customer,
             "rows": rows,
+            "panels": panels_render("customer_detail", request=request, obj=customer),
             "can_manage": has_capability(request.user, "customers.manage"),
             "can_manage_contracts": has_capability(request.user, "contracts.manage"),
         },

@@ -363,7 +363,7 @@ def revenue_at_risk(*, today: date, owner=None) -> AtRisk:
     * ending — active contracts ending by the quarter's end that will not renew by themselves
       (no auto-renew, or an alert saying churning/churned) and are not already counted as an open
       renewal or a renewal being negotiated: the annual recurring value of the terms in force.
-    * overdue — issued or sent invoices past their due date with an amount due: the amount due.
+    * overdue — issued, sent or part-paid invoices past their due date with something open: the open amount.
     """
     from django.urls import reverse
 
@@ -445,7 +445,8 @@ def revenue_at_risk(*, today: date, owner=None) -> AtRisk:
                 date=c.end_date,
             )
         )
-    overdue = Invoice.objects.filter(status__in=OPEN_RECEIVABLE, due_date__lt=today, amount_due__gt=0)
+    # What is still open (after payments, credit notes and write-offs), not the amount first billed.
+    overdue = Invoice.objects.filter(status__in=OPEN_RECEIVABLE, due_date__lt=today, amount_open__gt=0)
     if owner is not None:
         overdue = overdue.filter(Q(contract__owner=owner) | Q(customer__owner=owner))
     for inv in overdue.select_related("contract", "customer").order_by("due_date", "pk"):
@@ -453,7 +454,7 @@ def revenue_at_risk(*, today: date, owner=None) -> AtRisk:
             RiskRow(
                 group="overdue",
                 currency=inv.currency,
-                amount=inv.amount_due,
+                amount=inv.amount_open,
                 label=f"{inv.number} · {inv.customer.legal_name}",
                 detail=f"due {inv.due_date:%d %b %Y}, {(today - inv.due_date).days} days overdue",
                 url=reverse("billing:invoice_detail", args=[inv.pk]),

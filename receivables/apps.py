@@ -28,6 +28,10 @@ class ReceivablesConfig(AppConfig):
 
         hooks.invoice_panel_provider(panels.invoice_payments_panel)
 
+        from revexos.panels import panel_register
+
+        panel_register("customer_detail", panels.customer_payments_panel)
+
         def run(*, as_of, contract_ids=None):
             from receivables.services.dunning import collections_run
 

@@ -306,3 +306,85 @@ def payment_list(*, customer: str = "", limit: int = 50, offset: int = 0) -> Que
             cond |= Q(customer_id=int(customer))
         qs = qs.filter(cond)
     return qs.order_by("-received_on", "-pk")
+
+
+def disputes_open() -> QuerySet:
+    from receivables.models import Dispute
+
+    return Dispute.objects.select_related("payment__customer", "invoice").order_by("-opened_on", "-pk")
+
+
+def collections_home(*, today: date, months: int = 6) -> dict:
+    """The Collections panel of the finance home: AR and overdue per currency, DSO by closed month
+    (with the chart), cash collected this month, unapplied cash, open disputes. Fixed query count."""
+    from receivables.charts import dso_chart
+
+    aging = ar_aging(as_of=today)
+    last_closed = today.replace(day=1) - timedelta(days=1)
+    series = dso_series(as_of=last_closed, months=months)
+    month_names = [f"{start:%Y-%m}" for start, _ in figures.months_back(as_of=last_closed, count=months)]
+    latest = {m.currency: m for m in series if m.month == month_names[-1]}
+    cash = cash_collected(as_of=today, months=1)
+    unapplied = (
+        Payment.objects.filter(unapplied__gt=0).values("currency").annotate(s=Sum("unapplied")).order_by("currency")
+    )
+    return {
+        "as_of": today,
+        "ar": [
+            {
+                "currency": row.currency,
+                "total": row.total,
+                "overdue": row.total - row.buckets["current"],
+                "over_60": row.buckets["61_90"] + row.buckets["over_90"],
+            }
+            for row in aging.currencies
+        ],
+        "dso_latest": sorted(latest.values(), key=lambda m: m.currency),
+        "dso_month": month_names[-1],
+        "chart": dso_chart(series, months=month_names),
+        "cash_month": cash,
+        "unapplied": [{"currency": r["currency"], "total": quantize(r["s"], r["currency"])} for r in unapplied],
+        "disputes": disputes_open()
+        .filter(status__in=["needs_response", "warning_needs_response", "under_review"])
+        .count(),
+    }
+
+
+def dunning_queue(*, today: date, limit: int = 50) -> list[dict]:
+    """What goes out next and when: each open invoice's next reminder (by the tenant's steps)."""
+    from receivables.models import DunningStep
+    from receivables.services.dunning import dunning_candidates
+
+    steps = list(DunningStep.objects.filter(active=True).order_by("offset_days"))
+    if not steps:
+        from receivables.services.dunning import DEFAULT_STEPS
+
+        steps = [DunningStep(offset_days=o, name=n, is_final=f) for o, n, _s, _b, f in DEFAULT_STEPS]
+    from receivables.services.dunning import step_due
+
+    horizon = today + timedelta(days=60)
+    rows = []
+    for invoice in dunning_candidates(as_of=horizon, earliest_offset=min(s.offset_days for s in steps)):
+        sent = invoice.last_offset if invoice.last_offset is not None else -10_000
+        now = step_due(steps=steps, due_date=invoice.due_date, issue_date=invoice.issue_date, as_of=today)
+        if now is not None and now.offset_days > sent:
+            step, when = now, today  # due now: the next cycle run sends it
+        else:
+            floor = max(sent, now.offset_days if now else -10_000)
+            upcoming = [
+                s
+                for s in steps
+                if s.offset_days > floor
+                and invoice.due_date + timedelta(days=s.offset_days) > today
+                and invoice.due_date + timedelta(days=s.offset_days) >= invoice.issue_date
+                and not (s.offset_days < 0 and today >= invoice.due_date)
+            ]
+            if not upcoming:
+                continue
+            step = upcoming[0]
+            when = invoice.due_date + timedelta(days=step.offset_days)
+        rows.append(
+            {"invoice": invoice, "step": step, "on": when, "overdue_days": max((today - invoice.due_date).days, 0)}
+        )
+    rows.sort(key=lambda r: (r["on"], r["invoice"].due_date))
+    return rows[:limit]

@@ -16,7 +16,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "revexos.settings")
 app = CeleryApp("revexos")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(
-    lambda: ["revexos", "revexos.tenancy", "contracts", "billing", "discounts", "renewals", "insights", "integrations"]
+    lambda: [
+        "revexos",
+        "revexos.tenancy",
+        "contracts",
+        "billing",
+        "discounts",
+        "renewals",
+        "insights",
+        "integrations",
+        "receivables",
+    ]
 )
 
 # name -> (dispatcher task, schedule, tenant task it fans out to). Later modules add entries.

@@ -11,6 +11,7 @@ NAVIGATION = [
     ("Discounts & credits", "discounts:list", "contracts.view"),
     ("Invoices", "billing:invoice_list", "invoices.view"),
     ("Review tasks", "billing:review_task_list", "invoices.view"),
+    ("Collections", "receivables:collections", "payments.view"),
     ("Forecast", "insights:forecast", "insights.view"),
     ("Contract value", "insights:contract_value", "insights.view"),
     ("Revenue at risk", "insights:at_risk", "insights.view"),

@@ -5,6 +5,7 @@ Ctrl-C stops every process and the embedded servers; the data stays under ./var/
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,10 +43,18 @@ def main() -> int:
     os.environ.setdefault("TENANT_URL_PORT", str(PORT))
     # Invoices and invitations are e-mailed; in development they land as files under var/mail/.
     os.environ.setdefault("EMAIL_URL", f"file://{var_dir() / 'mail'}")
-    with services():
+    with services(), contextlib.ExitStack() as stack:
+        if not os.environ.get("STRIPE_API_KEY"):
+            # Card payments in development: localstripe, like the embedded PostgreSQL and Redis.
+            from receivables.localstripe_server import running
+
+            os.environ["STRIPE_API_BASE"] = stack.enter_context(running())
+            print(f"local Stripe server: {os.environ['STRIPE_API_BASE']}", file=sys.stderr)
         manage("migrate_schemas", "--shared", "-v", "0")
         manage("migrate_schemas", "--tenant", "-v", "0")
         manage("demo_setup")
+        if os.environ.get("STRIPE_API_BASE") and not os.environ.get("STRIPE_API_KEY"):
+            manage("stripe_dev_webhooks")
         var = var_dir()
         procs = [
             subprocess.Popen([PY, "manage.py", "runserver", f"0.0.0.0:{PORT}", "--noreload"], cwd=ROOT),

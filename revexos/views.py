@@ -38,6 +38,10 @@ def home(request):
         context.update(
             finance_home(today=context["today"], months=HOME_FORECAST_MONTHS, refresh="refresh" in request.GET)
         )
+    if "finance" in panels and has_capability(request.user, "payments.view"):
+        from receivables.selectors import collections_home
+
+        context["collections"] = collections_home(today=context["today"])
     if "accounts" in panels and has_capability(request.user, "insights.view"):
         from insights.selectors import account_manager_home
 

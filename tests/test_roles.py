@@ -39,6 +39,12 @@ PAGES = [
     ("billing:outbox", {}, "invoices.view"),
     ("integrations:list", {}, "integrations.manage"),
     ("integrations:time_import", {}, "time_imports.manage"),
+    ("receivables:collections", {}, "payments.view"),
+    ("receivables:payments", {}, "payments.view"),
+    ("receivables:settings", {}, "payments.view"),
+    ("receivables:payment_new", {}, "payments.manage"),
+    ("receivables:bank_import", {}, "payments.manage"),
+    ("receivables:bank_queue", {}, "payments.manage"),
 ]
 
 

@@ -33,6 +33,7 @@ class Command(BaseCommand):
         from discounts.services.demo import discounts_demo_seed
         from insights.services.demo import leakage_demo_seed
         from integrations.services.demo import integrations_demo_seed
+        from receivables.services.demo import collections_demo_history
         from revexos.dates import tenant_today
 
         with schema_context(result.tenant.schema_name):
@@ -42,6 +43,9 @@ class Command(BaseCommand):
             leaks = leakage_demo_seed()
             # Jira and HubSpot connections with inbox events, and a Harvest import the cycle bills.
             integrations = integrations_demo_seed()
+            # A year billed month by month (real past issue dates), then paid by each customer's
+            # habits with the reminders of each day: the ledger behind aging and DSO.
+            history = collections_demo_history()
             # Run the scheduler's cycle once as of today: past periods are invoiced, renewal alerts
             # raised and discounts activated, so the demo opens on a living workspace.
             cycle = cycle_run(as_of=tenant_today())
@@ -51,6 +55,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo exceptions: {exceptions}")
         self.stdout.write(f"Demo leaks planted: {leaks}")
         self.stdout.write(f"Demo integrations: {integrations}")
+        self.stdout.write(f"Demo history and ledger: {history}")
         self.stdout.write(f"Demo cycle as of today: { {name: _counts(result) for name, result in cycle.items()} }")
 
 
