@@ -34,8 +34,9 @@ class DsoChart:
     baseline: float = field(default=HEIGHT - BOTTOM)
 
 
-def dso_chart(rows: list, *, months: list[str]) -> DsoChart:
-    """Grouped bars: one group per month, one bar per currency (DSO in days)."""
+def dso_chart(rows: list, *, months: list[str], to_date: bool = False) -> DsoChart:
+    """Grouped bars: one group per month, one bar per currency (DSO in days); with ``to_date``
+    the last month is still running and is labelled so."""
     currencies = sorted({r.currency for r in rows})
     values = {(r.month, r.currency): r.dso for r in rows}
     top = max([v for v in values.values() if v is not None] + [Decimal(30)])
@@ -64,7 +65,10 @@ def dso_chart(rows: list, *, months: list[str]) -> DsoChart:
             )
     step = int(top) // 3
     grid = [(round(HEIGHT - BOTTOM - float(Decimal(v) / top) * plot_h, 1), v) for v in range(0, int(top) + 1, step)]
-    month_x = [(m, round(LEFT + i * group_w + group_w / 2, 1)) for i, m in enumerate(months)]
+    month_x = [
+        (f"{m} to date" if to_date and i == len(months) - 1 else m, round(LEFT + i * group_w + group_w / 2, 1))
+        for i, m in enumerate(months)
+    ]
     return DsoChart(
         bars=bars,
         gridlines=grid,

@@ -320,10 +320,12 @@ def collections_home(*, today: date, months: int = 6) -> dict:
     from receivables.charts import dso_chart
 
     aging = ar_aging(as_of=today)
-    last_closed = today.replace(day=1) - timedelta(days=1)
-    series = dso_series(as_of=last_closed, months=months)
-    month_names = [f"{start:%Y-%m}" for start, _ in figures.months_back(as_of=last_closed, count=months)]
-    latest = {m.currency: m for m in series if m.month == month_names[-1]}
+    # Closed months plus the current one to date: a payment received today moves the last bar and
+    # the three-month DSO at once.
+    series = dso_series(as_of=today, months=months)
+    month_names = [f"{start:%Y-%m}" for start, _ in figures.months_back(as_of=today, count=months)]
+    latest = {m.currency: m for m in series if m.month == month_names[-2]} if months > 1 else {}
+    current = {m.currency: m for m in series if m.month == month_names[-1]}
     cash = cash_collected(as_of=today, months=1)
     unapplied = (
         Payment.objects.filter(unapplied__gt=0).values("currency").annotate(s=Sum("unapplied")).order_by("currency")
@@ -340,8 +342,9 @@ def collections_home(*, today: date, months: int = 6) -> dict:
             for row in aging.currencies
         ],
         "dso_latest": sorted(latest.values(), key=lambda m: m.currency),
-        "dso_month": month_names[-1],
-        "chart": dso_chart(series, months=month_names),
+        "dso_month": month_names[-2] if months > 1 else month_names[-1],
+        "dso_now": sorted(current.values(), key=lambda m: m.currency),
+        "chart": dso_chart(series, months=month_names, to_date=True),
         "cash_month": cash,
         "unapplied": [{"currency": r["currency"], "total": quantize(r["s"], r["currency"])} for r in unapplied],
         "disputes": disputes_open()

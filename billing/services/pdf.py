@@ -209,10 +209,29 @@ def invoice_pdf_store(*, invoice: Invoice, paid: bool = False) -> str:
     name = invoice_pdf_name(invoice, paid=paid)
     if default_storage.exists(name):
         return name
-    saved = default_storage.save(name, ContentFile(invoice_pdf_render(invoice=invoice)))
-    if saved != name:  # another worker stored it a moment earlier: keep one file
-        default_storage.delete(saved)
+    _store_whole(name, invoice_pdf_render(invoice=invoice))
     return name
+
+
+def _store_whole(name: str, data: bytes) -> None:
+    """Store a file so that a reader sees all of it or nothing: on local disk it is written beside
+    its final name and renamed into place (a page preview and the e-mail task may store the same
+    PDF at the same moment; the loser's rename replaces an identical file)."""
+    import os
+    import uuid
+
+    try:
+        path = default_storage.path(name)
+    except NotImplementedError:  # object storage: a PUT is already all or nothing
+        saved = default_storage.save(name, ContentFile(data))
+        if saved != name:  # another worker stored it a moment earlier: keep one file
+            default_storage.delete(saved)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = f"{path}.{uuid.uuid4().hex}.part"
+    with open(partial, "wb") as handle:
+        handle.write(data)
+    os.replace(partial, path)
 
 
 def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
