@@ -174,6 +174,14 @@ class Contract(models.Model):
         blank=True,
         help_text="Days before the end date to raise the renewal alert; empty uses the tenant default (60).",
     )
+    billed_through = models.DateField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Cut-over: the system this contract comes from billed every period up to this date; "
+            "RevExOS never bills a period ending on or before it."
+        ),
+    )
     auto_issue = models.BooleanField(
         null=True,
         blank=True,

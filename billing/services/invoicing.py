@@ -74,14 +74,10 @@ def invoices_create_from_specs(*, contract, specs: list[LineSpec], billing_date:
     Runs inside the caller's per-contract transaction: everything here commits or rolls back
     together, so an aborted run leaves no partial invoice and no used number.
     """
-    groups: dict[tuple, list[LineSpec]] = {}
-    for spec in specs:
-        groups.setdefault(_terms_key(spec.version), []).append(spec)
+    groups = invoice_line_groups(specs, billing_date=billing_date)
     auto_issue = auto_issue_enabled(contract, tenant=tenant) if groups else False
     invoices = []
-    for group in groups.values():
-        version = max((s.version for s in group), key=lambda v: v.effective_from)
-        group.sort(key=lambda s: (s.period_start or billing_date, _KIND_ORDER.get(s.kind, 9), s.description))
+    for version, group in groups:
         invoice = _invoice_draft_create(contract=contract, version=version, specs=group, billing_date=billing_date)
         problems = invoice_presend_problems(invoice)
         if problems:
@@ -90,6 +86,20 @@ def invoices_create_from_specs(*, contract, specs: list[LineSpec], billing_date:
             _issue(invoice, issue_date=billing_date)
         invoices.append(invoice)
     return invoices
+
+
+def invoice_line_groups(specs: list[LineSpec], *, billing_date: date) -> list[tuple[Any, list[LineSpec]]]:
+    """Due obligations split into invoices: one per set of terms, under the latest version among
+    its lines, lines in invoice order (period, kind, description)."""
+    groups: dict[tuple, list[LineSpec]] = {}
+    for spec in specs:
+        groups.setdefault(_terms_key(spec.version), []).append(spec)
+    result = []
+    for group in groups.values():
+        version = max((s.version for s in group), key=lambda v: v.effective_from)
+        group = sorted(group, key=lambda s: (s.period_start or billing_date, _KIND_ORDER.get(s.kind, 9), s.description))
+        result.append((version, group))
+    return result
 
 
 _KIND_ORDER = {
@@ -121,6 +131,7 @@ def _invoice_draft_create(*, contract, version, specs: list[LineSpec], billing_d
         total=subtotal,
         amount_due=subtotal,
     )
+    _milestones_mark(specs)
     lines = InvoiceLine.objects.bulk_create(
         [
             InvoiceLine(
@@ -148,9 +159,22 @@ def _invoice_draft_create(*, contract, version, specs: list[LineSpec], billing_d
     return invoice
 
 
-def _facts_mark(*, contract_id: int, specs: list[LineSpec], lines: list[InvoiceLine]) -> None:
+def _milestones_mark(specs: list[LineSpec]) -> None:
+    """Delivered milestones become invoiced BEFORE lines referencing them are inserted.
+
+    Lock order: inserting a line takes a key-share lock on its milestone row, and a delivery event
+    for the same milestone may be waiting for that row (``milestone_deliver`` locks it); updating
+    the row afterwards would then deadlock against the waiter. Updating first takes the row lock
+    once, in the same order as the delivery side (milestone row, then nothing else).
+    """
     from contracts.models import Milestone, MilestoneStatus
 
+    ids = sorted(s.milestone_id for s in specs if s.milestone_id)
+    if ids:
+        Milestone.objects.filter(pk__in=ids).update(status=MilestoneStatus.INVOICED)
+
+
+def _facts_mark(*, contract_id: int, specs: list[LineSpec], lines: list[InvoiceLine]) -> None:
     for spec, line in zip(specs, lines, strict=True):
         for metric, start, end, max_id in spec.usage_marks:
             UsageEvent.objects.filter(
@@ -163,8 +187,6 @@ def _facts_mark(*, contract_id: int, specs: list[LineSpec], lines: list[InvoiceL
             ).update(invoice_line=line)
         if spec.time_entry_ids:
             TimeEntry.objects.filter(id__in=spec.time_entry_ids, invoice_line__isnull=True).update(invoice_line=line)
-        if spec.milestone_id:
-            Milestone.objects.filter(pk=spec.milestone_id).update(status=MilestoneStatus.INVOICED)
 
 
 def invoice_hold(*, invoice: Invoice, problems: list[str]) -> None:
