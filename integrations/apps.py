@@ -17,3 +17,10 @@ class IntegrationsConfig(AppConfig):
             return {**inbox_process_pending(), **harvest_pulls_due()}
 
         cycle_step_register("integrations", order=30, run=run)
+
+        # Stripe's keys belong to collections (receivables, below us): POST /api/v1/integrations
+        # {"source": "stripe", …} connects the account there and GET lists it.
+        from integrations.api import integration_source_register
+        from receivables.services.stripe import stripe_integration_create, stripe_integration_listing
+
+        integration_source_register("stripe", create=stripe_integration_create, listing=stripe_integration_listing)

@@ -41,7 +41,7 @@ PAYMENT_DOC = {
                 "required": ["invoice", "amount"],
                 "properties": {"invoice": {"type": "string", "description": "number or id"}, "amount": _DEC},
             },
-            "description": "Omit to allocate to the customer's open invoices, oldest due date first",
+            "description": "Omit to allocate to the customer's open invoices, oldest due date first; [] keeps the whole payment on the customer's account",
         },
     },
 }

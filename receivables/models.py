@@ -291,7 +291,7 @@ class DunningStep(models.Model):
     """One reminder of the tenant's policy, ``offset_days`` from the due date (negative = before)."""
 
     name = models.CharField(max_length=100)
-    offset_days = models.SmallIntegerField(unique=True)
+    offset_days = models.SmallIntegerField()
     subject = models.CharField(max_length=200)
     body = models.TextField(help_text="Opening paragraph of the e-mail; the invoice summary and pay link follow.")
     is_final = models.BooleanField(default=False, help_text="Also raises a review task for the account manager.")
@@ -302,7 +302,11 @@ class DunningStep(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(offset_days__gte=-60) & Q(offset_days__lte=365), name="dunning_offset_bounded"
-            )
+            ),
+            # One step per day; checked at commit so the policy form can move steps past each other.
+            models.UniqueConstraint(
+                fields=["offset_days"], name="dunning_step_one_per_day", deferrable=models.Deferrable.DEFERRED
+            ),
         ]
 
     def __str__(self) -> str:

@@ -320,11 +320,12 @@ def collections_home(*, today: date, months: int = 6) -> dict:
     from receivables.charts import dso_chart
 
     aging = ar_aging(as_of=today)
-    # Closed months plus the current one to date: a payment received today moves the last bar and
-    # the three-month DSO at once.
-    series = dso_series(as_of=today, months=months)
-    month_names = [f"{start:%Y-%m}" for start, _ in figures.months_back(as_of=today, count=months)]
-    latest = {m.currency: m for m in series if m.month == month_names[-2]} if months > 1 else {}
+    # The chart shows closed months (a month a few days old would read as a tiny DSO); the
+    # three-month DSO to date moves with every payment received today.
+    series = dso_series(as_of=today, months=months + 1)
+    month_names = [f"{start:%Y-%m}" for start, _ in figures.months_back(as_of=today, count=months + 1)]
+    closed = [m for m in series if m.month != month_names[-1]]
+    latest = {m.currency: m for m in series if m.month == month_names[-2]}
     current = {m.currency: m for m in series if m.month == month_names[-1]}
     cash = cash_collected(as_of=today, months=1)
     unapplied = (
@@ -342,9 +343,9 @@ def collections_home(*, today: date, months: int = 6) -> dict:
             for row in aging.currencies
         ],
         "dso_latest": sorted(latest.values(), key=lambda m: m.currency),
-        "dso_month": month_names[-2] if months > 1 else month_names[-1],
+        "dso_month": month_names[-2],
         "dso_now": sorted(current.values(), key=lambda m: m.currency),
-        "chart": dso_chart(series, months=month_names, to_date=True),
+        "chart": dso_chart(closed, months=month_names[:-1]),
         "cash_month": cash,
         "unapplied": [{"currency": r["currency"], "total": quantize(r["s"], r["currency"])} for r in unapplied],
         "disputes": disputes_open()

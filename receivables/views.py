@@ -189,7 +189,10 @@ def pause_create(request):
         messages.success(request, f"Reminders to {customer.legal_name} are paused.")
     except ValidationError as exc:
         messages.error(request, _errors(exc))
-    return redirect(request.POST.get("next") or "receivables:collections")
+    target = request.POST.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect("receivables:collections")
 
 
 @require_POST
@@ -387,10 +390,7 @@ def settings_page(request):
         else:
             from django.db import transaction
 
-            with transaction.atomic():
-                # Move offsets out of the way first: the unique index would refuse a swap in place.
-                for step, *_ in changes:
-                    DunningStep.objects.filter(pk=step.pk).update(offset_days=-1000 - step.pk)
+            with transaction.atomic():  # the one-step-per-day constraint is checked at commit
                 for step, offset, name, subject, body, active, final in changes:
                     DunningStep.objects.filter(pk=step.pk).update(
                         offset_days=offset, name=name, subject=subject, body=body, active=active, is_final=final

@@ -235,3 +235,36 @@ def _demo_dispute(payment, *, today: date) -> str:
     }
     created = int(_at(today - timedelta(days=3)).timestamp())
     return _dispute_created(obj, created=created)
+
+
+def collections_demo_finish(*, today: date | None = None) -> str:
+    """After the demo's cycle as of today: a deposit received last week for a contract that starts
+    soon, so the workspace opens with unapplied cash (it pays that contract's first invoice)."""
+    from contracts.models import Contract
+    from receivables.models import Payment
+    from receivables.services.ledger import payment_record
+    from revexos.dates import tenant_today
+
+    today = today or tenant_today()
+    if Payment.objects.filter(external_id="demo:deposit").exists():
+        return ""
+    upcoming = (
+        Contract.objects.filter(start_date__gt=today).select_related("customer").order_by("start_date").first()
+        or Contract.objects.select_related("customer").order_by("-start_date").first()
+    )
+    if upcoming is None:
+        return ""
+    customer = upcoming.customer
+    payment_record(
+        customer=customer,
+        amount=Decimal("5000.00"),
+        currency=upcoming.versions.order_by("-effective_from").first().currency,
+        received_on=today - timedelta(days=5),
+        method="ach",
+        reference=f"Deposit for {upcoming.number}",
+        payer_name=customer.legal_name,
+        allocations=[],
+        source="demo",
+        external_id="demo:deposit",
+    )
+    return f"deposit of 5,000.00 from {customer.legal_name} on account"

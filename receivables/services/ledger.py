@@ -154,7 +154,7 @@ def payment_record(
     reference: str = "",
     external_id: str | None = None,
     payer_name: str = "",
-    allocations: list[tuple[Invoice, Decimal]] | None = None,
+    allocations: list[tuple[Invoice, Decimal]] | None = None,  # None: oldest due first; []: on account
     source: str = PaymentSource.API,
     charge_id: str = "",
     notes: str = "",
@@ -199,6 +199,8 @@ def payment_record(
 
 def _payment_allocate(*, payment: Payment, allocations: list[tuple[Invoice, Decimal]] | None) -> None:
     on = payment.received_on
+    if allocations is not None and not allocations:
+        return  # "allocations": [] — kept on account on purpose (a prepayment)
     if allocations:
         errors: dict[str, list[str]] = {}
         ids = sorted({inv.pk for inv, _ in allocations})

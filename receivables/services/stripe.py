@@ -72,10 +72,17 @@ def stripe_js_url() -> str:
 
 
 def _mask(value: str) -> str:
+    """``sk_live_…a1b2``: the key's kind and its last four characters, never more."""
     if not value:
         return ""
-    head = value.split("_", 2)
-    prefix = "_".join(head[:2]) + "_" if len(head) == 3 else ""
+    prefix = next(
+        (
+            p
+            for p in ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "pk_test_", "whsec_")
+            if value.startswith(p)
+        ),
+        "",
+    )
     return f"{prefix}…{value[-4:]}"
 
 
@@ -438,3 +445,45 @@ def _dispute_created(obj: dict, *, created) -> str:
             invoice_id=invoice.pk,
         )
     return f"dispute {dispute_id} on {len(invoice_ids)} invoice(s)"
+
+
+# --------------------------------------------------------------------------- POST /api/v1/integrations
+
+
+def stripe_integration_create(data: dict, request) -> dict:
+    """``POST /api/v1/integrations {"source": "stripe", "secret_key", "publishable_key",
+    "webhook_secret"}`` (DESIGN.md §5.1): connect the tenant's Stripe account. ``webhook_secret``
+    may also be sent as ``secret``. The answer names the webhook URL; the keys come back masked
+    (they are the tenant's own, never shown in full)."""
+    allowed = {"source", "secret_key", "publishable_key", "webhook_secret", "secret", "name"}
+    unknown = sorted(k for k in data if k not in allowed)
+    if unknown:
+        raise ValidationError({k: ["Unknown field for a Stripe connection."] for k in unknown})
+    values = {}
+    for key in ("secret_key", "publishable_key", "webhook_secret"):
+        raw = data.get(key) if key != "webhook_secret" else (data.get(key) or data.get("secret"))
+        if raw is not None and not isinstance(raw, str):
+            raise ValidationError({key: ["Enter the key as text."]})
+        values[key] = raw or ""
+    account = stripe_account_connect(**values, user=getattr(request, "user", None))
+    return _integration_out(request, account)
+
+
+def stripe_integration_listing(request) -> list[dict]:
+    account = stripe_account_current()
+    return [_integration_out(request, account)] if account is not None else []
+
+
+def _integration_out(request, account: StripeAccount) -> dict:
+    from django.urls import reverse
+
+    last = StripeEvent.objects.order_by("-received_at").values_list("received_at", flat=True).first()
+    return {
+        "id": f"stripe-{account.pk}",
+        "source": "stripe",
+        "name": account.account_name or "Stripe",
+        "is_active": True,
+        "webhook_url": request.build_absolute_uri(reverse("pay:stripe_webhook")),
+        "secret": _mask(account.webhook_secret),
+        "last_event_at": last.isoformat() if last else None,
+    }

@@ -234,3 +234,33 @@ def test_keys_are_never_shown_back_in_full(connected):
     masked = stripe_account_masked(stripe_account_current())
     assert masked["secret_key"] == "sk_test_…3456" and "123456" not in masked["secret_key"]
     assert masked["webhook_secret"].endswith(SECRET[-4:]) and SECRET not in masked["webhook_secret"]
+
+
+def test_post_integrations_with_source_stripe_connects_the_account_here(in_tenant_a):
+    api = Client(HTTP_HOST=in_tenant_a.host, HTTP_AUTHORIZATION=f"Bearer {in_tenant_a.api_key}")
+    body = {
+        "source": "stripe",
+        "secret_key": "sk_test_abcdef1234",
+        "publishable_key": "pk_test_abcdef9876",
+        "secret": SECRET,
+    }
+    from unittest import mock
+
+    with mock.patch("receivables.services.stripe.stripe_client") as client:  # Stripe accepts the key
+        response = api.post("/api/v1/integrations", data=json.dumps(body), content_type="application/json")
+        assert client.return_value.v1.balance.retrieve.called
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    assert answer["source"] == "stripe" and answer["webhook_url"].endswith("/webhooks/stripe/")
+    assert SECRET not in json.dumps(answer) and "sk_test_abcdef1234" not in json.dumps(answer)
+    assert StripeAccount.objects.get().secret_key == "sk_test_abcdef1234"
+    listed = api.get("/api/v1/integrations").json()
+    assert [c["source"] for c in listed if c["source"] == "stripe"] == ["stripe"]
+    bad = api.post(
+        "/api/v1/integrations",
+        data=json.dumps({"source": "stripe", "secret_key": "nope"}),
+        content_type="application/json",
+    )
+    assert bad.status_code == 422 and {"secret_key", "publishable_key", "webhook_secret"} <= set(
+        bad.json()["error"]["fields"]
+    )

@@ -134,3 +134,35 @@ def test_the_invoice_list_filters_by_payment_status_with_badges(finance):
     assert overdue.number in body and paid.number not in body and "Overdue" in body
     body = finance.get("/billing/invoices/?payment=paid").content.decode()
     assert paid.number in body and overdue.number not in body
+
+
+def test_finance_edits_a_dunning_step_and_pauses_a_customer(finance):
+    from receivables.models import DunningPause, DunningStep
+    from receivables.services.dunning import dunning_steps_ensure
+
+    steps = dunning_steps_ensure()
+    data = {"form": "policy", "dunning_enabled": "on"}
+    for step in steps:
+        data.update(
+            {
+                f"s{step.pk}_offset_days": str(step.offset_days if step.offset_days != 7 else 10),
+                f"s{step.pk}_name": step.name,
+                f"s{step.pk}_subject": step.subject,
+                f"s{step.pk}_body": step.body,
+                f"s{step.pk}_active": "on",
+            }
+        )
+        if step.is_final:
+            data[f"s{step.pk}_final"] = "on"
+    assert finance.post("/collections/settings/", data).status_code == 302
+    assert sorted(DunningStep.objects.values_list("offset_days", flat=True)) == [-3, 1, 10, 14, 30]
+    data[f"s{steps[1].pk}_offset_days"] = "14"  # two steps on one day
+    finance.post("/collections/settings/", data)
+    assert sorted(DunningStep.objects.values_list("offset_days", flat=True)) == [-3, 1, 10, 14, 30]
+
+    cust = customer()
+    finance.post(
+        "/collections/pauses/", {"customer": cust.pk, "reason": "Payment plan", "next": f"/customers/{cust.pk}/"}
+    )
+    assert DunningPause.objects.get(customer=cust, lifted_at__isnull=True).reason == "Payment plan"
+    assert "Reminders paused" in finance.get(f"/customers/{cust.pk}/").content.decode()

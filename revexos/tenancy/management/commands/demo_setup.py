@@ -33,7 +33,7 @@ class Command(BaseCommand):
         from discounts.services.demo import discounts_demo_seed
         from insights.services.demo import leakage_demo_seed
         from integrations.services.demo import integrations_demo_seed
-        from receivables.services.demo import collections_demo_history
+        from receivables.services.demo import collections_demo_finish, collections_demo_history
         from revexos.dates import tenant_today
 
         with schema_context(result.tenant.schema_name):
@@ -49,6 +49,7 @@ class Command(BaseCommand):
             # Run the scheduler's cycle once as of today: past periods are invoiced, renewal alerts
             # raised and discounts activated, so the demo opens on a living workspace.
             cycle = cycle_run(as_of=tenant_today())
+            history["unapplied"] = collections_demo_finish()
         self.stdout.write(
             f"Demo contracts: {seeded['contracts']} contracts for {seeded['customers']} customers, {seeded['amendments']} amended."
         )
