@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
@@ -221,7 +222,10 @@ class VersionOut(Schema):
 def _dump(request) -> dict:
     """The body exactly as posted: the schemas document it, the service validates every key of it
     (unknown keys included, which pydantic would drop from nested objects)."""
-    return json.loads(request.body or b"{}")
+    data = json.loads(request.body or b"{}")
+    if not isinstance(data, dict):
+        raise ValidationError({"body": ["Send a JSON object."]})
+    return data
 
 
 def _note(request) -> str:

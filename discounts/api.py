@@ -262,8 +262,75 @@ class ListFilters(PageFilters):
     customer: Ref = Field("", description="Customer id or external_id")
 
 
-class Page(Schema):
-    items: list[dict]
+class DiscountOut(Schema):
+    id: str
+    reference: str
+    status: str
+    kind: str
+    value: str
+    currency: str | None
+    scope: str
+    customer: str
+    contract: str | None
+    price_line: str | None
+    start_date: str
+    end_date: str | None
+    max_cycles: int | None
+    no_expiry_reason: str | None
+    reason: str
+    revoked_at: str | None
+    revoke_reason: str | None
+    approved_by: str | None
+    approved_at: str | None
+
+
+class CreditOut(Schema):
+    id: str
+    reference: str
+    status: str
+    customer: str
+    contract: str | None
+    amount: str
+    balance: str
+    currency: str
+    expires_on: str | None
+    no_expiry_reason: str | None
+    invoices: list[str]
+    reason: str
+    revoked_at: str | None
+    approved_by: str | None
+    approved_at: str | None
+
+
+class OverrideOut(Schema):
+    id: str
+    reference: str
+    status: str
+    contract: str
+    customer: str
+    price_line: str
+    role: str | None
+    rate: str
+    currency: str
+    start_date: str
+    end_date: str
+    reason: str
+    approved_by: str | None
+    approved_at: str | None
+
+
+class DiscountPage(Schema):
+    items: list[DiscountOut]
+    count: int
+
+
+class CreditPage(Schema):
+    items: list[CreditOut]
+    count: int
+
+
+class OverridePage(Schema):
+    items: list[OverrideOut]
     count: int
 
 
@@ -310,7 +377,7 @@ _DAY = {"type": "string", "format": "date"}
 _STR = {"type": "string"}
 
 
-@router.get("/discounts", response=Page, summary="List discounts, newest first")
+@router.get("/discounts", response=DiscountPage, summary="List discounts, newest first")
 def discounts_list(request, filters: Query[ListFilters]):
     qs = _filtered(Discount.objects.select_related("customer", "contract", "approved_by"), filters)
     return _page(qs, filters, discount_json)
@@ -318,7 +385,7 @@ def discounts_list(request, filters: Query[ListFilters]):
 
 @router.post(
     "/discounts",
-    response={201: dict},
+    response={201: DiscountOut},
     summary="Grant a discount (end date, max_cycles or a no-expiry reason required)",
     openapi_extra=_doc(
         ["kind", "value", "start_date", "reason"],
@@ -371,7 +438,7 @@ def discounts_post(request):
     return Status(201, discount_json(discount))
 
 
-@router.get("/discounts/{discount_id}", response=dict, summary="A discount")
+@router.get("/discounts/{discount_id}", response=DiscountOut, summary="A discount")
 def discounts_detail(request, discount_id: str):
     return discount_json(_get(Discount, discount_id, "discount"))
 
@@ -461,24 +528,24 @@ def _extend(request, kind: str, ref: str, payload: ExtendIn) -> dict:
     return to_json(_get(model, done.pk, label))
 
 
-@router.post("/discounts/{discount_id}/revoke", response=dict, summary="Revoke a discount now or from a date")
+@router.post("/discounts/{discount_id}/revoke", response=DiscountOut, summary="Revoke a discount now or from a date")
 def discounts_revoke(request, discount_id: str, payload: RevokeIn):
     return _revoke(request, "discount", discount_id, payload)
 
 
-@router.post("/discounts/{discount_id}/end", response=dict, summary="Bring a discount's end date forward")
+@router.post("/discounts/{discount_id}/end", response=DiscountOut, summary="Bring a discount's end date forward")
 def discounts_end(request, discount_id: str, payload: EndIn):
     return _end(request, "discount", discount_id, payload)
 
 
 @router.post(
-    "/discounts/{discount_id}/extend", response=dict, summary="Extend a discount (later end date or more cycles)"
+    "/discounts/{discount_id}/extend", response=DiscountOut, summary="Extend a discount (later end date or more cycles)"
 )
 def discounts_extend(request, discount_id: str, payload: ExtendIn):
     return _extend(request, "discount", discount_id, payload)
 
 
-@router.get("/credits", response=Page, summary="List credits, newest first")
+@router.get("/credits", response=CreditPage, summary="List credits, newest first")
 def credits_list(request, filters: Query[ListFilters]):
     qs = _filtered(Credit.objects.select_related("customer", "contract", "approved_by"), filters)
     return _page(qs, filters, credit_json)
@@ -486,15 +553,15 @@ def credits_list(request, filters: Query[ListFilters]):
 
 @router.post(
     "/credits",
-    response={201: dict},
+    response={201: CreditOut},
     summary="Grant a credit (reduces the amount due of the next invoices)",
     openapi_extra=_doc(
-        ["customer", "amount", "currency", "reason"],
+        ["customer", "amount", "reason"],
         {
             "customer": _STR,
             "contract": _STR,
             "amount": _DEC,
-            "currency": _STR,
+            "currency": {**_STR, "description": "Default: the customer's currency"},
             "expires_on": _DAY,
             "no_expiry_reason": _STR,
             "reason": _STR,
@@ -514,7 +581,8 @@ def credits_post(request):
     from discounts.services.exceptions import credit_create
 
     body = _Body(request, CREDIT_FIELDS)
-    pins = body.data.get("invoices") or []
+    pins = body.data.get("invoices")
+    pins = [] if pins is None else pins
     if not isinstance(pins, list) or not all(isinstance(p, str) for p in pins):
         body.add("invoices", "A list of invoice numbers or CONTRACT@YYYY-MM names.")
         pins = []
@@ -535,12 +603,12 @@ def credits_post(request):
     return Status(201, credit_json(credit))
 
 
-@router.get("/credits/{credit_id}", response=dict, summary="A credit with its balance")
+@router.get("/credits/{credit_id}", response=CreditOut, summary="A credit with its balance")
 def credits_detail(request, credit_id: str):
     return credit_json(_get(Credit, credit_id, "credit"))
 
 
-@router.get("/price-overrides", response=Page, summary="List custom rates, newest first")
+@router.get("/price-overrides", response=OverridePage, summary="List custom rates, newest first")
 def overrides_list(request, filters: Query[ListFilters]):
     qs = _filtered(PriceOverride.objects.select_related("customer", "contract", "approved_by"), filters)
     return _page(qs, filters, override_json)
@@ -548,7 +616,7 @@ def overrides_list(request, filters: Query[ListFilters]):
 
 @router.post(
     "/price-overrides",
-    response={201: dict},
+    response={201: OverrideOut},
     summary="Grant a custom rate for a price line (or a rate-card role) with a window",
     openapi_extra=_doc(
         ["contract", "price_line", "rate", "start_date", "end_date", "reason"],
@@ -601,31 +669,35 @@ def _get(model, ref: str, label: str):
         raise Http404(f"No {label} {printable(ref)}.") from None
 
 
-@router.get("/price-overrides/{override_id}", response=dict, summary="A custom rate")
+@router.get("/price-overrides/{override_id}", response=OverrideOut, summary="A custom rate")
 def overrides_detail(request, override_id: str):
     return override_json(_get(PriceOverride, override_id, "custom rate"))
 
 
-@router.post("/credits/{credit_id}/revoke", response=dict, summary="Revoke a credit now or from a date")
+@router.post("/credits/{credit_id}/revoke", response=CreditOut, summary="Revoke a credit now or from a date")
 def credits_revoke(request, credit_id: str, payload: RevokeIn):
     return _revoke(request, "credit", credit_id, payload)
 
 
-@router.post("/credits/{credit_id}/end", response=dict, summary="Bring a credit's expiry forward")
+@router.post("/credits/{credit_id}/end", response=CreditOut, summary="Bring a credit's expiry forward")
 def credits_end(request, credit_id: str, payload: EndIn):
     return _end(request, "credit", credit_id, payload)
 
 
-@router.post("/credits/{credit_id}/extend", response=dict, summary="Extend a credit (later expiry)")
+@router.post("/credits/{credit_id}/extend", response=CreditOut, summary="Extend a credit (later expiry)")
 def credits_extend(request, credit_id: str, payload: ExtendIn):
     return _extend(request, "credit", credit_id, payload)
 
 
-@router.post("/price-overrides/{override_id}/revoke", response=dict, summary="Revoke a custom rate now or from a date")
+@router.post(
+    "/price-overrides/{override_id}/revoke", response=OverrideOut, summary="Revoke a custom rate now or from a date"
+)
 def overrides_revoke(request, override_id: str, payload: RevokeIn):
     return _revoke(request, "override", override_id, payload)
 
 
-@router.post("/price-overrides/{override_id}/end", response=dict, summary="Bring a custom rate's end date forward")
+@router.post(
+    "/price-overrides/{override_id}/end", response=OverrideOut, summary="Bring a custom rate's end date forward"
+)
 def overrides_end(request, override_id: str, payload: EndIn):
     return _end(request, "override", override_id, payload)

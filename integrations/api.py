@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
@@ -14,6 +13,7 @@ from integrations.models import WEBHOOK_SOURCES, Connection, Source
 from integrations.services.connections import connection_create, secret_mask
 from integrations.services.time_imports import TimeImportRejected, time_import_commit, time_import_preview
 from integrations.timecsv import MAX_BYTES, decode_csv
+from revexos.api_kit import json_body
 
 router = Router(tags=["integrations"])
 
@@ -93,10 +93,9 @@ def integrations_list(request):
     },
 )
 def integrations_create(request):
-    try:
-        data = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise HttpError(400, "Malformed JSON. Send a JSON object with Content-Type: application/json.") from None
+    data = json_body(request)
+    if isinstance(data, dict) and not isinstance(data.get("source"), str | None):
+        raise ValidationError({"source": ["Name the source as a string, e.g. jira."]})
     if isinstance(data, dict) and data.get("source") in EXTERNAL_SOURCES:
         create, _ = EXTERNAL_SOURCES[data["source"]]
         return Status(201, create(data, request))
