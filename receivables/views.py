@@ -15,6 +15,7 @@ from billing.models import Invoice
 from contracts.wire import FieldErrors, Reader
 from revexos.accounts.decorators import requires
 from revexos.dates import tenant_today
+from revexos.parsing import parse_date
 
 
 def _errors(exc: ValidationError) -> str:
@@ -96,7 +97,7 @@ def invoice_write_off(request, invoice_id: int):
 
 def _parse_date(value: str | None) -> date | None:
     try:
-        return date.fromisoformat(value) if value else None
+        return parse_date(value) if value else None
     except ValueError:
         return None
 

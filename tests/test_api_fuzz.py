@@ -20,6 +20,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,8 @@ ARTIFACTS = HERE.parent / "test-artifacts"
 
 
 def _seed() -> dict[str, str]:
-    """One object of every kind an API path names; returns path parameter -> value."""
+    """One object of every kind an API path names; returns path parameter -> value. (A new path
+    parameter belongs here too, or the fuzzer only ever sees its 404.)"""
     from billing.models import Invoice
     from billing.services.runs import run_create, run_execute
     from contracts.models import Contract
@@ -43,6 +45,7 @@ def _seed() -> dict[str, str]:
     from contracts.services.customers import customer_create
     from contracts.tests.factories import contract_payload, customer_payload
     from discounts.services.exceptions import credit_create, discount_create, price_override_create
+    from receivables.services.ledger import payment_record
     from renewals.models import RenewalAlert
     from revexos.dates import tenant_today
 
@@ -61,6 +64,9 @@ def _seed() -> dict[str, str]:
         contract=contract, line_ref="L1", rate=100, start_date=today, end_date=today + timedelta(days=20), **common
     )
     run = run_execute(run_id=run_create(as_of=today, only=None).pk)
+    payment = payment_record(
+        customer=customer, amount=Decimal("100.00"), currency="USD", received_on=today, method="bank_transfer"
+    ).payment
     invoice = Invoice.objects.filter(contract=contract).order_by("pk").first()
     alert = RenewalAlert.objects.filter(contract=contract).first()
     assert invoice is not None and alert is not None, "the seed run should bill and raise a renewal alert"
@@ -73,6 +79,7 @@ def _seed() -> dict[str, str]:
         "override_id": str(override.pk),
         "alert_id": str(alert.pk),
         "run_id": str(run.pk),
+        "payment_id": str(payment.pk),
     }
 
 

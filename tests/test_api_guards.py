@@ -412,3 +412,19 @@ def test_host_names_match_case_insensitively(tenant_a, transform):
     client = Client(HTTP_HOST=transform(tenant_a.host), HTTP_AUTHORIZATION=f"Bearer {tenant_a.api_key}")
     response = client.get("/api/v1/me")
     assert response.status_code == 200 and response.json()["tenant"] == tenant_a.slug
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 40, "99999999999999999", "0001-01-01", "9999-12-31T00:00:00Z"])
+def test_crm_dates_that_cannot_be_dates_are_ignored(value):
+    from integrations.services.deals import _day
+
+    assert _day(value) is None
+
+
+def test_crm_dates_in_milliseconds_and_iso_are_read():
+    from datetime import date
+
+    from integrations.services.deals import _day
+
+    assert _day("1772323200000") == date(2026, 3, 1)
+    assert _day("2026-03-01T00:00:00Z") == date(2026, 3, 1)

@@ -30,6 +30,7 @@ from integrations.services.inbox import Outcome
 from integrations.sources import hubspot as hubspot_source
 from integrations.sources import salesforce as salesforce_source
 from revexos.money import quantize
+from revexos.parsing import date_in_bounds, parse_date, parse_id
 
 DEFAULT_TERM_MONTHS = 12
 HUBSPOT_FREQUENCIES = {"monthly": "monthly", "quarterly": "quarterly", "annually": "annual", "annual": "annual"}
@@ -58,11 +59,12 @@ def _day(value: Any) -> date | None:
     if value in (None, ""):
         return None
     text = str(value).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=None).date()  # noqa: DTZ006 - a calendar date
     try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
+        if parse_id(text) is not None:
+            day = datetime.fromtimestamp(int(text) / 1000, tz=None).date()  # noqa: DTZ006 - a calendar date
+            return date_in_bounds(day)
+        return parse_date(text[:10])
+    except (ValueError, OverflowError, OSError):
         return None
 
 

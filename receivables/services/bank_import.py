@@ -32,6 +32,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from revexos.money import MINOR_UNITS, minor_units
+from revexos.parsing import parse_date
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_LINES = 5000
@@ -104,9 +105,9 @@ def _parse_csv(text: str) -> Parsed:
         cell = {name: row[i].strip() for name, i in index.items()}
         problems = []
         try:
-            booked = date.fromisoformat(cell["date"])
-        except ValueError:
-            problems.append(f"date “{cell['date']}” is not YYYY-MM-DD")
+            booked = parse_date(cell["date"])
+        except ValueError as exc:
+            problems.append(f"date: {exc}")
             booked = None
         currency = cell["currency"].upper()
         if currency not in MINOR_UNITS:
@@ -151,9 +152,9 @@ def _parse_camt(data: bytes) -> Parsed:
         day = str(record.get("BookgDt") or record.get("ValDt") or "")[:10]
         problems = []
         try:
-            booked = date.fromisoformat(day)
-        except ValueError:
-            problems.append(f"booking date “{day}” is missing or not a date")
+            booked = parse_date(day)
+        except ValueError as exc:
+            problems.append(f"booking date: {exc}" if day else "the booking date is missing")
             booked = None
         if currency not in MINOR_UNITS:
             problems.append(f"currency “{currency}” is not an ISO 4217 code")
