@@ -304,3 +304,21 @@ def test_django_admin_shows_versions_in_force_read_only(admin_client, seeded, in
     assert page.status_code == 200
     assert b'name="payment_terms_days"' not in page.content  # rendered read-only
     assert admin_client.get("/admin/contracts/customer/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"start_date": "9999-01-01", "end_date": None, "auto_renew": False}, "start_date"),
+        ({"start_date": "0001-01-01"}, "start_date"),
+        ({"payment_terms_days": "٣٠"}, "payment_terms_days"),
+    ],
+)
+def test_the_contract_form_bounds_dates_and_refuses_foreign_digits(admin_client, in_a, changes, field):
+    with in_a():
+        customer = customer_create(data=customer_payload())
+    payload = {k: v for k, v in contract_payload(**changes).items() if v is not None}
+    response = admin_client.post("/contracts/new/", contract_form_post(payload, customer_pk=customer.pk))
+    assert response.status_code in (200, 400) and field in error_fields(response), error_fields(response)
+    with in_a():
+        assert not Contract.objects.filter(number="C-1001").exists()
