@@ -13,7 +13,9 @@
   handles it in the same transaction (a failure rolls both back and Stripe retries):
   payment_intent.succeeded → payment + allocation; payment_intent.payment_failed → logged on
   the invoice (reminders go on); charge.refunded → refund (allocations reversed newest first);
-  charge.dispute.created → invoice disputed, reminders stop, review task.
+  charge.dispute.created → invoice disputed, reminders stop, review task; charge.dispute.closed
+  → lost: a chargeback reverses the payment's allocations newest first (the invoice reopens);
+  won: the invoice is no longer disputed and reminders resume.
 
 ``STRIPE_API_BASE`` points the client (and the Stripe.js it loads) at a Stripe-compatible server
 such as localstripe in development and tests.
@@ -47,7 +49,13 @@ from revexos.money import minor_units, quantize
 
 logger = logging.getLogger(__name__)
 TOLERANCE_SECONDS = 300
-HANDLED = ("payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded", "charge.dispute.created")
+HANDLED = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+)
 
 
 class WebhookRejected(Exception):
@@ -310,6 +318,8 @@ def _handle(event_type: str, obj: dict, *, created) -> str:
         return _charge_refunded(obj, created=created)
     if event_type == "charge.dispute.created":
         return _dispute_created(obj, created=created)
+    if event_type == "charge.dispute.closed":
+        return _dispute_closed(obj, created=created)
     return "ignored"
 
 
@@ -487,3 +497,34 @@ def _integration_out(request, account: StripeAccount) -> dict:
         "secret": _mask(account.webhook_secret),
         "last_event_at": last.isoformat() if last else None,
     }
+
+
+def _dispute_closed(obj: dict, *, created) -> str:
+    from receivables.services.ledger import payment_refund
+
+    dispute_id = str(obj.get("id") or "")
+    status = str(obj.get("status") or "")
+    dispute = Dispute.objects.filter(external_id=dispute_id).select_related("payment").first()
+    if dispute is None:
+        _dispute_created(obj, created=created)
+        dispute = Dispute.objects.filter(external_id=dispute_id).select_related("payment").first()
+        if dispute is None:
+            return "ignored: no payment of this workspace for that charge"
+    Dispute.objects.filter(pk=dispute.pk).update(status=status[:40] or dispute.status)
+    invoice_ids = [dispute.invoice_id] if dispute.invoice_id else []
+    if status == "lost" and dispute.payment is not None:
+        payment = dispute.payment
+        amount = min(from_minor(obj.get("amount") or 0, payment.currency), payment.amount - payment.refunded)
+        if amount > 0:
+            payment_refund(
+                payment_id=payment.pk,
+                amount=amount,
+                reason=f"Chargeback: dispute {dispute_id} lost ({dispute.reason or 'no reason given'})",
+                refunded_on=_event_day(created),
+                kind=RefundKind.CHARGEBACK,
+                external_id=f"stripe:{dispute_id}:lost",
+            )
+    if status in ("won", "lost", "warning_closed"):
+        # Decided: the invoice is an ordinary (open or paid) invoice again, and reminders resume.
+        Invoice.objects.filter(pk__in=invoice_ids).update(disputed_at=None)
+    return f"dispute {dispute_id} {status}"

@@ -264,3 +264,36 @@ def test_post_integrations_with_source_stripe_connects_the_account_here(in_tenan
     assert bad.status_code == 422 and {"secret_key", "publishable_key", "webhook_secret"} <= set(
         bad.json()["error"]["fields"]
     )
+
+
+@pytest.mark.parametrize("outcome", ["lost", "won"])
+def test_a_lost_dispute_is_a_chargeback_that_reopens_the_invoice_and_a_won_one_clears_it(
+    connected, open_invoice, outcome
+):
+    event = intent_event(open_invoice, amount_minor=12000)
+    body = json.dumps(event).encode()
+    deliver(connected.host, body, sign(body))
+    dispute = {
+        "id": f"dp_{uuid.uuid4().hex[:20]}",
+        "object": "dispute",
+        "amount": 12000,
+        "currency": "usd",
+        "charge": event["data"]["object"]["charges"]["data"][0]["id"],
+        "reason": "fraudulent",
+        "status": "needs_response",
+        "payment_intent": event["data"]["object"]["id"],
+    }
+    for kind, status in (("charge.dispute.created", "needs_response"), ("charge.dispute.closed", outcome)):
+        wrapped = copy.deepcopy(event)
+        wrapped.update({"id": f"evt_{uuid.uuid4().hex[:24]}", "type": kind})
+        wrapped["data"]["object"] = {**dispute, "status": status}
+        body = json.dumps(wrapped).encode()
+        assert deliver(connected.host, body, sign(body)).status_code == 200
+    invoice = reload(open_invoice)
+    assert invoice.disputed_at is None
+    payment = Payment.objects.get(customer=invoice.customer)
+    if outcome == "lost":
+        assert invoice.amount_open == D("120.00") and invoice.status in ("sent", "issued")
+        assert payment.refunds.get().kind == "chargeback" and payment.refunded == D("120.00")
+    else:
+        assert invoice.status == "paid" and not payment.refunds.exists()
