@@ -100,9 +100,11 @@ def _json(body: bytes, request):
 
 
 def _connection(source: str) -> Connection:
-    connection = Connection.objects.filter(source=source, is_active=True).first()
+    connection = Connection.objects.filter(source=source).first()
     if connection is None:
         raise Refused(404, "not_found", f"{Source(source).label} is not connected in this workspace.")
+    if not connection.is_active:
+        raise Refused(404, "not_found", f"{Source(source).label} is paused in this workspace; nothing was stored.")
     return connection
 
 

@@ -216,7 +216,8 @@ def connection_update(*, connection: Connection, data: Any) -> Connection:
     errors = FieldErrors()
     if not isinstance(data, dict):
         raise ValidationError({"non_field_errors": ["Send the settings as a JSON object."]})
-    data = {k: v for k, v in data.items() if k != "secret"}
+    active = data.get("is_active")
+    data = {k: v for k, v in data.items() if k not in ("secret", "is_active")}
     values = _read_settings(connection.source, data, errors, existing=connection.settings)
     errors.raise_if_any()
     with transaction.atomic():
@@ -225,8 +226,8 @@ def connection_update(*, connection: Connection, data: Any) -> Connection:
         connection.settings = values["settings"]
         if values["api_token"]:
             connection.api_token = values["api_token"]
-        if "is_active" in data:
-            connection.is_active = bool(data["is_active"])
+        if active is not None:
+            connection.is_active = bool(active)
         connection.save()
     return connection
 

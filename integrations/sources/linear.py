@@ -24,9 +24,9 @@ def describe(payload: Any, headers) -> tuple[str, str, str]:
         return "", "", ""
     kind = f"{payload.get('type', '')}.{payload.get('action', '')}"
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    delivery = (headers.get("Linear-Delivery") or "").strip() or str(payload.get("webhookId") or "")
-    if delivery and payload.get("webhookTimestamp"):
-        delivery = f"{delivery}:{payload['webhookTimestamp']}" if not headers.get("Linear-Delivery") else delivery
+    # Linear-Delivery names one delivery; without it the webhook sends nothing else unique, and the
+    # caller falls back to a hash of the signed body (a retry resends the same body).
+    delivery = (headers.get("Linear-Delivery") or "").strip()
     return delivery[:200], kind[:100], str(data.get("identifier", ""))[:200]
 
 

@@ -162,3 +162,39 @@ def test_a_failed_event_is_recorded_whole_and_can_be_replayed(
     worker.run_pass()
     event.refresh_from_db()
     assert event.status == "processed" and DeliveryEvent.objects.count() == 1
+
+
+def test_a_linear_issue_completed_delivers_the_milestone_with_its_identifier(
+    webhook_client, in_tenant_a, worker, django_capture_on_commit_callbacks
+):
+    from integrations.tests.payloads import linear_headers, linear_issue_completed
+
+    secret = "linear-signing-secret-0123"
+    connection, _ = connection_create(data={"source": "linear", "secret": secret})
+    contract = milestone_contract("ENG-42")
+    body = dumps(linear_issue_completed("ENG-42"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = webhook_client.post(
+            "/webhooks/linear/", body, content_type="application/json", **linear_headers(body, secret)
+        )
+    assert response.status_code == 200
+    worker.run_pass()
+    assert InboxEvent.objects.get(connection=connection).status == "processed"
+    assert InvoiceLine.objects.filter(contract=contract, kind="milestone").count() == 1
+
+
+def test_pausing_a_connection_from_its_page_refuses_its_webhooks(in_tenant_a, jira, webhook_client):
+    from tests.helpers import client_for
+
+    connection, secret = jira
+    admin = client_for(in_tenant_a, email=in_tenant_a.users["admin"])
+    assert admin.post("/integrations/jira/settings/", {"change_label": "scope-change"}).status_code == 302
+    connection.refresh_from_db()
+    assert not connection.is_active and connection.settings["change_label"] == "scope-change"
+    body = dumps(jira_done("PROJ-12"))
+    assert (
+        webhook_client.post(
+            "/webhooks/jira/", body, content_type="application/json", **jira_headers(body, secret)
+        ).status_code
+        == 404
+    )
