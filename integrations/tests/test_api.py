@@ -49,3 +49,14 @@ def test_an_admin_sees_the_secret_once_then_masked_and_other_roles_cannot_open_t
     finance = client_for(in_tenant_a, email=in_tenant_a.users["finance"])
     assert finance.get("/integrations/jira/").status_code == 403
     assert finance.get("/integrations/time-imports/").status_code == 200
+
+
+def test_a_tenant_sees_and_reaches_only_its_own_connections(api, in_tenant_a, tenant_b):
+    from django.test import Client
+
+    api.post("/api/v1/integrations", {"source": "jira"}, content_type="application/json")
+    other = Client(HTTP_HOST=tenant_b.host, HTTP_AUTHORIZATION=f"Bearer {tenant_b.api_key}")
+    assert other.get("/api/v1/integrations").json() == []
+    # Tenant A's key does not open tenant B's API.
+    wrong = Client(HTTP_HOST=tenant_b.host, HTTP_AUTHORIZATION=f"Bearer {in_tenant_a.api_key}")
+    assert wrong.get("/api/v1/integrations").status_code == 401

@@ -157,6 +157,9 @@ def test_jira_hubspot_and_harvest_journeys_in_the_browser(
             page.wait_for_selector("#inbox-table >> text=PROJ-12")
             assert "Processed" in page.inner_text("#inbox-table")
             shot("4-jira-inbox")
+            page.set_viewport_size({"width": 390, "height": 844})
+            shot("4b-jira-inbox-phone")
+            page.set_viewport_size({"width": 1280, "height": 860})
             with schema_context(tenant_a.schema):
                 invoice = Invoice.objects.get(contract__number=milestone_contract.number)
             connection.set_schema_to_public()
