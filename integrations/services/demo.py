@@ -248,8 +248,14 @@ def _harvest_demo() -> dict:
         f"{last_month_end.isoformat()},{contract.customer.legal_name.replace(',', '')},{contract.title.replace(',', '')},"
         f"{contract.number},Internal,Team meeting,1,1,No,No,Yes,Ada,Lovelace,,Yes,,,,,USD,"
     )
+    from revexos.accounts.models import Role, User
+
+    finance = User.objects.filter(role=Role.FINANCE, is_active=True).order_by("pk").first()
     record = time_import_commit(
-        text="\n".join(rows) + "\n", format="harvest", filename=f"harvest_time_report_{last_month_end:%Y_%m}.csv"
+        text="\n".join(rows) + "\n",
+        format="harvest",
+        filename=f"harvest_time_report_{last_month_end:%Y_%m}.csv",
+        user=finance,
     )
     return {"harvest_import": record.created, "harvest_contract": contract.number}
 

@@ -20,7 +20,10 @@ def describe(payload: Any, headers) -> tuple[str, str, str]:
         event_id = ""
     kinds = sorted({str(e.get("subscriptionType", "")) for e in events})
     objects = sorted({str(e.get("objectId", "")) for e in events})
-    return event_id, ",".join(kinds)[:100], ",".join(objects)[:200]
+    noun = (
+        "Deal" if all(str(e.get("subscriptionType", "")).startswith("deal.") for e in events) and events else "Object"
+    )
+    return event_id, ",".join(kinds)[:100], (f"{noun} " + ", ".join(objects))[:200] if objects else ""
 
 
 def won_deal_ids(payload: list, *, won_stages: set[str]) -> list[str]:

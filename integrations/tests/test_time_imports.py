@@ -180,3 +180,34 @@ def test_the_scheduled_harvest_pull_imports_new_entries_once(contract):
     }
     connection.refresh_from_db()
     assert connection.last_pull_at is not None and connection.last_pull_error == ""
+
+
+def test_finance_previews_and_commits_on_the_page_and_sees_the_history(contract, in_tenant_a):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.helpers import client_for
+
+    finance = client_for(in_tenant_a, email=in_tenant_a.users["finance"])
+    text = harvest_csv(contract, [(day(6), "Engineer", "3", "Yes", "Ada Lovelace")])
+    upload = SimpleUploadedFile("harvest.csv", text.encode(), content_type="text/csv")
+    preview = finance.post("/integrations/time-imports/", {"format": "harvest", "action": "preview", "file": upload})
+    assert preview.status_code == 200 and "Ready to import" in preview.content.decode()
+    payload = preview.context["payload"]
+    done = finance.post(
+        "/integrations/time-imports/",
+        {"format": "harvest", "action": "commit", "payload": payload, "filename": "harvest.csv"},
+        follow=True,
+    )
+    page = done.content.decode()
+    assert "Imported 1 time entry (3.00 h)" in page and "harvest.csv" in page and "Priya" not in page
+    time_import_commit(text=harvest_csv(contract, [(day(7), "Engineer", "1", "Yes", "Ada Lovelace")]), format="harvest")
+    assert ">API<" in finance.get("/integrations/time-imports/").content.decode()
+    bad = finance.post(
+        "/integrations/time-imports/",
+        {
+            "format": "harvest",
+            "action": "preview",
+            "file": SimpleUploadedFile("x.csv", text.replace(",3,3,", ",0,0,").encode()),
+        },
+    )
+    assert bad.status_code == 400 and "Hours must be more than 0" in bad.content.decode()
