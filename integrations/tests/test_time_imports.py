@@ -211,3 +211,17 @@ def test_finance_previews_and_commits_on_the_page_and_sees_the_history(contract,
         },
     )
     assert bad.status_code == 400 and "Hours must be more than 0" in bad.content.decode()
+
+
+def test_a_toggl_export_imports_by_project_with_a_client_mapping(contract, in_tenant_a):
+    toggl, _ = connection_create(data={"source": "toggl"})
+    mapping_set(connection=toggl, kind="project", external="Globex", contract_ref=contract.number)
+    mapping_set(connection=toggl, kind="person", external="grace@example.com", value="Grace Hopper")
+    text = (
+        "User,Email,Client,Project,Task,Description,Billable,Start date,Start time,End date,End time,Duration,Tags,Amount (USD)\n"
+        f"grace@example.com,grace@example.com,Globex,Website,Engineer,Compiler,Yes,{day(3)},09:00:00,{day(3)},10:30:00,01:30:00,,225.00\n"
+    )
+    record = time_import_commit(text=text, format="toggl")
+    assert record.created == 1 and record.hours == Decimal("1.50")
+    entry = TimeEntry.objects.get(contract=contract)
+    assert entry.person == "Grace Hopper" and entry.role == "Engineer" and entry.external_id.startswith("toggl:fp:")
