@@ -111,7 +111,13 @@ def main(argv: list[str]) -> int:
     print(f"scanning {len(ids):,} contracts for leakage as of {first}…", flush=True)
     with schema_context(schema):
         leakage = scenarios.leakage_scan_run(as_of=first, contracts=len(ids))
-    rows = [ingest, run, *dashboard, *leakage]
+    print("integrations: signed webhooks, the inbox, a Harvest import…", flush=True)
+    from bench.integrations import integrations_run
+
+    with schema_context(schema):
+        integrations = integrations_run(host=host, today=today)
+    connection.close()
+    rows = [ingest, run, *dashboard, *leakage, *integrations]
     print()
     print(
         f"machine: {platform.machine()} · {os.cpu_count()} cores · {platform.system()} {platform.release()} · Python {platform.python_version()}"
