@@ -90,6 +90,9 @@ def _json(body: bytes, request):
     content_type = request.content_type or ""
     if content_type != "application/json":
         raise Refused(415, "unsupported_media_type", f"Send application/json, not {content_type or 'no content type'}.")
+    if b"\x00" in body or b"\\u0000" in body:
+        # PostgreSQL cannot store NUL in text or JSON; no source sends one.
+        raise Refused(400, "bad_request", "The body contains a NUL character.")
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):

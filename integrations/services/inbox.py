@@ -118,10 +118,10 @@ def inbox_event_process(*, event_pk: int) -> str | None:
         except Exception as exc:  # recorded on the row; the sweep retries, an admin may replay
             logger.warning("inbox event %s failed", event.pk, exc_info=True)
             event.status = InboxStatus.FAILED
-            event.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            event.error = f"{exc.__class__.__name__}: {exc}".replace("\x00", "")[:2000]
         else:
             event.status = outcome.status
-            event.outcome = outcome.text[:4000]
+            event.outcome = outcome.text.replace("\x00", "")[:4000]
             event.error = ""
             if outcome.contract_id:
                 event.contract_id = outcome.contract_id

@@ -184,3 +184,11 @@ def test_tenant_b_cannot_use_tenant_as_connection(jira, tenant_b):
         "/webhooks/jira/", body, content_type="application/json", **jira_headers(body, secret)
     )
     assert response.status_code == 404  # tenant B has no Jira connection; tenant A's secret opens nothing there
+
+
+def test_a_nul_character_is_refused_before_anything_is_stored(webhook_client, jira):
+    connection, secret = jira
+    body = dumps({"webhookEvent": "jira:issue_updated", "issue": {"key": "PROJ-\u0000"}})
+    response = post(webhook_client, "/webhooks/jira/", body, **jira_headers(body, secret))
+    assert response.status_code == 400 and "NUL" in response.json()["error"]["message"]
+    assert not InboxEvent.objects.filter(connection=connection, verdict="valid").exists()
