@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import client_for
 
 
@@ -33,7 +35,7 @@ def test_settings_are_checked_and_errors_come_in_the_one_shape(api, in_tenant_a)
         assert response.status_code == 422 and field in response.json()["error"]["fields"], (body, response.content)
     assert api.post("/api/v1/integrations", b"{nope", content_type="application/json").status_code == 400
     stripe = api.post("/api/v1/integrations", {"source": "stripe"}, content_type="application/json")
-    assert stripe.status_code == 422
+    assert stripe.status_code == 422 and "secret_key" in stripe.json()["error"]["fields"]
     assert api.get("/api/v1/integrations").json() == []
 
 
@@ -60,3 +62,26 @@ def test_a_tenant_sees_and_reaches_only_its_own_connections(api, in_tenant_a, te
     # Tenant A's key does not open tenant B's API.
     wrong = Client(HTTP_HOST=tenant_b.host, HTTP_AUTHORIZATION=f"Bearer {in_tenant_a.api_key}")
     assert wrong.get("/api/v1/integrations").status_code == 401
+
+
+@pytest.mark.slow
+def test_stripe_is_connected_through_the_collections_keys_against_localstripe(api, in_tenant_a, settings):
+    from receivables.localstripe_server import running
+    from receivables.services.stripe import stripe_account_current
+
+    with running() as base:
+        settings.STRIPE_API_BASE = base
+        body = {
+            "source": "stripe",
+            "api_token": "sk_test_123",
+            "publishable_key": "pk_test_123",
+            "secret": "whsec_abc123",
+        }
+        response = api.post("/api/v1/integrations", body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    assert answer["source"] == "stripe" and answer["secret"] == "whsec_abc123"
+    assert answer["webhook_url"] == f"http://{in_tenant_a.host}/webhooks/stripe/"
+    assert stripe_account_current().secret_key == "sk_test_123"
+    (listed,) = [c for c in api.get("/api/v1/integrations").json() if c["source"] == "stripe"]
+    assert listed["secret"].endswith("c123") and "whsec_abc123" not in listed["secret"]
