@@ -56,9 +56,6 @@ def _out(request, connection: Connection, *, secret: str | None) -> dict:
 @router.get("/integrations", response=list[ConnectionOut], summary="Connected sources (secrets masked)")
 def integrations_list(request):
     out = [_out(request, c, secret=secret_mask(c.secret) or None) for c in Connection.objects.all()]
-    stripe = _stripe_listing(request)
-    if stripe is not None:
-        out.append(stripe)
     for _create, listing in EXTERNAL_SOURCES.values():
         if listing is not None:
             out.extend(listing(request))
@@ -102,62 +99,8 @@ def integrations_create(request):
     if isinstance(data, dict) and data.get("source") in EXTERNAL_SOURCES:
         create, _ = EXTERNAL_SOURCES[data["source"]]
         return Status(201, create(data, request))
-    if isinstance(data, dict) and data.get("source") == "stripe":
-        return Status(201, _stripe_connect(request, data))
     connection, secret = connection_create(data=data, user=None)
     return Status(201, _out(request, connection, secret=secret or None))
-
-
-# ----------------------------------------------------------------------------- Stripe (collections' keys)
-
-STRIPE_KEYS = {"source", "secret_key", "api_token", "publishable_key", "webhook_secret", "secret"}
-
-
-def _stripe_connect(request, data: dict) -> dict:
-    """Stripe keys live with collections (``receivables.services.stripe``): the §5.1 names map onto
-    them (``api_token`` = the secret key, ``secret`` = the webhook signing secret)."""
-    from receivables.services.stripe import stripe_account_connect
-
-    unknown = sorted(set(data) - STRIPE_KEYS)
-    if unknown:
-        raise ValidationError(
-            {k: ["Unknown field for a Stripe connection; remove it or check its spelling."] for k in unknown}
-        )
-    values = {k: data.get(k) for k in STRIPE_KEYS}
-    if any(v is not None and not isinstance(v, str) for v in values.values()):
-        raise ValidationError({"non_field_errors": ["Stripe keys are strings."]})
-    webhook_secret = values["webhook_secret"] or values["secret"] or ""
-    account = stripe_account_connect(
-        secret_key=values["secret_key"] or values["api_token"] or "",
-        publishable_key=values["publishable_key"] or "",
-        webhook_secret=webhook_secret,
-    )
-    return {
-        "id": f"stripe-{account.pk}",
-        "source": "stripe",
-        "name": account.account_name,
-        "is_active": True,
-        "webhook_url": request.build_absolute_uri(reverse("pay:stripe_webhook")),
-        "secret": webhook_secret,
-        "last_event_at": None,
-    }
-
-
-def _stripe_listing(request) -> dict | None:
-    from receivables.services.stripe import stripe_account_current
-
-    account = stripe_account_current()
-    if account is None:
-        return None
-    return {
-        "id": f"stripe-{account.pk}",
-        "source": "stripe",
-        "name": account.account_name,
-        "is_active": True,
-        "webhook_url": request.build_absolute_uri(reverse("pay:stripe_webhook")),
-        "secret": secret_mask(account.webhook_secret),
-        "last_event_at": None,
-    }
 
 
 class TimeImportQuery(Schema):
