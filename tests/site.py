@@ -22,9 +22,11 @@ URLCONF = "revexos.urls"
 # Mounted sub-applications with their own access control and tests (the API, Django's admin),
 # and links that end the session.
 SKIP_PREFIXES = ("/admin/", "/api/", "/static/", "/media/", "/accounts/logout/")
-# At most this many URLs per URL pattern and role: one plain and one with a query string for
-# pages; more for htmx partials, whose variants (a price line of each kind) hold further links.
-PER_PAGE_PATTERN = 1
+# At most this many URLs per URL pattern and role (plain pages, with a query string, htmx
+# partials): a few instances of a detail page, since one may lack what another links to (a
+# connection with inbox events after one without). Past the first, another instance is visited
+# only while the instances so far keep leading to patterns not seen before, or the second.
+PER_PAGE_PATTERN = 4
 PER_QUERY_PATTERN = 1
 PER_HTMX_PATTERN = 6
 
@@ -93,6 +95,9 @@ def crawl(client, role: str, *, start: str = "/") -> Crawl:
     client.raise_request_exception = False  # record a 500 and go on, rather than stop at the first
     seen: set[str] = set()
     per_pattern: dict[tuple[str, str], int] = {}
+    exhausted: set[tuple[str, str]] = set()
+    misses: dict[tuple[str, str], int] = {}
+    known: set[str] = set()
     queue: list[tuple[str, bool, str]] = [(start, False, "")]
     while queue:
         url, htmx, found_on = queue.pop(0)
@@ -100,10 +105,11 @@ def crawl(client, role: str, *, start: str = "/") -> Crawl:
             continue
         seen.add(url)
         name = view_name(url) or f"unresolved:{urlsplit(url).path}"
+        known.add(name)
         bucket = "htmx" if htmx else ("query" if "?" in url else "page")
         key = (name, bucket)
         limit = {"htmx": PER_HTMX_PATTERN, "query": PER_QUERY_PATTERN, "page": PER_PAGE_PATTERN}[bucket]
-        if per_pattern.get(key, 0) >= limit and url != start:
+        if (per_pattern.get(key, 0) >= limit or key in exhausted) and url != start:
             continue
         per_pattern[key] = per_pattern.get(key, 0) + 1
         headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
@@ -114,10 +120,19 @@ def crawl(client, role: str, *, start: str = "/") -> Crawl:
             continue
         parser = _Links()
         parser.feed(response.content.decode("utf-8", "replace"))
+        fruitful = False
         for href, is_htmx in parser.links:
             local = _local(href)
             if local and local not in seen:
                 queue.append((local, is_htmx, url))
+                linked = view_name(local)
+                if linked and linked not in known:
+                    known.add(linked)
+                    fruitful = True
+        if not fruitful:
+            misses[key] = misses.get(key, 0) + 1
+            if misses[key] >= 2:
+                exhausted.add(key)
     return result
 
 
@@ -143,16 +158,12 @@ def seed_demo_workspace(schema: str) -> dict:
     from billing.models import BillingReviewTask, Invoice, InvoiceStatus, ReviewTaskKind
     from billing.services.reviews import review_task_raise
     from billing.tests.builders import contract_with
-    from contracts.services.demo import contracts_demo_seed
-    from discounts.services.demo import discounts_demo_seed
-    from insights.services.demo import leakage_demo_seed
     from revexos.dates import tenant_today
+    from revexos.tenancy.management.commands.demo_setup import demo_workspace_seed
 
     with schema_context(schema):
         _logo(schema)
-        contracts_demo_seed()
-        discounts_demo_seed()
-        leakage_demo_seed()
+        demo_workspace_seed()  # exactly what `make run` seeds
         today = tenant_today()
         future = contract_with(
             {"kind": "recurring", "description": "Retainer", "amount": "2500.00", "frequency": "monthly"},

@@ -25,39 +25,47 @@ class Command(BaseCommand):
             extra_users=[(email, DEMO_PASSWORD, role, name) for email, role, _, name in DEMO_USERS[1:]],
         )
         self.stdout.write("Demo tenant created.")
-        # Each module seeds its demo data inside the new tenant's schema.
         from django_tenants.utils import schema_context
 
-        from billing.cycle import cycle_run
-        from contracts.services.demo import contracts_demo_seed
-        from discounts.services.demo import discounts_demo_seed
-        from insights.services.demo import leakage_demo_seed
-        from integrations.services.demo import integrations_demo_seed
-        from receivables.services.demo import collections_demo_finish, collections_demo_history
-        from revexos.dates import tenant_today
-
         with schema_context(result.tenant.schema_name):
-            seeded = contracts_demo_seed()
-            exceptions = discounts_demo_seed()
-            # Planted leaks the first cycle's leakage step finds (one of each rule L1–L10).
-            leaks = leakage_demo_seed()
-            # Jira and HubSpot connections with inbox events, and a Harvest import the cycle bills.
-            integrations = integrations_demo_seed()
-            # A year billed month by month (real past issue dates), then paid by each customer's
-            # habits with the reminders of each day: the ledger behind aging and DSO.
-            history = collections_demo_history()
-            # Run the scheduler's cycle once as of today: past periods are invoiced, renewal alerts
-            # raised and discounts activated, so the demo opens on a living workspace.
-            cycle = cycle_run(as_of=tenant_today())
-            history["unapplied"] = collections_demo_finish()
+            seeded = demo_workspace_seed()
         self.stdout.write(
-            f"Demo contracts: {seeded['contracts']} contracts for {seeded['customers']} customers, {seeded['amendments']} amended."
+            f"Demo contracts: {seeded['contracts']['contracts']} contracts for {seeded['contracts']['customers']} customers, {seeded['contracts']['amendments']} amended."
         )
-        self.stdout.write(f"Demo exceptions: {exceptions}")
-        self.stdout.write(f"Demo leaks planted: {leaks}")
-        self.stdout.write(f"Demo integrations: {integrations}")
-        self.stdout.write(f"Demo history and ledger: {history}")
-        self.stdout.write(f"Demo cycle as of today: { {name: _counts(result) for name, result in cycle.items()} }")
+        self.stdout.write(f"Demo exceptions: {seeded['exceptions']}")
+        self.stdout.write(f"Demo leaks planted: {seeded['leaks']}")
+        self.stdout.write(f"Demo integrations: {seeded['integrations']}")
+        self.stdout.write(f"Demo history and ledger: {seeded['history']}")
+        self.stdout.write(f"Demo cycle as of today: { {name: _counts(r) for name, r in seeded['cycle'].items()} }")
+
+
+def demo_workspace_seed() -> dict:
+    """Each module's demo data in the current tenant schema, then one cycle as of today.
+
+    The whole-site tests (tests/site.py) seed their workspace with this too, so a module that adds
+    its demo data here has its pages crawled on it.
+    """
+    from billing.cycle import cycle_run
+    from contracts.services.demo import contracts_demo_seed
+    from discounts.services.demo import discounts_demo_seed
+    from insights.services.demo import leakage_demo_seed
+    from integrations.services.demo import integrations_demo_seed
+    from receivables.services.demo import collections_demo_finish, collections_demo_history
+    from revexos.dates import tenant_today
+
+    seeded = {"contracts": contracts_demo_seed(), "exceptions": discounts_demo_seed()}
+    # Planted leaks the first cycle's leakage step finds (one of each rule L1–L10).
+    seeded["leaks"] = leakage_demo_seed()
+    # Jira and HubSpot connections with inbox events, and a Harvest import the cycle bills.
+    seeded["integrations"] = integrations_demo_seed()
+    # A year billed month by month (real past issue dates), then paid by each customer's
+    # habits with the reminders of each day: the ledger behind aging and DSO.
+    seeded["history"] = collections_demo_history()
+    # Run the scheduler's cycle once as of today: past periods are invoiced, renewal alerts
+    # raised and discounts activated, so the demo opens on a living workspace.
+    seeded["cycle"] = cycle_run(as_of=tenant_today())
+    seeded["history"]["unapplied"] = collections_demo_finish()
+    return seeded
 
 
 def _counts(result: dict) -> dict:
