@@ -64,6 +64,10 @@ SCANNED_STATUSES = ("active", "expired", "terminated", "renewed")  # billing's B
 ISSUED = (InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID)
 VOID = InvoiceStatus.VOID
 MILESTONE_GRACE = timedelta(hours=24)
+# Billing runs daily. A period counts as unbilled only once the run of the day it fell due could
+# bill it — or, for a contract entered later with a past start, the run of the day it was entered —
+# plus this grace for a run that was late or retried. Before that it is not a leak, just not yet due.
+BILLING_GRACE = timedelta(days=1)
 
 RULE_DEFINITIONS: dict[str, dict[str, str]] = {
     "L1": {
@@ -74,7 +78,7 @@ RULE_DEFINITIONS: dict[str, dict[str, str]] = {
     },
     "L2": {
         "name": LeakageRule.L2.label,
-        "what": "Billable hours booked to a time-and-materials line are still unbilled after the billing period they fall in has closed.",
+        "what": "Billable hours booked to a time-and-materials line are still unbilled a day after the billing run that closed their period (or after the contract was entered, if later).",
         "amount": "Hours × the rate card rate of the role on the work date (a price override in force replaces it). A role without a rate is estimated at the highest rate on the card.",
         "fix": "Run billing for the period, or add the missing role to the rate card; non-billable time should be marked so.",
     },
@@ -122,7 +126,7 @@ RULE_DEFINITIONS: dict[str, dict[str, str]] = {
     },
     "L10": {
         "name": LeakageRule.L10.label,
-        "what": "A recurring period that is due (started, for billing in advance; closed, for arrears) has no invoice line on a live invoice.",
+        "what": "A recurring period that fell due (started, for billing in advance; closed, for arrears) has no invoice line on a live invoice, a day after the billing run that should have billed it (the run of the due date, or of the day the contract was entered if it was entered later with a past start).",
         "amount": "The period's recurring amount, prorated for partial periods, at the rate in force (price override included).",
         "fix": "Run billing, or re-bill a period whose invoice was voided.",
     },
@@ -238,6 +242,14 @@ class ScanContext:
 
     def contract(self, contract_id: int):
         return self._contracts.get(contract_id)
+
+    def billing_had_its_chance(self, contract_id: int, due: date) -> bool:
+        """Whether billing could have billed, by ``as_of``, what fell due on ``due`` (BILLING_GRACE)."""
+        contract = self.contract(contract_id)
+        entered = self.local_date(contract.created_at) if contract is not None and contract.created_at else due
+        if entered > self.as_of:  # a scan as of a date before the contract was entered: a replay
+            entered = due
+        return max(due, entered) + BILLING_GRACE <= self.as_of
 
     def versions(self, contract_id: int) -> list:
         return self._versions.get(contract_id, [])
@@ -444,7 +456,7 @@ def rule_l2(ctx: ScanContext) -> list[Candidate]:
     buckets: dict[tuple, list[dict]] = defaultdict(list)
     for r in days:
         lp = periods.containing(r["contract_id"], r["line_ref"], "time_and_materials", r["work_date"])
-        if lp is None or lp.period.end >= ctx.as_of:
+        if lp is None or not ctx.billing_had_its_chance(r["contract_id"], lp.period.end + timedelta(days=1)):
             continue
         buckets[(r["contract_id"], r["line_ref"], lp)].append(r)
     found = []
@@ -695,7 +707,7 @@ def _usage_unbilled(ctx: ScanContext) -> dict[tuple, _UsageBucket]:
         if line is None:
             continue
         lp = periods.containing(r["contract_id"], line.line_ref, "usage", r["day"])
-        if lp is None or lp.period.end >= ctx.as_of:
+        if lp is None or not ctx.billing_had_its_chance(r["contract_id"], lp.period.end + timedelta(days=1)):
             continue
         key = (r["contract_id"], line.line_ref, lp.period.start)
         bucket = buckets.setdefault(key, _UsageBucket(lp=lp))
@@ -843,7 +855,8 @@ def rule_l9(ctx: ScanContext, l3: list[Candidate] | None = None) -> list[Candida
         for ref in _refs(ctx.versions(contract_id), "usage"):
             for lp in periods.of(contract_id, ref, "usage"):
                 line, period, currency = lp.line, lp.period, lp.version.currency
-                if period.end >= ctx.as_of or not line.minimum_commitment:
+                closed = period.end + timedelta(days=1)
+                if not line.minimum_commitment or not ctx.billing_had_its_chance(contract_id, closed):
                     continue
                 minimum = quantize(line.minimum_commitment, currency)
                 usage_amount = billed.get((contract_id, ref, period.start, InvoiceLineKind.USAGE), (ZERO, ZERO))[1]
@@ -1451,8 +1464,8 @@ def rule_l10(ctx: ScanContext) -> list[Candidate]:
         for ref in _refs(ctx.versions(contract_id), "recurring"):
             for lp in periods.of(contract_id, ref, "recurring"):
                 line, period = lp.line, lp.period
-                due = period.start <= ctx.as_of if line.timing == "advance" else period.end < ctx.as_of
-                if not due or (contract_id, ref, period.start) in billed:
+                due_on = period.start if line.timing == "advance" else period.end + timedelta(days=1)
+                if not ctx.billing_had_its_chance(contract_id, due_on) or (contract_id, ref, period.start) in billed:
                     continue
                 currency = lp.version.currency
                 rate = ctx.rate(contract_id, ref, on=period.start, default=line.amount)

@@ -405,4 +405,9 @@ def contracts_demo_seed(*, today: date | None = None, seed: int = 20260101, cont
             milestone.delivered_source = rng.choice(["jira", "api", "ui"])
             milestone._change_reason = "Delivered"
             milestone.save()
+    # The demo's contracts were signed when they started, not today: a workspace with history.
+    from django.db.models import DateTimeField, F
+    from django.db.models.functions import Cast, Least, Now
+
+    Contract.objects.update(created_at=Least(Cast(F("start_date"), DateTimeField()), Now()))
     return {"customers": len(customers), "contracts": contracts, "amendments": amendments}

@@ -116,7 +116,9 @@ def leakage_demo_seed(*, today: date | None = None) -> dict[str, int]:
     used: set[int] = set()
     planted: dict[str, int] = {}
     legacy = _Legacy()
-    last_month = _month_start(today, 1)
+    # The last month whose billing run had its day of grace (insights.leakage.BILLING_GRACE): on the
+    # 1st, the month that closed yesterday is not a leak yet, so the month before it is used.
+    last_month = _month_start(today - timedelta(days=1), 1)
     with transaction.atomic():
         # L6: a retainer month billed from the legacy system at last year's rate (10 % below).
         contract, version, line = _pick(contracts, "recurring", used, timing="advance")
@@ -222,7 +224,7 @@ def leakage_demo_seed(*, today: date | None = None) -> dict[str, int]:
                 legacy.invoice(
                     contract,
                     version,
-                    today.replace(day=1),
+                    add_months(last_month, 1),
                     [
                         {
                             "kind": "usage",

@@ -614,3 +614,35 @@ def test_l10_billed_contract_is_clean_billing_resolves_and_voiding_reopens():
     scan()
     assert {f.status for f in found("L10", leaking)} == {"open"}
     assert len(found("L10", leaking)) == 2  # the same findings, reopened
+
+
+# --------------------------------------------------------------------------- grace: the trigger had its chance
+
+
+def test_l10_waits_for_the_billing_run_of_the_day_a_backdated_contract_was_entered():
+    import time_machine
+
+    with time_machine.travel(datetime(2026, 6, 15, 9, tzinfo=UTC), tick=False):
+        contract = contract_with(RETAINER, start=date(2026, 5, 1))  # entered today, started in May
+        scan(as_of=date(2026, 6, 15))
+        assert live("L10", contract) == []  # no run could have billed it yet
+    scan(as_of=date(2026, 6, 16))  # the night's run had its chance and billed nothing
+    assert [f.period_start for f in live("L10", contract)] == [date(2026, 5, 1), date(2026, 6, 1)]
+
+
+def test_l10_gives_the_run_of_the_due_date_a_day_of_grace():
+    contract = contract_with(RETAINER, start=START)
+    bill(contract, as_of=date(2026, 5, 31))
+    scan(as_of=date(2026, 6, 1))
+    assert live("L10", contract) == []  # June falls due today: tonight's run bills it
+    scan(as_of=date(2026, 6, 2))
+    assert [f.period_start for f in live("L10", contract)] == [date(2026, 6, 1)]
+
+
+def test_l2_waits_a_day_after_the_period_closed():
+    contract = contract_with(TM, start=START)
+    hours(contract, "3", date(2026, 5, 20), line_ref="L1")
+    scan(as_of=date(2026, 6, 1))
+    assert live("L2", contract) == []
+    scan(as_of=date(2026, 6, 2))
+    assert len(live("L2", contract)) == 1
