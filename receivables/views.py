@@ -285,7 +285,13 @@ def payment_new(request):
 def payment_list_page(request):
     qs = selectors.payment_list(customer=request.GET.get("customer", ""))
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
-    return render(request, "receivables/payments.html", {"page": page, "payments": page.object_list, "query": ""})
+    context = {
+        "page": page,
+        "payments": page.object_list,
+        "query": "",
+        "can_manage": has_capability(request.user, "payments.manage"),
+    }
+    return render(request, "receivables/payments.html", context)
 
 
 @require_POST

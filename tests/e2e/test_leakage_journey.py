@@ -8,7 +8,7 @@ Dates are relative to the real today (the browser's clock must agree with the se
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -29,7 +29,8 @@ def _plant(tenant, tag: str) -> dict:
 
     with schema_context(tenant.schema):
         today = tenant_today()
-        last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+        # The last month whose billing run had its day of grace (on the 1st, the month before).
+        last_month = ((today - timedelta(days=1)).replace(day=1) - timedelta(days=1)).replace(day=1)
         contract = contract_with(
             {
                 "kind": "recurring",
@@ -44,6 +45,10 @@ def _plant(tenant, tag: str) -> dict:
             number=f"LEAK-{tag}",
         )
         Customer.objects.filter(pk=contract.customer_id).update(legal_name=f"Leaky Co {tag}")
+        # Signed when it started (last month), not entered today: billing had its runs since.
+        type(contract).objects.filter(pk=contract.pk).update(
+            created_at=datetime.combine(last_month, time(9), tzinfo=UTC)
+        )
         hours(contract, "6", last_month + timedelta(days=4), line_ref="L2")
         hours(contract, "4", last_month + timedelta(days=5), line_ref="L2")
         result = leakage_scan(as_of=today, contract_ids=[contract.pk])
