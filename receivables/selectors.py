@@ -2,7 +2,8 @@
 
 Aging as of any date is one grouped query: each invoice's open amount on that date is computed in
 SQL from the ledger rows dated on or before it (allocations and reversals, credit notes,
-write-offs), then summed per currency, customer and bucket. Query counts never grow with the
+write-offs — each table summed once and hash-joined to the invoices), then summed per currency,
+customer and bucket. Query counts never grow with the
 number of invoices or payments; a DSO series runs one aging query per month asked for.
 """
 
@@ -15,20 +16,15 @@ from decimal import Decimal
 
 from django.db.models import (
     DecimalField,
-    ExpressionWrapper,
-    F,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
-    Value,
 )
-from django.db.models.functions import Coalesce, Greatest, TruncMonth
+from django.db.models.functions import TruncMonth
 
 from billing.models import CreditNote, Invoice
 from receivables import figures
-from receivables.models import Allocation, Payment, Refund, WriteOff
+from receivables.models import Payment, Refund
 from revexos.money import quantize
 
 ZERO = Decimal("0")
@@ -36,47 +32,55 @@ MONEY = DecimalField(max_digits=20, decimal_places=6)
 NOT_RECEIVABLE = ("draft",)
 
 
-def _sum_until(model, *, date_field: str, as_of: date, link: str = "invoice"):
-    rows = (
-        model.objects.filter(**{link: OuterRef("pk"), f"{date_field}__lte": as_of})
-        .order_by()
-        .values(link)
-        .annotate(s=Sum("amount"))
-        .values("s")
-    )
-    return Coalesce(Subquery(rows, output_field=MONEY), Value(ZERO), output_field=MONEY)
+_OPEN_AS_OF_SQL = """
+    SELECT i.id, i.currency, i.customer_id, i.due_date,
+           GREATEST(GREATEST(i.amount_due - COALESCE(c.s, 0), 0) - COALESCE(a.s, 0) - COALESCE(w.s, 0), 0) AS open
+      FROM billing_invoice i
+      LEFT JOIN (SELECT invoice_id, SUM(amount) AS s FROM billing_creditnote
+                  WHERE issue_date <= %(as_of)s GROUP BY invoice_id) c ON c.invoice_id = i.id
+      LEFT JOIN (SELECT invoice_id, SUM(amount) AS s FROM receivables_allocation
+                  WHERE applied_on <= %(as_of)s GROUP BY invoice_id) a ON a.invoice_id = i.id
+      LEFT JOIN (SELECT invoice_id, SUM(amount) AS s FROM receivables_writeoff
+                  WHERE written_on <= %(as_of)s GROUP BY invoice_id) w ON w.invoice_id = i.id
+     WHERE i.status <> 'draft' AND i.issue_date <= %(as_of)s {where}
+"""
 
 
-def invoices_open_as_of(*, as_of: date, customer_id: int | None = None) -> QuerySet[Invoice]:
-    """Invoices issued on or before ``as_of`` with their open amount on that date (``open_as_of``)."""
-    qs = Invoice.objects.exclude(status__in=NOT_RECEIVABLE).filter(issue_date__lte=as_of)
+def _open_rows_sql(*, as_of: date, customer_id: int | None = None, currency: str = "") -> tuple[str, dict]:
+    """Each invoice's open amount on ``as_of`` as SQL: the ledger tables are summed once each and
+    hash-joined (a fixed number of scans whatever the number of invoices), not per invoice."""
+    where, params = "", {"as_of": as_of}
     if customer_id is not None:
-        qs = qs.filter(customer_id=customer_id)
-    return qs.annotate(
-        credited_as_of=_sum_until(CreditNote, date_field="issue_date", as_of=as_of),
-        paid_as_of=_sum_until(Allocation, date_field="applied_on", as_of=as_of),
-        written_off_as_of=_sum_until(WriteOff, date_field="written_on", as_of=as_of),
-    ).annotate(
-        open_as_of=ExpressionWrapper(
-            Greatest(
-                Greatest(F("amount_due") - F("credited_as_of"), Value(ZERO)) - F("paid_as_of") - F("written_off_as_of"),
-                Value(ZERO),
-            ),
-            output_field=MONEY,
-        )
-    )
+        where += " AND i.customer_id = %(customer)s"
+        params["customer"] = customer_id
+    if currency:
+        where += " AND i.currency = %(currency)s"
+        params["currency"] = currency
+    return _OPEN_AS_OF_SQL.format(where=where), params
 
 
-def _bucket_filters(as_of: date) -> dict[str, Q]:
-    result = {}
-    for name, (low, high) in figures.bucket_bounds(as_of).items():
-        cond = Q()
+def open_amounts_as_of(
+    *, as_of: date, customer_id: int | None = None, currency: str = "", bucket: str = "", limit: int | None = None
+) -> dict[int, Decimal]:
+    """{invoice id: open amount on ``as_of``} for invoices with something open then (oldest due first)."""
+    from django.db import connection
+
+    sql, params = _open_rows_sql(as_of=as_of, customer_id=customer_id, currency=currency)
+    outer = "SELECT id, open FROM (" + sql + ") o WHERE open > 0"
+    if bucket in figures.BUCKETS:
+        low, high = figures.bucket_bounds(as_of)[bucket]
         if low is not None:
-            cond &= Q(due_date__gte=low)
+            outer += " AND due_date >= %(low)s"
+            params["low"] = low
         if high is not None:
-            cond &= Q(due_date__lte=high)
-        result[name] = cond
-    return result
+            outer += " AND due_date <= %(high)s"
+            params["high"] = high
+    outer += " ORDER BY due_date, id"
+    if limit:
+        outer += f" LIMIT {int(limit)}"
+    with connection.cursor() as cursor:
+        cursor.execute(outer, params)
+        return dict(cursor.fetchall())
 
 
 @dataclass
@@ -99,30 +103,44 @@ class Aging:
 
 def ar_aging(*, as_of: date, customer_id: int | None = None) -> Aging:
     """AR aging by currency and customer on ``as_of`` (DESIGN.md §5.1 ``/ar-aging``): one query."""
-    filters = _bucket_filters(as_of)
-    qs = invoices_open_as_of(as_of=as_of, customer_id=customer_id).filter(open_as_of__gt=0)
-    rows = (
-        qs.order_by()
-        .values("currency", "customer_id", "customer__external_id", "customer__legal_name")
-        .annotate(
-            total=Sum("open_as_of"),
-            n=Sum(Value(1)),
-            **{f"b_{name}": Sum("open_as_of", filter=cond) for name, cond in filters.items()},
+    from django.db import connection
+
+    sql, params = _open_rows_sql(as_of=as_of, customer_id=customer_id)
+    bounds = figures.bucket_bounds(as_of)
+    columns = []
+    for name in figures.BUCKETS:
+        low, high = bounds[name]
+        cond = " AND ".join(
+            part
+            for part in (
+                f"o.due_date >= %(low_{name})s" if low is not None else "",
+                f"o.due_date <= %(high_{name})s" if high is not None else "",
+            )
+            if part
         )
-        .order_by("currency", "-total", "customer__legal_name")
-    )
+        params[f"low_{name}"], params[f"high_{name}"] = low, high
+        columns.append(f"COALESCE(SUM(o.open) FILTER (WHERE {cond}), 0)")
+    query = f"""
+        SELECT o.currency, o.customer_id, cu.external_id, cu.legal_name, SUM(o.open), COUNT(*), {", ".join(columns)}
+          FROM ({sql}) o JOIN contracts_customer cu ON cu.id = o.customer_id
+         WHERE o.open > 0
+         GROUP BY o.currency, o.customer_id, cu.external_id, cu.legal_name
+         ORDER BY o.currency, SUM(o.open) DESC, cu.legal_name
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall()
     by_currency: dict[str, AgingRow] = {}
     customers: dict[str, list[AgingRow]] = defaultdict(list)
-    for r in rows:
-        c = r["currency"]
+    for c, cid, external_id, legal_name, total, count, *amounts in rows:
         row = AgingRow(
             currency=c,
-            customer_id=r["customer_id"],
-            customer=r["customer__external_id"],
-            customer_name=r["customer__legal_name"],
-            total=quantize(r["total"] or ZERO, c),
-            invoices=r["n"] or 0,
-            buckets={name: quantize(r[f"b_{name}"] or ZERO, c) for name in figures.BUCKETS},
+            customer_id=cid,
+            customer=external_id,
+            customer_name=legal_name,
+            total=quantize(total or ZERO, c),
+            invoices=count,
+            buckets={name: quantize(amount or ZERO, c) for name, amount in zip(figures.BUCKETS, amounts, strict=True)},
         )
         customers[c].append(row)
         agg = by_currency.setdefault(c, AgingRow(currency=c))
@@ -133,14 +151,18 @@ def ar_aging(*, as_of: date, customer_id: int | None = None) -> Aging:
     return Aging(as_of=as_of, currencies=[by_currency[c] for c in sorted(by_currency)], customers=dict(customers))
 
 
-def aging_invoices(*, as_of: date, currency: str = "", customer_id: int | None = None, bucket: str = "") -> QuerySet:
-    """The invoices behind an aging cell (the drill-down), oldest due first."""
-    qs = invoices_open_as_of(as_of=as_of, customer_id=customer_id).filter(open_as_of__gt=0)
-    if currency:
-        qs = qs.filter(currency=currency)
-    if bucket in figures.BUCKETS:
-        qs = qs.filter(_bucket_filters(as_of)[bucket])
-    return qs.select_related("customer", "contract").order_by("due_date", "pk")
+def aging_invoices(
+    *, as_of: date, currency: str = "", customer_id: int | None = None, bucket: str = "", limit: int = 200
+) -> list[Invoice]:
+    """The invoices behind an aging cell (the drill-down), oldest due first, each with ``open_as_of``."""
+    amounts = open_amounts_as_of(as_of=as_of, customer_id=customer_id, currency=currency, bucket=bucket, limit=limit)
+    invoices = Invoice.objects.filter(pk__in=list(amounts)).select_related("customer", "contract").in_bulk()
+    result = []
+    for pk, amount in amounts.items():
+        invoice = invoices[pk]
+        invoice.open_as_of = amount
+        result.append(invoice)
+    return result
 
 
 # --------------------------------------------------------------------------- DSO and days to pay

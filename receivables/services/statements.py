@@ -42,11 +42,9 @@ def statement_data(*, customer, as_of: date) -> dict:
     """Everything a statement shows, per currency (never adding two currencies)."""
     from billing.models import CreditNote, Invoice
     from receivables.models import Payment
-    from receivables.selectors import invoices_open_as_of
+    from receivables.selectors import aging_invoices
 
-    invoices = list(
-        invoices_open_as_of(as_of=as_of, customer_id=customer.pk).filter(open_as_of__gt=0).order_by("due_date", "pk")
-    )
+    invoices = aging_invoices(as_of=as_of, customer_id=customer.pk, limit=1000)
     since = as_of - timedelta(days=HISTORY_DAYS)
     payments = list(
         Payment.objects.filter(customer=customer, received_on__gte=since, received_on__lte=as_of).order_by(
