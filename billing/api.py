@@ -170,7 +170,7 @@ def _run_json(run: BillingRun) -> dict:
         "status": run.status,
         "as_of": run.as_of,
         "only": run.only,
-        "summary": run.summary,
+        "summary": {k: v for k, v in run.summary.items() if not k.startswith("_")},
         "error": run.error,
     }
 
@@ -179,11 +179,11 @@ def _run_json(run: BillingRun) -> dict:
     "/runs", response={200: RunOut, 202: RunOut}, summary="Run the billing cycle as of a date (catches up past dates)"
 )
 def runs_post(request, payload: RunIn):
+    from django.conf import settings
     from django.db import transaction
 
     from billing.cycle import cycle_steps
-    from billing.services.enqueue import task_enqueue_on_commit
-    from billing.services.runs import run_create, run_execute
+    from billing.services.runs import billable_contract_ids, run_create, run_enqueue, run_execute
 
     cycle_steps(payload.only)  # unknown step names are a 422 before anything is recorded
     if payload.as_of > tenant_today():
@@ -193,8 +193,20 @@ def runs_post(request, payload: RunIn):
     if payload.run_async:
         with transaction.atomic():
             run = run_create(as_of=payload.as_of, only=payload.only)
-            task_enqueue_on_commit("billing.tasks.run_execute", run_id=str(run.pk))
+            run_enqueue(run)
         return Status(202, _run_json(run))
+    limit = settings.BILLING_RUN_SYNC_MAX_CONTRACTS
+    if not payload.only or "billing" in payload.only:
+        count = len(billable_contract_ids(as_of=payload.as_of))
+        if count > limit:
+            raise ValidationError(
+                {
+                    "async": [
+                        f"This run evaluates {count:,} contracts; a synchronous run takes at most {limit:,}. "
+                        'Send "async": true and follow it at GET /api/v1/runs/{id}.'
+                    ]
+                }
+            )
     run = run_create(as_of=payload.as_of, only=payload.only)
     return Status(200, _run_json(run_execute(run_id=run.pk)))
 

@@ -68,9 +68,9 @@ def cycle_run(*, as_of: date, only: Iterable[str] | None = None) -> dict:
 
 
 def _billing_run(*, as_of: date, contract_ids: list[int] | None = None) -> dict:
-    from billing.services.runs import billing_run
+    from billing.services.runs import billing_run_chunked
 
-    return billing_run(as_of=as_of, contract_ids=contract_ids)
+    return billing_run_chunked(as_of=as_of, contract_ids=contract_ids)
 
 
 def _billing_contract_ids(*, as_of: date) -> list[int]:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 _issued: list[Callable] = []
+_issued_many: list[Callable] = []
 _crediting: list[Callable] = []
 _pay_url: list[Callable] = []
 _panels: list[Callable] = []
@@ -30,6 +31,15 @@ def on_invoice_issued(func: Callable) -> Callable:
     """Register ``func(*, invoice)``."""
     if func not in _issued:
         _issued.append(func)
+    return func
+
+
+def on_invoices_issued(func: Callable) -> Callable:
+    """Register ``func(*, invoices)`` for a billing run's chunk (many invoices in one transaction):
+    the set-based form of ``on_invoice_issued``. A listener that registers only the single form
+    is called once per invoice."""
+    if func not in _issued_many:
+        _issued_many.append(func)
     return func
 
 
@@ -61,6 +71,19 @@ def invoice_panels(*, request, invoice) -> list[str]:
 def invoice_issued(*, invoice) -> None:
     for func in _issued:
         func(invoice=invoice)
+    for func in _issued_many:
+        func(invoices=[invoice])
+
+
+def invoices_issued(*, invoices: list) -> None:
+    """A chunk's invoices were issued (rows issued, same transaction)."""
+    if not invoices:
+        return
+    for func in _issued:
+        for invoice in invoices:
+            func(invoice=invoice)
+    for func in _issued_many:
+        func(invoices=invoices)
 
 
 def invoice_crediting(*, invoice, amount: Decimal, on) -> None:

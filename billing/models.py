@@ -428,28 +428,79 @@ class BillingRunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
+    COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
     FAILED = "failed", "Failed"
 
 
+RUN_FINISHED = (BillingRunStatus.SUCCEEDED, BillingRunStatus.COMPLETED_WITH_ERRORS, BillingRunStatus.FAILED)
+
+
 class BillingRun(models.Model):
-    """One cycle run as of a date (POST /api/v1/runs or the beat), with what it did."""
+    """One cycle run as of a date (POST /api/v1/runs or the beat), with what it did.
+
+    A run that works through chunks holds a lease (``lease_until``) that its executor renews as it
+    goes: a run whose lease ran out was abandoned (worker killed, web process gone) and is taken
+    over by whoever finds it — the next delivery of its task or the runs sweep — and resumed from
+    its chunks; after ``attempts`` takeovers it fails instead of looping.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     as_of = models.DateField()
     only = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     trigger = models.CharField(max_length=10, default="api", help_text="api or beat")
-    status = models.CharField(max_length=10, choices=BillingRunStatus.choices, default=BillingRunStatus.QUEUED)
+    status = models.CharField(max_length=24, choices=BillingRunStatus.choices, default=BillingRunStatus.QUEUED)
     summary = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    errors_count = models.PositiveIntegerField(default=0, help_text="Contracts that could not be billed.")
+    steps_done = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Executions started (takeovers included).")
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The sweep's question (runs queued too long or abandoned) and the beat's (today's run).
+            models.Index(fields=["status", "created_at"], name="run_status_created"),
+            models.Index(fields=["trigger", "as_of"], name="run_trigger_as_of"),
+        ]
 
     def __str__(self) -> str:
         return f"run as of {self.as_of} ({self.status})"
+
+
+class BillingRunChunkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class BillingRunChunk(models.Model):
+    """A slice of a run's contracts for one step: claimed by one worker at a time under a lease, and
+    marked done in the same transaction that bills it, so a killed worker's chunk is simply redone."""
+
+    run = models.ForeignKey(BillingRun, on_delete=models.CASCADE, related_name="chunks")
+    step = models.CharField(max_length=40)
+    seq = models.PositiveIntegerField()
+    contract_ids = ArrayField(models.BigIntegerField())
+    status = models.CharField(
+        max_length=8, choices=BillingRunChunkStatus.choices, default=BillingRunChunkStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "step", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "step", "seq"], name="run_chunk_once")]
+        indexes = [models.Index(fields=["run", "step"], condition=~Q(status="done"), name="run_chunk_open")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.step} #{self.seq} ({self.status})"
 
 
 # --------------------------------------------------------------------------- delivery (outbox)

@@ -9,44 +9,90 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
+
 from revexos.celery import app
 from revexos.tasks import IdempotentTenantTask
 
-CHUNK_SIZE = 500
+CHUNK_SIZE = settings.BILLING_CHUNK_SIZE
 
 
 @app.task(base=IdempotentTenantTask, name="billing.tasks.cycle_tenant")
 def cycle_tenant(as_of: str | None = None) -> dict:
-    """The tenant's cycle as of its local today: per-contract steps fan out in chunks."""
+    """The tenant's cycle as of its local today: per-contract steps fan out in chunks.
+
+    Starts with the cheap "anything due?" (``beat_cycle_needed``): the hourly beat over a thousand
+    tenants costs each idle tenant a couple of queries. The cycle is recorded as a beat run whose
+    chunks are tasks of their own; the last chunk to finish closes the run, and the runs sweep
+    re-sends a chunk whose task was lost.
+    """
     from django.db import connection
 
     from billing.cycle import cycle_steps
     from billing.services.context import tenant_today
+    from billing.services.runs import beat_cycle_needed, beat_run_finish_if_done, beat_run_start, beat_step_record
 
     day = date.fromisoformat(as_of) if as_of else tenant_today()
+    if as_of is None and not beat_cycle_needed(day=day):
+        return {"idle": True}
+    run = beat_run_start(day=day)
     fanned: dict[str, int] = {}
     for step in cycle_steps():
-        if step.prepare is not None:
-            step.prepare(as_of=day)
+        prepared = step.prepare(as_of=day) if step.prepare is not None else {}
         if step.contract_ids is None:
-            step.run(as_of=day)
+            beat_step_record(run, step=step.name, summary={**prepared, **step.run(as_of=day)})
             continue
         ids = step.contract_ids(as_of=day)
-        for start in range(0, len(ids), CHUNK_SIZE):
+        chunks = beat_step_record(run, step=step.name, summary=prepared, contract_ids=ids, chunk_size=CHUNK_SIZE)
+        for chunk in chunks:
             cycle_chunk.apply_async(
-                kwargs={"step": step.name, "contract_ids": ids[start : start + CHUNK_SIZE], "as_of": day.isoformat()},
+                kwargs={
+                    "step": step.name,
+                    "contract_ids": chunk.contract_ids,
+                    "as_of": day.isoformat(),
+                    "run_id": str(run.pk),
+                    "seq": chunk.seq,
+                },
                 headers={"_schema_name": connection.schema_name},
             )
         fanned[step.name] = len(ids)
+    beat_run_finish_if_done(run_id=run.pk, dispatched=True)
     return fanned
 
 
 @app.task(base=IdempotentTenantTask, name="billing.tasks.cycle_chunk")
-def cycle_chunk(step: str, contract_ids: list[int], as_of: str) -> dict:
+def cycle_chunk(
+    step: str, contract_ids: list[int], as_of: str, run_id: str | None = None, seq: int | None = None
+) -> dict:
+    """One chunk of a step: of a recorded run (claimed under a lease, done with its invoices), or bare."""
     from billing.cycle import cycle_steps
+    from billing.services.runs import beat_run_finish_if_done, chunk_claim, chunk_execute
 
-    (found,) = cycle_steps([step])
-    return found.run(as_of=date.fromisoformat(as_of), contract_ids=contract_ids)
+    day = date.fromisoformat(as_of)
+    if run_id is None:
+        (found,) = cycle_steps([step])
+        return found.run(as_of=day, contract_ids=contract_ids)
+    chunk = chunk_claim(run_id=run_id, step=step, seq=seq)
+    if chunk is None:
+        return {"skipped": "done or held by another worker"}
+    chunk_execute(chunk, as_of=day)
+    beat_run_finish_if_done(run_id=run_id)
+    return {"chunk": seq, "contracts": len(contract_ids)}
+
+
+@app.task(base=IdempotentTenantTask, name="billing.tasks.run_chunks_work")
+def run_chunks_work(run_id: str, step: str) -> int:
+    """A helper of a run's executor: bill the run's chunks until none is left to claim."""
+    from billing.services.runs import run_chunks_work as work
+
+    return work(run_id=run_id, step=step)
+
+
+@app.task(base=IdempotentTenantTask, name="billing.tasks.runs_sweep")
+def runs_sweep() -> dict:
+    from billing.services.runs import runs_sweep as sweep
+
+    return sweep()
 
 
 @app.task(base=IdempotentTenantTask, name="billing.tasks.contracts_evaluate")
@@ -74,9 +120,10 @@ def delivery_events_sweep() -> int:
 
 @app.task(base=IdempotentTenantTask, name="billing.tasks.run_execute")
 def run_execute(run_id: str) -> str:
+    """Execute or resume a recorded run; helpers on other workers share its chunks."""
     from billing.services.runs import run_execute as execute
 
-    return execute(run_id=run_id).status
+    return execute(run_id=run_id, helpers=settings.BILLING_RUN_HELPERS).status
 
 
 # ----------------------------------------------------------------------------- invoice delivery
@@ -93,6 +140,20 @@ def invoice_delivery_send(self, delivery_id: int) -> str:
     if outcome.status == "failed" and outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in, exc=None)
     return outcome.status
+
+
+@app.task(base=IdempotentTenantTask, name="billing.tasks.invoice_deliveries_send")
+def invoice_deliveries_send(delivery_ids: list[int]) -> int:
+    """Fan a billing run's outbox rows out into one send task each (the run never waits for them)."""
+    from django.db import connection
+
+    from billing.services.enqueue import task_send
+
+    for delivery_id in delivery_ids:
+        task_send(
+            "billing.tasks.invoice_delivery_send", kwargs={"delivery_id": delivery_id}, schema=connection.schema_name
+        )
+    return len(delivery_ids)
 
 
 @app.task(base=IdempotentTenantTask, name="billing.tasks.invoice_pdf_store")

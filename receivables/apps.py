@@ -17,7 +17,7 @@ class ReceivablesConfig(AppConfig):
         from billing.cycle import cycle_step_register
         from receivables.services import ledger
 
-        hooks.on_invoice_issued(ledger.unapplied_cash_apply_at_issue)
+        hooks.on_invoices_issued(ledger.unapplied_cash_apply_at_issue_many)
         hooks.on_invoice_crediting(ledger.invoice_crediting)
 
         from receivables.services import paylinks

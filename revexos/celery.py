@@ -13,6 +13,41 @@ from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "revexos.settings")
 
+# Queues: billing runs, invoice delivery (PDF + e-mail), integrations, and the default queue for the
+# rest. Their names derive from the default queue (CELERY_QUEUE), so a test worker on a private
+# queue gets private ones too (``queue_names()``). Production runs one worker group per queue
+# (docker-compose.yml), so rendering never delays billing; `make run` runs a billing worker and one
+# for the rest.
+QUEUE_OF_TASK = {
+    "billing.tasks.cycle_tenant": "billing",
+    "billing.tasks.cycle_chunk": "billing",
+    "billing.tasks.contracts_evaluate": "billing",
+    "billing.tasks.run_execute": "billing",
+    "billing.tasks.run_chunks_work": "billing",
+    "billing.tasks.invoice_delivery_send": "delivery",
+    "billing.tasks.invoice_deliveries_send": "delivery",
+    "billing.tasks.invoice_pdf_store": "delivery",
+    "billing.tasks.invoice_deliveries_sweep": "delivery",
+}
+QUEUE_KINDS = ("billing", "delivery", "integrations")
+
+
+def queue_name(kind: str | None = None) -> str:
+    base = app.conf.task_default_queue
+    return base if kind is None else f"{base}.{kind}"
+
+
+def queue_names() -> list[str]:
+    """Every queue a worker must serve to run everything (the default one first)."""
+    return [queue_name(), *(queue_name(kind) for kind in QUEUE_KINDS)]
+
+
+def task_route(name, args=None, kwargs=None, options=None, task=None, **extra):
+    """Celery router (CELERY_TASK_ROUTES): billing, delivery and integration tasks to their queues."""
+    kind = QUEUE_OF_TASK.get(name) or ("integrations" if name.startswith("integrations.") else None)
+    return {"queue": queue_name(kind)} if kind else None
+
+
 app = CeleryApp("revexos")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(
@@ -42,6 +77,12 @@ app.conf.beat_schedule = {
         "task": "revexos.tenancy.tasks.dispatch_to_tenants",
         "schedule": crontab(minute=5),
         "args": ("billing.tasks.cycle_tenant",),
+    },
+    # Runs nobody is executing: posted while the broker was down, or abandoned by a killed worker.
+    "billing-runs-sweep": {
+        "task": "revexos.tenancy.tasks.dispatch_to_tenants",
+        "schedule": crontab(minute="*/2"),
+        "args": ("billing.tasks.runs_sweep",),
     },
     # Inbox rows stored while the broker or a worker was down.
     "billing-inbox-sweep": {

@@ -56,10 +56,14 @@ def main() -> int:
         if os.environ.get("STRIPE_API_BASE") and not os.environ.get("STRIPE_API_KEY"):
             manage("stripe_dev_webhooks")
         var = var_dir()
+        queue = os.environ.get("CELERY_QUEUE", "revexos")
+        worker = [PY, "-m", "celery", "-A", "revexos", "worker", "-l", "INFO", "--concurrency"]
         procs = [
             subprocess.Popen([PY, "manage.py", "runserver", f"0.0.0.0:{PORT}", "--noreload"], cwd=ROOT),
+            # Billing runs get a worker of their own, so PDFs and e-mails never delay them.
+            subprocess.Popen([*worker, "1", "-n", "billing@%h", "-Q", f"{queue}.billing"], cwd=ROOT),
             subprocess.Popen(
-                [PY, "-m", "celery", "-A", "revexos", "worker", "-l", "INFO", "--concurrency", "2"], cwd=ROOT
+                [*worker, "2", "-n", "default@%h", "-Q", f"{queue},{queue}.delivery,{queue}.integrations"], cwd=ROOT
             ),
             subprocess.Popen(
                 [PY, "-m", "celery", "-A", "revexos", "beat", "-l", "INFO", "-s", str(var / "celerybeat-schedule")],

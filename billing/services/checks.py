@@ -46,6 +46,23 @@ def _versions(invoice: Invoice) -> list:
     return cached
 
 
+def _overrides(invoice: Invoice) -> list[tuple]:
+    """The contract's custom rates (price overrides, not revoked), newest first:
+    (line_ref, role, start, end, rate). One query per invoice, or preloaded by a billing run."""
+    cached = getattr(invoice, "_presend_overrides", None)
+    if cached is None:
+        from discounts.models import ExceptionStatus, PriceOverride
+
+        cached = list(
+            PriceOverride.objects.filter(contract_id=invoice.contract_id)
+            .exclude(status=ExceptionStatus.REVOKED)
+            .order_by("-created_at", "-id")
+            .values_list("line_ref", "role", "start_date", "end_date", "rate")
+        )
+        invoice._presend_overrides = cached
+    return cached
+
+
 def invoice_reference_date(invoice: Invoice) -> date:
     """The date whose terms govern the invoice: its first period start, else its billing date."""
     starts = [line.period_start for line in _lines(invoice) if line.period_start]
@@ -104,13 +121,21 @@ def check_terms_match_contract(invoice: Invoice) -> list[str]:
     return problems
 
 
-def _rate_override(*, contract_id: int, line_ref: str, role: str | None, on: date) -> Decimal | None:
-    """The active custom rate (discounts' PriceOverride) for a line on a day, if the discounts app has one."""
-    try:
-        from discounts.selectors import rate_override
-    except ImportError:  # discounts not installed: contract rates only
-        return None
-    return rate_override(contract_id=contract_id, line_ref=line_ref, role=role, on=on)
+def _rate_override(invoice: Invoice, *, line_ref: str, role: str | None, on: date) -> Decimal | None:
+    """The custom rate (the newest price override in force) for a line on a day, as billing prices it."""
+    for ref, row_role, start, end, rate in _overrides(invoice):
+        if ref == line_ref and row_role == (role or "") and start <= on <= end:
+            return rate
+    return None
+
+
+def _rate_overrides_in(invoice: Invoice, *, line_ref: str, role: str | None, start: date, end: date) -> list[Decimal]:
+    """Custom rates in force on any day of ``[start, end]``: hourly lines are priced per work date."""
+    rates: list[Decimal] = []
+    for ref, row_role, first, last, rate in _overrides(invoice):
+        if ref == line_ref and row_role == (role or "") and first <= end and last >= start and rate not in rates:
+            rates.append(rate)
+    return rates
 
 
 def _line_in(version, line_ref: str):
@@ -127,7 +152,7 @@ def _expected_rates(invoice: Invoice, line, version) -> list[Decimal]:
 
     def with_override(rate: Decimal | None, role: str | None = None) -> list[Decimal]:
         rates = [rate] if rate is not None else []
-        override = _rate_override(contract_id=invoice.contract_id, line_ref=line.line_ref, role=role, on=on)
+        override = _rate_override(invoice, line_ref=line.line_ref, role=role, on=on)
         if override is not None:
             rates.append(override)
         return rates
@@ -151,15 +176,9 @@ def _expected_rates(invoice: Invoice, line, version) -> list[Decimal]:
         rates = with_override(rate, role)
         # A T&M line may bill hours at an override that was active on some work dates of the period only.
         if line.period_start and line.period_end:
-            from discounts.selectors import rate_overrides_in
-
             rates.extend(
-                rate_overrides_in(
-                    contract_id=invoice.contract_id,
-                    line_ref=line.line_ref,
-                    role=role,
-                    start=line.period_start,
-                    end=line.period_end,
+                _rate_overrides_in(
+                    invoice, line_ref=line.line_ref, role=role, start=line.period_start, end=line.period_end
                 )
             )
         return rates

@@ -78,6 +78,28 @@ def invoice_email_subject(invoice: Invoice) -> str:
     return " ".join(render_to_string("billing/email/invoice_subject.txt", _email_context(invoice)).split())[:300]
 
 
+def invoice_recipients(invoice: Invoice) -> list[str]:
+    return [e.strip() for e in invoice.customer.billing_emails or [] if e and e.strip()]
+
+
+def delivery_key(invoice: Invoice, *, resend: bool = False) -> str:
+    return f"invoice:{invoice.pk}:resend:{uuid.uuid4().hex}" if resend else f"invoice:{invoice.pk}:initial"
+
+
+def delivery_build(invoice: Invoice, *, key: str, resend: bool = False, user=None) -> InvoiceDelivery:
+    """The outbox row of one e-mail of an issued invoice (unsaved): a billing run stores many at once."""
+    return InvoiceDelivery(
+        invoice=invoice,
+        kind=DeliveryKind.RESEND if resend else DeliveryKind.INITIAL,
+        idempotency_key=key,
+        recipients=invoice_recipients(invoice),
+        subject=invoice_email_subject(invoice),
+        message_id=_message_id(invoice, key),
+        next_attempt_at=timezone.now(),
+        requested_by=user,
+    )
+
+
 def invoice_send(*, invoice_id: int, resend: bool = False, user=None) -> InvoiceDelivery:
     """Queue the e-mail of an issued invoice to its customer's billing contacts.
 
@@ -91,8 +113,7 @@ def invoice_send(*, invoice_id: int, resend: bool = False, user=None) -> Invoice
             raise ValidationError(
                 {"invoice": [f"Only issued invoices are e-mailed; this one is {invoice.get_status_display().lower()}."]}
             )
-        recipients = [e.strip() for e in invoice.customer.billing_emails or [] if e and e.strip()]
-        if not recipients:
+        if not invoice_recipients(invoice):
             raise ValidationError(
                 {
                     "recipients": [
@@ -100,23 +121,15 @@ def invoice_send(*, invoice_id: int, resend: bool = False, user=None) -> Invoice
                     ]
                 }
             )
-        key = f"invoice:{invoice.pk}:resend:{uuid.uuid4().hex}" if resend else f"invoice:{invoice.pk}:initial"
+        key = delivery_key(invoice, resend=resend)
         if not resend:
             existing = InvoiceDelivery.objects.filter(idempotency_key=key).first()
             if existing is not None:
                 return existing
         try:
             with transaction.atomic():
-                delivery = InvoiceDelivery.objects.create(
-                    invoice=invoice,
-                    kind=DeliveryKind.RESEND if resend else DeliveryKind.INITIAL,
-                    idempotency_key=key,
-                    recipients=recipients,
-                    subject=invoice_email_subject(invoice),
-                    message_id=_message_id(invoice, key),
-                    next_attempt_at=timezone.now(),
-                    requested_by=user,
-                )
+                delivery = delivery_build(invoice, key=key, resend=resend, user=user)
+                delivery.save(force_insert=True)
         except IntegrityError:  # a concurrent issue of the same invoice queued it first
             return InvoiceDelivery.objects.get(idempotency_key=key)
         task_enqueue_on_commit(SEND_TASK, delivery_id=delivery.pk)

@@ -663,7 +663,9 @@ def delivery_event_process(*, event_id: int) -> bool:
     """
     with transaction.atomic():
         event = (
-            DeliveryEvent.objects.select_for_update(skip_locked=True)
+            # Only the event row: locking the joined contract too would make events of one contract
+            # skip each other (SKIP LOCKED) and wait for the sweep.
+            DeliveryEvent.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("contract")
             .filter(pk=event_id, processed_at__isnull=True)
             .first()

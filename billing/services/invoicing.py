@@ -113,12 +113,11 @@ _KIND_ORDER = {
 }
 
 
-def _invoice_draft_create(*, contract, version, specs: list[LineSpec], billing_date: date) -> Invoice:
+def invoice_draft_build(*, contract, version, specs: list[LineSpec], billing_date: date) -> Invoice:
+    """An unsaved draft for one group of obligations (totals before discounts; the writer sets them)."""
     currency = version.currency
-    amounts = [quantize(s.amount, currency) for s in specs]
-    subtotal = quantize(sum(amounts, ZERO), currency)
-    # Discounts and tax come with their issues; the order is DESIGN.md §4's.
-    invoice = Invoice.objects.create(
+    subtotal = quantize(sum((quantize(s.amount, currency) for s in specs), ZERO), currency)
+    return Invoice(
         contract=contract,
         customer_id=contract.customer_id,
         issuing_entity_id=version.issuing_entity_id_for(contract),
@@ -131,35 +130,44 @@ def _invoice_draft_create(*, contract, version, specs: list[LineSpec], billing_d
         total=subtotal,
         amount_due=subtotal,
     )
-    _milestones_mark(specs)
-    lines = InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                contract_id=contract.pk,
-                position=index,
-                kind=s.kind,
-                description=s.description[:300],
-                quantity=s.quantity,
-                unit_amount=s.unit_amount,
-                amount=amount,
-                period_start=s.period_start,
-                period_end=s.period_end,
-                price_line_id=s.price_line_id,
-                line_ref=s.line_ref,
-                milestone_id=s.milestone_id,
-                billing_key=s.billing_key,
-                source=s.source,
-            )
-            for index, (s, amount) in enumerate(zip(specs, amounts, strict=True))
-        ]
-    )
+
+
+def invoice_lines_build(*, invoice: Invoice, specs: list[LineSpec]) -> list[InvoiceLine]:
+    """The unsaved lines of a draft, in invoice order, amounts rounded to the currency."""
+    return [
+        InvoiceLine(
+            invoice=invoice,
+            contract_id=invoice.contract_id,
+            position=index,
+            kind=s.kind,
+            description=s.description[:300],
+            quantity=s.quantity,
+            unit_amount=s.unit_amount,
+            amount=quantize(s.amount, invoice.currency),
+            period_start=s.period_start,
+            period_end=s.period_end,
+            price_line_id=s.price_line_id,
+            line_ref=s.line_ref,
+            milestone_id=s.milestone_id,
+            billing_key=s.billing_key,
+            source=s.source,
+        )
+        for index, s in enumerate(specs)
+    ]
+
+
+def _invoice_draft_create(*, contract, version, specs: list[LineSpec], billing_date: date) -> Invoice:
+    # Discounts and tax come with their issues; the order is DESIGN.md §4's.
+    invoice = invoice_draft_build(contract=contract, version=version, specs=specs, billing_date=billing_date)
+    invoice.save(force_insert=True)
+    milestones_mark(specs)
+    lines = InvoiceLine.objects.bulk_create(invoice_lines_build(invoice=invoice, specs=specs))
     _facts_mark(contract_id=contract.pk, specs=specs, lines=lines)
     invoice_adjustments_apply(invoice=invoice, lines=lines)  # discounts and totals, while a draft (DESIGN.md §4)
     return invoice
 
 
-def _milestones_mark(specs: list[LineSpec]) -> None:
+def milestones_mark(specs: list[LineSpec]) -> None:
     """Delivered milestones become invoiced BEFORE lines referencing them are inserted.
 
     Lock order: inserting a line takes a key-share lock on its milestone row, and a delivery event

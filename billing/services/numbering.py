@@ -43,6 +43,29 @@ def number_sequence_next(*, issuing_entity_id: int, kind: str) -> int:
         return cursor.fetchone()[0]
 
 
+def number_range_take(*, issuing_entity_id: int, kind: str, count: int) -> int:
+    """Reserve ``count`` consecutive values of the entity's sequence at once; returns the first.
+
+    A billing run's chunk takes its numbers in one statement (the same locked counter row as
+    ``number_sequence_next``, held until the chunk commits), so a chunk never leaves a gap either.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("number_range_take must run inside the issuing transaction, or a rollback leaves a gap.")
+    if count < 1:
+        raise ValueError("Take at least one number.")
+    table = NumberSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (issuing_entity_id, kind, last_value) VALUES (%s, %s, %s)
+            ON CONFLICT (issuing_entity_id, kind) DO UPDATE SET last_value = {table}.last_value + EXCLUDED.last_value
+            RETURNING last_value
+            """,
+            [issuing_entity_id, kind, count],
+        )
+        return cursor.fetchone()[0] - count + 1
+
+
 def document_number_assign(*, issuing_entity_id: int, prefix: str, kind: str, issue_date: date) -> str:
     value = number_sequence_next(issuing_entity_id=issuing_entity_id, kind=kind)
     return document_number_format(prefix=prefix, kind=kind, year=issue_date.year, value=value)

@@ -22,8 +22,7 @@ from types import SimpleNamespace
 
 from billing.services.invoicing import LineSpec, invoice_line_groups
 from billing.services.triggers import BillingContext, ReviewTaskSpec, contexts_load, contract_obligations
-from discounts import applicator
-from discounts.services.application import cycles_used, discount_terms, discounts_for_invoice
+from discounts.services.application import cycles_used, discounts_for_invoice, invoice_amounts
 from revexos.money import quantize
 
 __all__ = ["ContractShadow", "Obligation", "ReviewTaskSpec", "ShadowInvoice", "ShadowRun", "billing_shadow"]
@@ -147,28 +146,14 @@ def _shadow_invoices(ctx: BillingContext, specs: list[LineSpec], *, assume_unbil
             customer_id=ctx.contract.customer_id,
             currency=currency,
             billing_date=ctx.as_of,
+            tax_total=ZERO,
+            credit_applied=ZERO,
         )
         discounts = discounts_for_invoice(invoice=draft, lines=lines)
         if not assume_unbilled:
             for discount_id, keys in cycles_used(discount_ids=[d.pk for d in discounts]).items():
                 used.setdefault(discount_id, set()).update(keys)
-        result = applicator.apply_discounts(
-            lines=[
-                applicator.Line(
-                    key=index,
-                    amount=o.amount,
-                    line_ref=o.line_ref,
-                    period_start=o.period_start,
-                    period_end=o.period_end,
-                    contract_id=ctx.contract_id,
-                )
-                for index, o in enumerate(lines)
-            ],
-            discounts=[discount_terms(d, used.get(d.pk, set())) for d in discounts],
-            currency=currency,
-            billing_date=ctx.as_of,
-            tax_total=ZERO,
-        )
+        result = invoice_amounts(invoice=draft, lines=lines, discounts=discounts, used=used)
         for discount_id, keys in result.cycles_by_discount().items():
             used.setdefault(discount_id, set()).update(keys)
         invoices.append(
@@ -202,7 +187,13 @@ def billing_shadow(
     """
     ids = [int(cid) for cid in contract_ids]
     run = ShadowRun(as_of=as_of, since=since, assume_unbilled=assume_unbilled)
-    loaded = contexts_load(contract_ids=ids, as_of=as_of, assume_unbilled=assume_unbilled)
+    # The audit's "everything from the start" is not capped; a run's preview is, as the run is.
+    loaded = contexts_load(
+        contract_ids=ids,
+        as_of=as_of,
+        assume_unbilled=assume_unbilled,
+        **({"catch_up_cap": None} if assume_unbilled else {}),
+    )
     for cid in ids:
         ctx = loaded[cid]
         if not isinstance(ctx, BillingContext):

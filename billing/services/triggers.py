@@ -161,6 +161,11 @@ class BillingContext:
     reviews: list[ReviewTaskSpec] = field(default_factory=list)
     # Hours within a retainer's included hours, counted against a line billed earlier: (entry ids, line id).
     time_marks: list[tuple[list[int], int]] = field(default_factory=list)
+    # At most this many new lines per price line in one evaluation (a contract dated decades back
+    # catches up over several runs instead of one enormous invoice); None: no cap.
+    catch_up_cap: int | None = None
+    capped: dict[str, int] = field(default_factory=dict)
+    _per_ref: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.keys = {b.billing_key for b in self.facts.billed}
@@ -231,6 +236,11 @@ class BillingContext:
     def add(self, spec: LineSpec) -> None:
         if spec.billing_key in self.keys:
             return
+        count = self._per_ref.get(spec.line_ref, 0)
+        if self.catch_up_cap is not None and count >= self.catch_up_cap:
+            self.capped[spec.line_ref] = self.capped.get(spec.line_ref, 0) + 1
+            return
+        self._per_ref[spec.line_ref] = count + 1
         self.keys.add(spec.billing_key)
         self.new_specs.append(spec)
 
@@ -854,6 +864,16 @@ def contract_obligations(ctx: BillingContext) -> BillingContext:
     time_and_materials_bill_due(ctx)
     unassigned_time_check(ctx)
     usage_bill_due(ctx)
+    for ref, left in sorted(ctx.capped.items()):
+        ctx.review(
+            kind=ReviewTaskKind.BILLING_ERROR,
+            dedupe_key=f"catch-up:{ctx.contract_id}:{ref}:{ctx.as_of}",
+            title=f"{ctx.contract.number}: catch-up of price line {ref} capped at {ctx.catch_up_cap} lines as of {ctx.as_of}",
+            detail=(
+                f"{left} more obligations of this line are due; the next runs bill them, oldest first. "
+                "Check the contract's start date: a catch-up this long usually means a wrong date."
+            ),
+        )
     return ctx
 
 
@@ -1014,6 +1034,7 @@ def contexts_load(
     versions: dict[int, list] | None = None,
     assume_unbilled: bool = False,
     contracts: dict | None = None,
+    catch_up_cap: int | None = -1,
 ) -> dict[int, BillingContext | str]:
     """Load what the triggers read for many contracts in a fixed number of queries.
 
@@ -1025,6 +1046,10 @@ def contexts_load(
     tenant = tenant or current_tenant()
     now = now or timezone.now()
     zone = ZoneInfo(tenant.time_zone or "UTC")
+    if catch_up_cap == -1:
+        from django.conf import settings
+
+        catch_up_cap = settings.BILLING_CATCH_UP_MAX_LINES
     ids = list(dict.fromkeys(contract_ids))
     if contracts is None:
         contracts = Contract.objects.select_related("issuing_entity", "customer").in_bulk(ids)
@@ -1056,6 +1081,7 @@ def contexts_load(
             facts=facts[cid],
             tenant=tenant,
             billed_through=None if assume_unbilled else getattr(contract, "billed_through", None),
+            catch_up_cap=catch_up_cap,
         )
         result[cid] = ctx
         try:  # a contract whose terms cannot be scheduled fails in contract_obligations, reported there

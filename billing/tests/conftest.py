@@ -11,6 +11,12 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def enqueue_unpaused(monkeypatch):
+    """A broker failure pauses enqueueing for a while (process-wide); no test inherits another's pause."""
+    monkeypatch.setattr("billing.services.enqueue._paused_until", 0.0)
+
+
+@pytest.fixture(autouse=True)
 def enqueued(monkeypatch):
     sent: list[tuple[str, dict]] = []
 

@@ -33,16 +33,17 @@ ZERO = Decimal("0")
 
 
 def _applicator_lines(invoice, lines) -> list[applicator.Line]:
+    # Keyed by position: a billing run prices lines before they are stored (no pk yet).
     return [
         applicator.Line(
-            key=line.pk,
+            key=index,
             amount=quantize(line.amount, invoice.currency),
             line_ref=line.line_ref,
             period_start=line.period_start,
             period_end=line.period_end,
             contract_id=invoice.contract_id,
         )
-        for line in lines
+        for index, line in enumerate(lines)
     ]
 
 
@@ -56,8 +57,24 @@ def _line_dates(invoice, lines) -> tuple[date, date]:
     return min(days), max(days)
 
 
+def discount_covers(discount: Discount, *, invoice, lines) -> bool:
+    """The rule of ``discounts_for_invoice`` for a loaded row (a billing run loads a chunk's discounts once)."""
+    first, last = _line_dates(invoice, lines)
+    in_scope = discount.contract_id == invoice.contract_id or (
+        discount.scope == "customer" and discount.customer_id == invoice.customer_id
+    )
+    return (
+        discount.status != ExceptionStatus.REVOKED
+        and in_scope
+        and discount.start_date <= last
+        and (discount.end_date is None or discount.end_date >= first)
+        and (discount.kind == "percentage" or discount.currency == invoice.currency)
+    )
+
+
 def discounts_for_invoice(*, invoice, lines, lock: bool = False) -> list[Discount]:
-    """Discounts whose scope covers the invoice and whose window touches its lines, oldest first."""
+    """Discounts whose scope covers the invoice and whose window touches its lines, oldest first
+    (``discount_covers`` is the same rule in memory)."""
     first, last = _line_dates(invoice, lines)
     queryset = (
         Discount.objects.exclude(status=ExceptionStatus.REVOKED)
@@ -101,6 +118,48 @@ def discount_terms(discount: Discount, used: set[str]) -> applicator.DiscountTer
     )
 
 
+def invoice_amounts(*, invoice, lines, discounts: list[Discount], used: dict[int, set[str]]):
+    """THE totals of an invoice from its lines, in DESIGN.md §4's order: line amounts → line-scoped
+    discounts → invoice-scoped discounts → tax. Both ways of making invoices call it — one draft
+    at a time (``invoice_adjustments_apply``) and a billing run's chunk (``billing/services/bulk.py``)
+    — so a rule added here (tax) holds for both. ``discounts`` are the ones covering the invoice,
+    oldest first; ``used`` their billing cycles used by other invoices. Pure: nothing is stored.
+    Returns the applicator's ``InvoiceAmounts`` (subtotal, discount_total, tax_total, total and the
+    applications, whose ``line_key`` is the line's position in ``lines``).
+    """
+    return applicator.apply_discounts(
+        lines=_applicator_lines(invoice, lines),
+        discounts=[discount_terms(d, used.get(d.pk, set())) for d in discounts],
+        currency=invoice.currency,
+        billing_date=invoice.billing_date,
+        tax_total=invoice.tax_total,
+    )
+
+
+def discount_application_rows(*, invoice, lines, result) -> list[DiscountApplication]:
+    """The DiscountApplication rows of ``result`` (unsaved; the lines must be stored to save them)."""
+    return [
+        DiscountApplication(
+            discount_id=a.discount_id,
+            invoice=invoice,
+            invoice_line=lines[a.line_key],
+            amount=a.amount,
+            cycle_key=a.cycle_key,
+            coverage=a.coverage.quantize(Decimal("0.000001")),
+            stage=a.stage,
+        )
+        for a in result.applications
+    ]
+
+
+def invoice_amounts_set(invoice, result) -> None:
+    invoice.subtotal = result.subtotal
+    invoice.discount_total = result.discount_total
+    invoice.tax_total = result.tax_total
+    invoice.total = result.total
+    invoice.amount_due = max(result.total - invoice.credit_applied, ZERO)
+
+
 def invoice_adjustments_apply(*, invoice, lines=None):
     """Apply the discounts in force to a draft invoice and set its totals (DESIGN.md §4 order).
 
@@ -115,35 +174,16 @@ def invoice_adjustments_apply(*, invoice, lines=None):
     DiscountApplication.objects.filter(invoice=invoice).delete()
     discounts = discounts_for_invoice(invoice=invoice, lines=lines, lock=True)
     used = cycles_used(discount_ids=[d.pk for d in discounts], exclude_invoice_id=invoice.pk)
-    result = applicator.apply_discounts(
-        lines=_applicator_lines(invoice, lines),
-        discounts=[discount_terms(d, used.get(d.pk, set())) for d in discounts],
-        currency=invoice.currency,
-        billing_date=invoice.billing_date,
-        tax_total=invoice.tax_total,
-    )
-    DiscountApplication.objects.bulk_create(
-        [
-            DiscountApplication(
-                discount_id=a.discount_id,
-                invoice=invoice,
-                invoice_line_id=a.line_key,
-                amount=a.amount,
-                cycle_key=a.cycle_key,
-                coverage=a.coverage.quantize(Decimal("0.000001")),
-                stage=a.stage,
-            )
-            for a in result.applications
-        ]
-    )
-    invoice.subtotal = result.subtotal
-    invoice.discount_total = result.discount_total
-    invoice.tax_total = result.tax_total
-    invoice.total = result.total
-    invoice.amount_due = max(result.total - invoice.credit_applied, ZERO)
+    result = invoice_amounts(invoice=invoice, lines=lines, discounts=discounts, used=used)
+    DiscountApplication.objects.bulk_create(discount_application_rows(invoice=invoice, lines=lines, result=result))
+    invoice_amounts_set(invoice, result)
     invoice.save(update_fields=["subtotal", "discount_total", "tax_total", "total", "amount_due"])
+    discounts_used_up_expire(discounts=discounts, used=used, result=result, invoice=invoice)
+    return invoice
 
-    # A discount whose last cycle this invoice used has run its course: say so now, not at the next beat.
+
+def discounts_used_up_expire(*, discounts: list[Discount], used: dict[int, set[str]], result, invoice) -> None:
+    """A discount whose last cycle this invoice used has run its course: say so now, not at the next beat."""
     by_discount = result.cycles_by_discount()
     for discount in discounts:
         if discount.max_cycles is None or discount.pk not in by_discount:
@@ -163,7 +203,6 @@ def invoice_adjustments_apply(*, invoice, lines=None):
                 reason=f"{discount.max_cycles} of {discount.max_cycles} billing cycles used",
                 detail={"invoice": invoice.pk, "cycles": sorted(total_used)},
             )
-    return invoice
 
 
 def invoice_discounts_reapply_for(*, discount: Discount) -> int:

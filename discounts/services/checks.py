@@ -13,7 +13,11 @@ def invoice_discount_problems(invoice) -> list[str]:
     from discounts.models import DiscountApplication, ExceptionStatus
 
     problems: list[str] = []
-    rows = list(DiscountApplication.objects.filter(invoice_id=invoice.pk).select_related("discount", "invoice_line"))
+    rows = getattr(invoice, "_presend_discount_rows", None)  # a billing run passes the rows it is about to store
+    if rows is None:
+        rows = list(
+            DiscountApplication.objects.filter(invoice_id=invoice.pk).select_related("discount", "invoice_line")
+        )
     total = Decimal(0)
     for row in rows:
         d, line = row.discount, row.invoice_line

@@ -314,6 +314,26 @@ def unapplied_cash_apply_at_issue(*, invoice: Invoice) -> Decimal:
     return applied
 
 
+def unapplied_cash_apply_at_issue_many(*, invoices: list[Invoice]) -> Decimal:
+    """The hook for a billing run's chunk: one query finds the customers with unapplied cash, and
+    only their invoices go through ``unapplied_cash_apply_at_issue``."""
+    holders = set(
+        Payment.objects.filter(
+            customer_id__in={i.customer_id for i in invoices},
+            currency__in={i.currency for i in invoices},
+            unapplied__gt=0,
+        ).values_list("customer_id", "currency")
+    )
+    return sum(
+        (
+            unapplied_cash_apply_at_issue(invoice=invoice)
+            for invoice in invoices
+            if (invoice.customer_id, invoice.currency) in holders
+        ),
+        ZERO,
+    )
+
+
 # --------------------------------------------------------------------------- refunds
 
 

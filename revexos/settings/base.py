@@ -199,6 +199,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "revexos")
+# Billing runs, invoice delivery and integrations each have their own queue (revexos/celery.py routes
+# them): a rerun never waits behind hundreds of PDF and e-mail tasks.
+CELERY_TASK_ROUTES = ("revexos.celery.task_route",)
+# Enqueueing never holds a request: a short connect timeout, and after a failure the broker is not
+# tried again for a while (stored facts, runs and e-mails are swept up when it is back).
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "socket_connect_timeout": 1}
+ENQUEUE_PAUSE_AFTER_FAILURE_SECONDS = int(env_str("ENQUEUE_PAUSE_AFTER_FAILURE_SECONDS", "30"))
+
+# Billing runs (billing/services/runs.py).
+BILLING_CHUNK_SIZE = int(env_str("BILLING_CHUNK_SIZE", "500"))  # contracts per transaction of a run
+BILLING_RUN_LEASE_SECONDS = int(env_str("BILLING_RUN_LEASE_SECONDS", "120"))  # silence before a run is taken over
+BILLING_RUN_POLL_SECONDS = float(env_str("BILLING_RUN_POLL_SECONDS", "0.5"))
+BILLING_RUN_QUEUED_GRACE_SECONDS = int(env_str("BILLING_RUN_QUEUED_GRACE_SECONDS", "60"))
+BILLING_RUN_HELPERS = int(env_str("BILLING_RUN_HELPERS", "3"))  # tasks that share an async run's chunks
+# A synchronous POST /runs evaluates at most this many contracts (larger: "async": true).
+BILLING_RUN_SYNC_MAX_CONTRACTS = int(env_str("BILLING_RUN_SYNC_MAX_CONTRACTS", "2000"))
+# New lines per price line in one evaluation: 10 years of monthly periods (more catches up next run).
+BILLING_CATCH_UP_MAX_LINES = int(env_str("BILLING_CATCH_UP_MAX_LINES", "120"))
 
 NINJA_PAGINATION_PER_PAGE = 50
 # API request bodies (revexos/request_guards.py): a 1,000-event usage batch with 4 KB of properties

@@ -1,0 +1,92 @@
+"""``python -m bench.profile``: cProfile and query counts of one billing run over generated contracts.
+
+Works on its own database (``<name>_profile``, recreated). Prints the run's time, queries per
+contract and the top functions by own time and by cumulative time, for the chunked run (the
+month-end path) and, on a copy of the same portfolio, the per-contract path.
+
+    python -m bench.profile --contracts 2000 --events 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.profile")
+    p.add_argument("--contracts", type=int, default=2000)
+    p.add_argument("--events", type=int, default=40_000)
+    p.add_argument("--top", type=int, default=25)
+    p.add_argument("--per-contract", action="store_true", help="profile the per-contract path instead")
+    args = p.parse_args(argv)
+
+    from bench.db import base_database_url, database_recreate
+
+    base = base_database_url()
+    name = f"{base.rsplit('/', 1)[1].split('?')[0]}_profile"
+    os.environ["DATABASE_URL"] = database_recreate(base, name)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "revexos.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django_tenants.utils import schema_context
+
+    from bench import generate
+    from billing.services.context import tenant_today
+    from billing.services.ingestion import usage_events_ingest
+    from revexos.tenancy.services.provisioning import tenant_provision
+
+    call_command("migrate_schemas", "--shared", verbosity=0)
+    tenant = tenant_provision(
+        slug="profile", name="Profile Corp", admin_email="admin@profile.example", admin_password="Profile-pass-2026"
+    )
+    with schema_context(tenant.tenant.schema_name):
+        today = tenant_today()
+        month_start, month_end, first = generate.month_bounds(today)
+        data = generate.contracts_generate(count=args.contracts, today=today)
+        for batch in generate.usage_batches(
+            usage_contracts=data.usage_contracts,
+            events=args.events,
+            batch_size=1000,
+            month_start=month_start,
+            month_end=month_end,
+        ):
+            usage_events_ingest(events=batch)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        from billing.services.runs import billing_run, billing_run_chunked
+
+        run = billing_run if args.per_contract else billing_run_chunked
+        profiler = cProfile.Profile()
+        with CaptureQueriesContext(connection) as queries:
+            began = time.perf_counter()
+            profiler.enable()
+            summary = run(as_of=first, contract_ids=data.contract_ids)
+            profiler.disable()
+            seconds = time.perf_counter() - began
+    path = "per-contract" if args.per_contract else "chunked"
+    print(
+        f"{path} run: {len(data.contract_ids):,} contracts, {summary['invoices_created']:,} invoices in "
+        f"{seconds:.1f}s ({summary['invoices_created'] / seconds:,.0f} invoices/s under the profiler), "
+        f"{len(queries.captured_queries):,} queries ({len(queries.captured_queries) / len(data.contract_ids):.2f} "
+        f"per contract), {len(summary['errors'])} errors"
+    )
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
+        print(f"\n--- top {args.top} by {order}")
+        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:20000])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
