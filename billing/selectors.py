@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from billing.models import Invoice, InvoiceLine
 from revexos.money import quantize
@@ -226,7 +226,9 @@ def invoice_workspace_list(
             qs = open_.filter(due_date__gt=today + timedelta(days=30))
         else:
             qs = open_.filter(due_date__gte=today, due_date__lte=today + timedelta(days=int(due)))
-    return qs.order_by("-billing_date", "-id")
+    # Drafts first (they wait for someone), then the newest issued first: a newly issued invoice
+    # sits at the top, not among the billing dates of its periods.
+    return qs.order_by(F("issue_date").desc(nulls_first=True), F("number").desc(nulls_last=True), "-id")
 
 
 def invoice_totals(qs: QuerySet[Invoice]) -> list[dict]:
@@ -239,8 +241,10 @@ def invoice_totals(qs: QuerySet[Invoice]) -> list[dict]:
         .values("currency")
         .annotate(
             count=Count("id"),
-            total=Sum("total"),
-            due=Sum("amount_due"),
+            # A void invoice was cancelled by a credit note: listed, never counted in the money.
+            void=Count("id", filter=Q(status="void")),
+            total=Sum("total", filter=~Q(status="void")),
+            due=Sum("amount_due", filter=~Q(status="void")),
             open=Sum("amount_open", filter=~Q(status__in=["draft", "void"])),
         )
         .order_by("currency")
@@ -249,6 +253,7 @@ def invoice_totals(qs: QuerySet[Invoice]) -> list[dict]:
         {
             "currency": r["currency"],
             "count": r["count"],
+            "void": r["void"],
             "total": quantize(r["total"] or 0, r["currency"]),
             "due": quantize(r["due"] or 0, r["currency"]),
             "open": quantize(r["open"] or 0, r["currency"]),

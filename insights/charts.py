@@ -90,7 +90,11 @@ def forecast_chart(*, rows: list[MonthTotals], currency: str, href: str) -> Stac
         x = LEFT + slot * index + (slot - bar_w) / 2
         month = row.month.strftime("%Y-%m")
         bar = Bar(
-            month=row.month, label=row.month.strftime("%b %y"), x=x, total=total, href=href.format(month=month, kind="")
+            month=row.month,
+            label=row.month.strftime("%b") + (f" {row.month:%Y}" if row.month.month == 1 or index == 0 else ""),
+            x=x,
+            total=total,
+            href=href.format(month=month, kind=""),
         )
         y = HEIGHT - BOTTOM
         for kind in KINDS:

@@ -19,11 +19,12 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         ),
     ),
     "due-next-month": (
-        "Due next month",
-        "Net invoices the forecast expects next calendar month: gross, less the discount effect.",
+        "Billing forecast, next month",
+        "What billing expects to invoice next calendar month (net of discounts) — not money customers owe yet.",
         _text(
             "Month 1 of the forecast. See “Forecast” for what is included; the amount is net of discounts, and the gross",
-            "and discount effect are shown beside it.",
+            "and discount effect are shown beside it. Receivables (invoices issued and not yet paid) are under",
+            "Collections; this figure is what will be invoiced, not what is due to be paid.",
         ),
     ),
     "forecast": (
@@ -90,9 +91,20 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         "Invoices issued, sent or paid (drafts and void excluded), total after discounts, less the credit notes against them.",
     ),
     "unearned-value": (
-        "Unearned value",
-        "Contract value not yet earned: value − recognized, never below zero.",
-        "Summed per currency over active contracts; it is the revenue the signed contracts still hold.",
+        "Backlog",
+        "Contract value not yet recognized: value − recognized, never below zero.",
+        _text(
+            "Summed per currency over active contracts: the revenue the signed contracts still hold, billed or not.",
+            "It is not deferred revenue (see below), which counts only what was already invoiced.",
+        ),
+    ),
+    "deferred-revenue": (
+        "Deferred revenue",
+        "Billed but not yet recognized: billed − recognized, per contract, never below zero.",
+        _text(
+            "Invoices issued ahead of the service (a retainer billed in advance, a fee billed before the work) are a",
+            "liability until earned. Summed per currency over the contracts where billing is ahead of recognition.",
+        ),
     ),
     "unbilled-receivable": (
         "Unbilled receivable",
@@ -114,9 +126,23 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         ),
     ),
     "leakage-found": (
-        "Leakage found",
-        "Open and acknowledged leakage findings (rules L1–L10) and their estimated amounts.",
-        "The leakage scanner's findings that are not resolved or dismissed, counted and summed per rule and currency.",
+        "Earned, not billed",
+        "Money delivered or due under the contracts that no invoice bills: open findings of L1–L4, L6, L7, L9, L10.",
+        _text(
+            "The leakage scanner's open and acknowledged findings of the rules that find revenue earned and not",
+            "billed (milestones, time, usage, discounts outside their window, under-priced lines, work after a fixed",
+            "fee, minimum commitments, recurring periods), summed per currency. Exposure (L5, L8) is shown apart and",
+            "never added to it: it is value at stake, not money owed.",
+        ),
+    ),
+    "leakage-exposure": (
+        "Exposure",
+        "Value at stake, not money owed: contracts past their notice deadline with no decision (L5), invoices with wrong terms (L8).",
+        _text(
+            "L5 counts the annual recurring value of a contract inside its notice period with no renewal decision (the",
+            "same contracts appear under Revenue at risk); L8 counts the open total of invoices whose payment terms, PO",
+            "or issuing entity differ from the contract. Summed per currency, never added to “Earned, not billed”.",
+        ),
     ),
     "review-tasks": (
         "Review tasks",

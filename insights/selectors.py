@@ -500,33 +500,72 @@ def review_task_counts() -> dict:
     return BillingReviewTask.objects.filter(status="open").aggregate(open=Count("pk"))
 
 
+# Rules whose findings are money earned and not billed; the others are value at stake (exposure).
+# The two are never added together (a renewal at risk is not revenue owed).
+LEAKAGE_EXPOSURE_RULES = frozenset({"L5", "L8"})
+
+
 def leakage_summary() -> dict | None:
-    """Open leakage findings by rule (count, amount per currency), or None before the scanner exists."""
+    """Open leakage findings by rule (count, amount per currency), with the totals of money earned
+    and not billed kept apart from exposure; None before the scanner exists."""
     try:
         from insights.models import LeakageFinding
     except ImportError:
         return None
-    fields = {f.name for f in LeakageFinding._meta.get_fields()}
-    amount_field = next((f for f in ("estimated_amount", "amount") if f in fields), None)
-    if "rule" not in fields or amount_field is None:
-        return None
-    findings = LeakageFinding.objects.all()
-    if "status" in fields:
-        findings = findings.filter(status__in=("open", "acknowledged"))
-    currency_field = "currency" if "currency" in fields else None
-    group = ["rule"] + ([currency_field] if currency_field else [])
-    rows = findings.values(*group).annotate(n=Count("pk"), amount=Sum(amount_field)).order_by(*group)
+    rows = (
+        LeakageFinding.objects.filter(status__in=("open", "acknowledged"))
+        .values("rule", "currency")
+        .annotate(n=Count("pk"), amount=Sum("amount"))
+        .order_by("rule", "currency")
+    )
     by_rule: dict[str, dict] = {}
-    totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    count = 0
+    groups = {name: {"count": 0, "totals": defaultdict(lambda: ZERO)} for name in ("unbilled", "exposure")}
     for r in rows:
-        currency = r.get(currency_field) or ""
-        entry = by_rule.setdefault(r["rule"], {"rule": r["rule"], "count": 0, "by_currency": {}})
+        currency = r["currency"] or ""
+        group = "exposure" if r["rule"] in LEAKAGE_EXPOSURE_RULES else "unbilled"
+        entry = by_rule.setdefault(r["rule"], {"rule": r["rule"], "group": group, "count": 0, "by_currency": {}})
         entry["count"] += r["n"]
         entry["by_currency"][currency] = entry["by_currency"].get(currency, ZERO) + (r["amount"] or ZERO)
-        totals[currency] += r["amount"] or ZERO
-        count += r["n"]
-    return {"count": count, "totals": dict(sorted(totals.items())), "by_rule": [by_rule[k] for k in sorted(by_rule)]}
+        groups[group]["totals"][currency] += r["amount"] or ZERO
+        groups[group]["count"] += r["n"]
+    for group in groups.values():
+        group["totals"] = dict(sorted(group["totals"].items()))
+    return {
+        "count": groups["unbilled"]["count"] + groups["exposure"]["count"],
+        "unbilled": groups["unbilled"],
+        "exposure": groups["exposure"],
+        "by_rule": [by_rule[k] for k in sorted(by_rule, key=lambda rule: int(rule[1:]))],
+    }
+
+
+def leakage_rule_table(leakage: dict | None) -> list[dict]:
+    """The finance home's "leakage by rule": one table per currency and group, bars scaled within it."""
+    if not leakage:
+        return []
+    labels = leakage_rule_labels()
+    tables: dict[tuple[str, str], dict] = {}
+    for entry in leakage["by_rule"]:
+        for currency, amount in entry["by_currency"].items():
+            table = tables.setdefault(
+                (entry["group"], currency), {"group": entry["group"], "currency": currency, "rows": []}
+            )
+            table["rows"].append(
+                {
+                    "rule": entry["rule"],
+                    "label": labels.get(entry["rule"], ""),
+                    "count": entry["count"],
+                    "amount": amount,
+                }
+            )
+    result = []
+    for _key, table in sorted(tables.items(), key=lambda kv: (kv[0][0] != "unbilled", kv[0][1])):
+        top = max((row["amount"] for row in table["rows"]), default=ZERO)
+        for row in table["rows"]:
+            # A share of the widest bar, as a whole percent for a CSS width (display only, never money).
+            row["bar"] = int((row["amount"] * 100 / top).to_integral_value()) if top > 0 else 0
+        table["total"] = sum((row["amount"] for row in table["rows"]), ZERO)
+        result.append(table)
+    return result
 
 
 # --------------------------------------------------------------------------- the homes
@@ -564,7 +603,6 @@ def finance_home(*, today: date, months: int, refresh: bool = False) -> dict:
     from django.conf import settings
     from django.core.cache import cache
 
-    from insights.charts import horizontal_bars
     from insights.forecast import add_months
 
     ttl = settings.INSIGHTS_HOME_CACHE_SECONDS
@@ -575,22 +613,6 @@ def finance_home(*, today: date, months: int, refresh: bool = False) -> dict:
         if ttl:
             cache.set(key, figures, ttl)
     leakage = leakage_summary()
-    leakage_bars, leakage_height = [], 0
-    if leakage and leakage["by_rule"]:
-        labels = leakage_rule_labels()
-        items = []
-        for entry in leakage["by_rule"]:
-            for currency, amount in sorted(entry["by_currency"].items()):
-                items.append(
-                    (
-                        entry["rule"],
-                        f"{labels.get(entry['rule'], '')} · {currency}",
-                        amount,
-                        entry["count"],
-                        f"/insights/leakage/?rule={entry['rule']}",
-                    )
-                )
-        leakage_bars, leakage_height = horizontal_bars(items=items, width=240)
     month_start = today.replace(day=1)
     return {
         **figures,
@@ -598,8 +620,7 @@ def finance_home(*, today: date, months: int, refresh: bool = False) -> dict:
         "months": months,
         "at_risk": revenue_at_risk_summary(today=today),
         "leakage": leakage,
-        "leakage_bars": leakage_bars,
-        "leakage_height": leakage_height,
+        "leakage_tables": leakage_rule_table(leakage),
         "review_tasks": review_task_counts()["open"],
     }
 

@@ -15,6 +15,8 @@ Per contract and currency, as of a day:
   contract's value once it is delivered).
 * **unearned** — value − recognized, never below zero: committed money not yet earned.
 * **billed** — issued invoice totals (issued, sent, paid; drafts and void excluded), less credit notes.
+* **deferred** — billed − recognized, never below zero: invoiced ahead of the service (shown apart
+  from the backlog, which is value − recognized whether billed or not).
 * **unbilled receivable** — recognized − billed − discounts granted on those invoices, never below
   zero: earned but not invoiced yet. A discount is revenue given up, not revenue still to bill.
 
@@ -71,6 +73,11 @@ class ContractValuation:
     @property
     def unearned(self) -> Decimal:
         return max(self.value - self.recognized, ZERO)
+
+    @property
+    def deferred(self) -> Decimal:
+        """Billed ahead of recognition (a liability until earned), never below zero."""
+        return max(self.billed - self.recognized, ZERO)
 
     @property
     def unbilled_receivable(self) -> Decimal:
@@ -179,6 +186,7 @@ class ValueTotals:
     billed: Decimal = ZERO
     unearned: Decimal = ZERO
     unbilled_receivable: Decimal = ZERO
+    deferred: Decimal = ZERO
     contracts: int = 0
 
 
@@ -192,6 +200,7 @@ def totals_by_currency(rows: Iterable[ContractValuation]) -> dict[str, ValueTota
         t.billed += r.billed
         t.unearned += r.unearned
         t.unbilled_receivable += r.unbilled_receivable
+        t.deferred += r.deferred
         t.contracts += 1
     return dict(sorted(totals.items()))
 

@@ -1,7 +1,9 @@
 """URLs served on a tenant's host (``<slug>.localhost``)."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from revexos import views
 from revexos.api import api
@@ -11,6 +13,8 @@ admin.site.site_header = "RevExOS administration"
 admin.site.site_title = "RevExOS admin"
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico on every page whatever the <link rel="icon"> says.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
     path("", views.home, name="home"),
     path("accounts/", include("revexos.accounts.urls")),
     path("admin/", admin.site.urls),

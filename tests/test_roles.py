@@ -13,6 +13,7 @@ pytestmark = pytest.mark.django_db
 
 # Pages that must be reachable without signing in.
 PUBLIC_VIEWS = {
+    "favicon",
     "accounts:login",
     "accounts:logout",
     "accounts:password_reset",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from collections import defaultdict
+from types import SimpleNamespace
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
@@ -132,6 +133,46 @@ def _branding(tenant) -> dict:
     }
 
 
+CAPPED_SUFFIX = " (capped at the not-to-exceed amount)"
+
+
+def _capped_rows(lines: list) -> list:
+    """Time-and-materials lines held under a cap print at full rate (hours × rate = amount) and the
+    cap prints once as its own reduction row after them, so every printed row is checkable and the
+    rows still add up to the subtotal."""
+    rows: list = []
+    pending: dict[tuple, dict] = {}
+    for line in lines:
+        uncapped = (line.source or {}).get("uncapped_amount")
+        if line.kind == InvoiceLineKind.TIME_AND_MATERIALS and uncapped and Decimal(uncapped) > line.amount:
+            group = pending.setdefault((line.line_ref, line.period_start), {"reduction": ZERO, "after": None})
+            group["reduction"] += Decimal(uncapped) - line.amount
+            line.amount = Decimal(uncapped)  # printed only; the stored line is untouched
+            line.description = line.description.removesuffix(CAPPED_SUFFIX)
+            rows.append(line)
+            group["after"] = len(rows)
+            continue
+        rows.append(line)
+    # Insert from the end so earlier positions stay valid.
+    for (ref, _start), group in sorted(pending.items(), key=lambda kv: -kv[1]["after"]):
+        cap_row = SimpleNamespace(
+            description="Not-to-exceed cap: time above the agreed maximum is not billed",
+            source_note="",
+            discounts=[],
+            is_reduction=True,
+            amount=-group["reduction"],
+            quantity=None,
+            unit_amount=None,
+            pk=None,
+            line_ref=ref,
+            kind=InvoiceLineKind.TIME_AND_MATERIALS,
+            period_start=None,
+            period_end=None,
+        )
+        rows.insert(group["after"], cap_row)
+    return rows
+
+
 def invoice_pdf_context(*, invoice: Invoice) -> dict:
     lines = list(invoice.lines.order_by("position", "id"))
     discounts_per_line, discount_summary = _discounts_by_line(invoice)
@@ -140,6 +181,7 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
         line.discounts = discounts_per_line.get(line.pk, [])
         # Reductions (a not-to-exceed cap) print their amount only: no quantity × unit price.
         line.is_reduction = line.amount < 0
+    lines = _capped_rows(lines)
     entity = invoice.issuing_entity
     customer = invoice.customer
     tenant = _current_tenant()

@@ -563,8 +563,8 @@ def time_and_materials_bill_due(ctx: BillingContext) -> None:
                 ctx.review(
                     kind=ReviewTaskKind.CAP_REACHED,
                     dedupe_key=f"cap:{ctx.contract_id}:{ref}",
-                    title=f"{ctx.contract.number}: “{line.description}” reached its not-to-exceed cap of {quantize(line.cap, currency)} {currency}",
-                    detail=f"{charge.cap_reduction} {currency} of time in {period_label(period)} and later is not billed.",
+                    title=f"{ctx.contract.number}: “{line.description}” reached its not-to-exceed cap of {format_money(line.cap, currency)} {currency}",
+                    detail=f"{format_money(charge.cap_reduction, currency)} {currency} of time in {period_label(period)} and later is not billed.",
                 )
             batch_max = max(e.pk for e in priced)
             for tm, amount in zip(charge.lines, amounts, strict=True):

@@ -285,3 +285,28 @@ def test_the_tenants_logo_and_accent_colour_print_on_the_invoice(in_tenant_a, me
     with Image.open(png) as picture:  # the accent rule at the top is drawn in the tenant's colour
         colours = {picture.getpixel((x, y))[:3] for x in range(60, 400, 40) for y in range(30, 70)}
     assert any(abs(r - 13) + abs(g - 148) + abs(b - 136) < 30 for r, g, b in colours)
+
+
+def test_a_capped_time_invoice_prints_full_rate_lines_and_the_cap_as_its_own_line(in_tenant_a):
+    from billing.tests.builders import hours
+
+    tm = {
+        "kind": "time_and_materials",
+        "description": "Extra engineering",
+        "amount": None,
+        "frequency": "",
+        "timing": "",
+        "cap": D("1000.00"),
+        "line_ref": "TM",
+        "rates": [("engineer", "150.00"), ("designer", "100.00")],
+    }
+    contract = contract_with(tm, start=date(2026, 1, 1))
+    hours(contract, "5", date(2026, 2, 10), line_ref="TM")  # 750.00
+    hours(contract, "5", date(2026, 2, 11), role="designer", line_ref="TM")  # 500.00, 250.00 over the cap
+    (invoice,) = contract_bill_due(contract_id=contract.pk, as_of=date(2026, 3, 1)).invoices
+    assert invoice.subtotal == D("1000.00")
+    text = " ".join(" ".join(pdf_pages(invoice_pdf_render(invoice=invoice))).split())
+    assert "5 150.00 750.00" in text and "5 100.00 500.00" in text  # hours × rate = amount
+    assert "Not-to-exceed cap" in text and "−250.00" in text
+    assert "capped at the not-to-exceed amount" not in text
+    assert "1,000.00 USD" in text

@@ -217,3 +217,15 @@ def test_the_home_finance_panel_shows_held_issued_and_failed(finance):
     panel = page[page.index('id="panel-finance"') :]
     assert "draft held by a pre-send check" in panel
     assert "invoice issued this month" in panel and "failed e-mail" in panel
+
+
+def test_a_void_invoice_is_listed_but_never_counted_in_the_totals(finance):
+    from billing.selectors import invoice_totals
+
+    kept, voided = bill(), bill()
+    Invoice.objects.filter(pk=voided.pk).update(status="void")  # as a full credit note leaves it
+    (usd,) = [t for t in invoice_totals(Invoice.objects.filter(pk__in=[kept.pk, voided.pk])) if t["currency"] == "USD"]
+    assert usd["count"] == 2 and usd["void"] == 1
+    assert usd["total"] == kept.total and usd["due"] == kept.amount_due
+    page = finance.get("/billing/invoices/").content.decode()
+    assert "void, not counted" in page

@@ -49,6 +49,19 @@ def badge(status: str) -> str:
     return STATUS_BADGES.get(status, "")
 
 
+@register.inclusion_tag("contracts/_status_badge.html")
+def contract_status(contract):
+    """The status a person should read: an active contract that has not started yet is "Signed,
+    starts 11 Jan", not "Active" (nothing is in force or billed before its start date)."""
+    from revexos.dates import tenant_today
+
+    today = tenant_today()
+    if contract.status == "active" and contract.start_date and contract.start_date > today:
+        fmt = "%-d %b" if contract.start_date.year == today.year else "%-d %b %Y"
+        return {"label": f"Signed, starts {contract.start_date.strftime(fmt)}", "css": "warn", "title": "Signed; billing starts on the start date"}
+    return {"label": contract.get_status_display(), "css": STATUS_BADGES.get(contract.status, ""), "title": ""}
+
+
 @register.filter
 def get(mapping, key):
     try:

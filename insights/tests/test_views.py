@@ -106,7 +106,7 @@ def test_the_finance_home_shows_every_figure_with_a_drill_down(in_tenant_a, book
     billed = page[page.index('id="kpi-billed"') : page.index('id="kpi-due"')]
     assert "3,100.00" in billed and 'href="/insights/billed/"' in billed
     due = page[page.index('id="kpi-due"') : page.index('id="kpi-unearned"')]
-    assert "Due March" in due and "2,790.00" in due and "3,100.00 gross" in due
+    assert "To invoice in March" in due and "2,790.00" in due and "3,100.00 gross" in due
     assert 'href="/insights/forecast/?months=6&month=2026-03"' in due
     # At risk: the contract ends on 31 March without auto-renewal (37,200 a year), the January invoice is overdue.
     risk = page[page.index('id="kpi-risk"') : page.index('id="kpi-leakage"')]
