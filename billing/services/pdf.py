@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import re
 from collections import defaultdict
-from types import SimpleNamespace
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
