@@ -58,7 +58,11 @@ def contract_status(contract):
     today = tenant_today()
     if contract.status == "active" and contract.start_date and contract.start_date > today:
         fmt = "%-d %b" if contract.start_date.year == today.year else "%-d %b %Y"
-        return {"label": f"Signed, starts {contract.start_date.strftime(fmt)}", "css": "warn", "title": "Signed; billing starts on the start date"}
+        return {
+            "label": f"Signed, starts {contract.start_date.strftime(fmt)}",
+            "css": "warn",
+            "title": "Signed; billing starts on the start date",
+        }
     return {"label": contract.get_status_display(), "css": STATUS_BADGES.get(contract.status, ""), "title": ""}
 
 
