@@ -78,3 +78,16 @@ def test_an_unassigned_review_task_lists_for_every_role(tenant_demo, committed_d
 
 def test_resolve_knows_the_crawled_urls():
     assert view_name("/billing/invoices/") == "billing:invoice_list"
+
+
+def test_a_contract_that_starts_next_month_reads_signed_not_active(tenant_demo, committed_db):
+    client = client_for(tenant_demo, email=tenant_demo.users[Role.VIEWER])
+    pk = tenant_demo.seeded["future_contract"]
+    for url in (f"/contracts/{pk}/", "/contracts/?q=FUT-"):
+        page = client.get(url).content.decode()
+        assert "Signed, starts" in page, url
+
+
+def test_the_favicon_is_served(tenant_demo, committed_db):
+    response = client_for(tenant_demo).get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
