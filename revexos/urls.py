@@ -1,20 +1,18 @@
 """URLs served on a tenant's host (``<slug>.localhost``)."""
 
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from revexos import views
 from revexos.api import api
 from revexos.tenancy import views_settings
+from revexos.views import favicon
 
 admin.site.site_header = "RevExOS administration"
 admin.site.site_title = "RevExOS admin"
 
 urlpatterns = [
-    # Browsers ask for /favicon.ico on every page whatever the <link rel="icon"> says.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
+    path("favicon.ico", favicon, name="favicon"),
     path("", views.home, name="home"),
     path("accounts/", include("revexos.accounts.urls")),
     path("admin/", admin.site.urls),

@@ -47,3 +47,13 @@ def home(request):
 
         context.update(account_manager_home(today=context["today"], user=request.user))
     return render(request, "home.html", context)
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on every page whatever the <link rel="icon"> says."""
+    from django.http import HttpResponsePermanentRedirect
+    from django.templatetags.static import static
+
+    # Resolved per request: the manifest storage of production knows the hashed name only after
+    # collectstatic, which must not be needed to import the URL conf.
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
