@@ -236,6 +236,15 @@ class InvoiceLineOut(Schema):
     price_line: str | None
 
 
+class TaxLineOut(Schema):
+    name: str
+    rate: str = Field(description="Percent, e.g. 20")
+    category: str = ""
+    taxable: str
+    amount: str
+    reverse_charge: bool | None = Field(None, description="true where the buyer accounts for the tax")
+
+
 class InvoiceOut(Schema):
     id: str
     number: str | None
@@ -260,6 +269,11 @@ class InvoiceOut(Schema):
     paid_on: date | None
     pay_url: str | None = Field(description="The customer's card payment page, when card payments are set up")
     disputed: bool
+    tax_treatment: str = Field(
+        "", description="domestic | reverse_charge | outside_scope | exempt | not_collected | missing_rate (held)"
+    )
+    tax_note: str = Field("", description="The legal mention printed on the invoice (or why it is held)")
+    tax_lines: list[TaxLineOut] = Field(default_factory=list, description="Tax per rate")
     lines: list[InvoiceLineOut]
 
 

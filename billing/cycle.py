@@ -86,3 +86,13 @@ def _billing_prepare(*, as_of: date) -> dict:
 
 
 cycle_step_register("billing", order=50, run=_billing_run, contract_ids=_billing_contract_ids, prepare=_billing_prepare)
+
+
+def _overdue_run(*, as_of: date, contract_ids: list[int] | None = None) -> dict:
+    from billing.services.invoicing import invoices_overdue_publish
+
+    return {"invoices_overdue_announced": invoices_overdue_publish(as_of=as_of)}
+
+
+# After billing and collections: announces invoice.overdue to webhook endpoints, once per invoice.
+cycle_step_register("invoices_overdue", order=95, run=_overdue_run)

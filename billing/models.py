@@ -174,6 +174,12 @@ class Invoice(models.Model):
     credit_applied = money_field(default=ZERO)
     amount_due = money_field(default=ZERO)
     hold_reasons = ArrayField(models.CharField(max_length=500), default=list, blank=True)
+    # Tax as determined for the issue date (revexos/tax.py): the treatment, the summary per rate
+    # ([{name, rate, category, country, taxable, amount, reverse_charge, lines: [line ids]}]) and the
+    # legal mention printed on the invoice. Part of the issued document, so frozen with it.
+    tax_treatment = models.CharField(max_length=16, blank=True)
+    tax_lines = models.JSONField(default=list, blank=True)
+    tax_note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     issued_at = models.DateTimeField(null=True, blank=True)
     # Lifecycle columns: the only ones that may move after issue.
@@ -339,6 +345,9 @@ class CreditNote(models.Model):
     issue_date = models.DateField()
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     amount = money_field()
+    # The tax it reverses: the credited share of each of the invoice's tax lines (revexos/tax.py).
+    tax_amount = money_field(default=ZERO)
+    tax_lines = models.JSONField(default=list, blank=True)
     reason = models.CharField(max_length=500)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

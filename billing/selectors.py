@@ -98,6 +98,18 @@ def _unit(value: Decimal, currency: str) -> str:
     return str(q) if q == value else _plain(value)
 
 
+def tax_lines_as_json(rows: list[dict]) -> list[dict]:
+    """An invoice's tax summary in the API's shape (DESIGN.md §5.1): name, rate, taxable, amount,
+    and ``reverse_charge: true`` where the buyer accounts for the tax."""
+    out = []
+    for row in rows or []:
+        item = {k: row.get(k) for k in ("name", "rate", "category", "taxable", "amount")}
+        if row.get("reverse_charge"):
+            item["reverse_charge"] = True
+        out.append(item)
+    return out
+
+
 def invoice_as_json(invoice: Invoice, *, today: date | None = None) -> dict:
     """The invoice in the public API's shape (DESIGN.md §5, payment fields §5.1)."""
     from billing.hooks import invoice_pay_url
@@ -125,6 +137,9 @@ def invoice_as_json(invoice: Invoice, *, today: date | None = None) -> dict:
         "paid_on": invoice.paid_on.isoformat() if invoice.paid_on else None,
         "pay_url": invoice_pay_url(invoice) or None,
         "disputed": invoice.disputed_at is not None,
+        "tax_treatment": invoice.tax_treatment,
+        "tax_note": invoice.tax_note,
+        "tax_lines": tax_lines_as_json(invoice.tax_lines),
         "lines": [
             {
                 "description": line.description,

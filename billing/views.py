@@ -145,6 +145,8 @@ def invoices_bulk_approve(request):
 
 @requires("invoices.view")
 def invoice_detail(request, invoice_id: int):
+    from billing.services.pdf import invoice_tax_context
+
     try:
         invoice = selectors.invoice_workspace_detail(invoice_id=invoice_id)
     except Invoice.DoesNotExist:
@@ -169,6 +171,7 @@ def invoice_detail(request, invoice_id: int):
         "credit_form": CreditNoteForm(),
         "po_form": PoForm(initial={"po_number": invoice.po_number}),
         "last_failed": next((d for d in invoice.deliveries.all() if d.status == DeliveryStatus.FAILED), None),
+        **invoice_tax_context(invoice),
     }
     return render(request, "billing/invoice_detail.html", context)
 

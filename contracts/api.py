@@ -53,7 +53,10 @@ class CustomerIn(_Open):
     billing_emails: Annotated[
         Any, WithJsonSchema({"type": "array", "items": {"type": "string", "format": "email"}})
     ] = None
-    tax_id: Text_ = None
+    tax_id: Text_ = Field(None, description="VAT or tax id, checked by format (python-stdnum), e.g. DE136695976")
+    tax_exempt: Bool_ = Field(None, description="Never taxed; needs tax_exempt_reason or tax_exempt_certificate")
+    tax_exempt_reason: Text_ = None
+    tax_exempt_certificate: Text_ = None
     address: AddressIn | None = None
     crm_id: Text_ = None
     accounting_id: Text_ = None
@@ -69,6 +72,9 @@ class CustomerOut(Schema):
     currency: str
     billing_emails: list[str]
     tax_id: str
+    tax_exempt: bool
+    tax_exempt_reason: str
+    tax_exempt_certificate: str
     address: dict[str, str]
     crm_id: str
     accounting_id: str
@@ -113,6 +119,7 @@ class PriceLineIn(_Open):
     charge_model: Text_ = Field(
         None, description="per_unit | graduated | volume | package | percentage | graduated_percentage"
     )
+    tax_category: Text_ = Field(None, description="standard (default) | reduced | super_reduced | zero | exempt")
     aggregation: Text_ = Field(None, description="sum (default) | count | max | unique_count")
     aggregation_property: Text_ = None
     unit_amount: Decimal_ = None
@@ -366,3 +373,147 @@ def contracts_amend(request, ref: str, payload: AmendmentIn):
     effective_from = data.pop("effective_from", None)
     version = contract_amend(contract=contract, effective_from=effective_from, changes=data)
     return Status(201, version_to_wire(version))
+
+
+# ----------------------------------------------------------------------------- issuing entities and tax (DESIGN.md §5.1)
+
+
+class IssuingEntityIn(_Open):
+    legal_name: Text_ = None
+    number_prefix: Text_ = Field(
+        None, description="Invoice numbers read <prefix><year>-<sequence>, e.g. NWL-2026-000042"
+    )
+    currency: Text_ = Field(None, description="ISO 4217, default USD")
+    tax_id: Text_ = Field(None, description="Checked by format for the entity's country, e.g. GB980780684")
+    address: AddressIn | None = None
+    bank_details: Text_ = Field(None, description="Printed on invoices as payment instructions")
+    email: Text_ = None
+    is_active: Bool_ = None
+
+
+class IssuingEntityOut(Schema):
+    id: str
+    legal_name: str
+    number_prefix: str
+    currency: str
+    tax_id: str
+    address: dict[str, str]
+    bank_details: str
+    email: str
+    is_active: bool
+
+
+class IssuingEntityPage(Schema):
+    items: list[IssuingEntityOut]
+    count: int
+
+
+def _entity_or_404(ref: str):
+    from contracts.selectors import issuing_entity_by_ref
+
+    entity = issuing_entity_by_ref(ref)
+    if entity is None:
+        raise Http404(f"No issuing entity has the id or prefix “{ref}”.")
+    return entity
+
+
+@router.get("/issuing-entities", response=IssuingEntityPage, summary="List the issuing entities", tags=["tax"])
+def issuing_entities_list(request, filters: Query[PageFilters]):
+    from contracts.models import IssuingEntity
+    from contracts.services.issuing_entities import issuing_entity_to_wire
+
+    return _page(IssuingEntity.objects.order_by("legal_name", "pk"), filters, issuing_entity_to_wire)
+
+
+@router.post(
+    "/issuing-entities",
+    response={201: IssuingEntityOut},
+    summary="Create an issuing entity (seeds the usual tax rates of its country)",
+    tags=["tax"],
+)
+def issuing_entities_create(request, payload: IssuingEntityIn):
+    from contracts.services.issuing_entities import issuing_entity_create, issuing_entity_to_wire
+
+    return Status(201, issuing_entity_to_wire(issuing_entity_create(data=_dump(request))))
+
+
+@router.get(
+    "/issuing-entities/{ref}", response=IssuingEntityOut, summary="An issuing entity, by id or prefix", tags=["tax"]
+)
+def issuing_entities_detail(request, ref: str):
+    from contracts.services.issuing_entities import issuing_entity_to_wire
+
+    return issuing_entity_to_wire(_entity_or_404(ref))
+
+
+@router.patch(
+    "/issuing-entities/{ref}",
+    response=IssuingEntityOut,
+    summary="Change some fields of an issuing entity",
+    tags=["tax"],
+)
+def issuing_entities_update(request, ref: str, payload: IssuingEntityIn):
+    from contracts.services.issuing_entities import issuing_entity_to_wire, issuing_entity_update
+
+    entity = issuing_entity_update(entity=_entity_or_404(ref), data=_dump(request), partial=True)
+    return issuing_entity_to_wire(entity)
+
+
+class TaxRateIn(_Open):
+    name: Text_ = Field(None, description="Shown on invoices and exported as the tax type, e.g. UK VAT 20%")
+    country: Text_ = Field(None, description="ISO 3166-1 alpha-2, e.g. GB")
+    region: Text_ = Field(None, description="State or province (US, CA), e.g. NY; empty for the whole country")
+    category: Text_ = Field(None, description="standard (default) | reduced | super_reduced | zero | exempt")
+    rate: Decimal_ = Field(None, description='Percent, e.g. "20"')
+    valid_from: Date_ = Field(None, description="Applies to invoices issued on or after this date")
+    note: Text_ = None
+
+
+class TaxRateOut(Schema):
+    id: str
+    name: str
+    country: str
+    region: str
+    category: str
+    rate: str
+    valid_from: str
+    note: str
+
+
+class TaxRateFilters(PageFilters):
+    country: str = Field("", description="Only this country, e.g. GB")
+
+
+class TaxRatePage(Schema):
+    items: list[TaxRateOut]
+    count: int
+
+
+def tax_rate_to_wire(rate) -> dict[str, Any]:
+    return {
+        "id": str(rate.pk),
+        "name": rate.name,
+        "country": rate.country,
+        "region": rate.region,
+        "category": rate.category,
+        "rate": format(rate.rate, "f"),
+        "valid_from": rate.valid_from.isoformat(),
+        "note": rate.note,
+    }
+
+
+@router.get("/tax-rates", response=TaxRatePage, summary="List the tax rates", tags=["tax"])
+def tax_rates_list(request, filters: Query[TaxRateFilters]):
+    from contracts.models import TaxRate
+
+    rates = TaxRate.objects.order_by("country", "region", "category", "-valid_from", "pk")
+    if filters.country:
+        rates = rates.filter(country=filters.country.upper())
+    return _page(rates, filters, tax_rate_to_wire)
+
+
+@router.post("/tax-rates", response={201: TaxRateOut}, summary="Add a tax rate (a new rate from a date)", tags=["tax"])
+def tax_rates_create(request, payload: TaxRateIn):
+    from contracts.services.tax import tax_rate_create
+
+    return Status(201, tax_rate_to_wire(tax_rate_create(data=_dump(request))))

@@ -24,6 +24,7 @@ from contracts.models import (
     Frequency,
     IssuingEntity,
     PriceLineKind,
+    TaxCategory,
     Timing,
 )
 from contracts.wire import LINE_FIELDS, LINE_OPTIONAL_FIELDS, USAGE_MODEL_FIELDS
@@ -89,7 +90,13 @@ class CustomerForm(ServiceForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Invoices go to these addresses; separate them with commas or new lines.",
     )
-    tax_id = _text("Tax id")
+    tax_id = _text(
+        "Tax id",
+        "VAT or tax number, checked by format, e.g. DE136695976. A business abroad with one is reverse-charged.",
+    )
+    tax_exempt = _check("Tax exempt", "Never taxed; the reason or certificate is printed on its invoices.")
+    tax_exempt_reason = _text("Exemption reason", "e.g. registered charity, resale")
+    tax_exempt_certificate = _text("Exemption certificate number")
     address_line1 = _text("Address line 1")
     address_line2 = _text("Address line 2")
     city = _text("City")
@@ -142,6 +149,9 @@ class CustomerForm(ServiceForm):
             "currency": d["currency"],
             "billing_emails": d["billing_emails"],
             "tax_id": d["tax_id"],
+            "tax_exempt": d["tax_exempt"],
+            "tax_exempt_reason": d["tax_exempt_reason"],
+            "tax_exempt_certificate": d["tax_exempt_certificate"],
             "address": {
                 "line1": d["address_line1"],
                 "line2": d["address_line2"],
@@ -207,6 +217,36 @@ class IssuingEntityForm(ServiceForm):
                 "postal_code": d["postal_code"],
                 "country": d["country"],
             },
+        }
+
+
+class TaxRateForm(ServiceForm):
+    name = _text("Name", "Shown on invoices and exported as the tax type, e.g. UK VAT 20%.")
+    country = _text("Country", "Two letters, e.g. GB.", maxlength=2)
+    region = _text("State / province", "Only for a state or province rate, e.g. NY.")
+    category = _select("Category", TaxCategory.choices)
+    rate = _text("Rate %", "e.g. 20", inputmode="decimal")
+    valid_from = _date("Valid from", "Applies to invoices issued on or after this date.")
+    note = _text("Note")
+
+    @classmethod
+    def initial_for(cls, rate) -> dict[str, Any]:
+        if rate is None:
+            return {"category": TaxCategory.STANDARD}
+        return {
+            "name": rate.name,
+            "country": rate.country,
+            "region": rate.region,
+            "category": rate.category,
+            "rate": format(rate.rate, "f"),
+            "valid_from": rate.valid_from.isoformat(),
+            "note": rate.note,
+        }
+
+    def to_wire(self) -> dict[str, Any]:
+        self.is_valid()
+        return {
+            k: self.cleaned_data[k] for k in ("name", "country", "region", "category", "rate", "valid_from", "note")
         }
 
 
@@ -323,6 +363,7 @@ class ImportForm(forms.Form):
 # ----------------------------------------------------------------------------- price line rows
 
 FIELD_LABELS = {
+    "tax_category": "Tax category",
     "amount": "Amount",
     "bill_on": "Bill on",
     "frequency": "Frequency",
@@ -356,6 +397,7 @@ FIELD_HELP = {
     "metric": "As usage events name it, e.g. api_calls.",
 }
 CHOICES = {
+    "tax_category": TaxCategory.choices,
     "frequency": Frequency.choices,
     "timing": Timing.choices,
     "charge_model": ChargeModel.choices,
@@ -442,7 +484,9 @@ def line_row(*, token: str, values: dict[str, Any], errors: dict[str, list[str]]
     names = list(LINE_FIELDS.get(kind, ())) + list(LINE_OPTIONAL_FIELDS.get(kind, ()))
     if kind == PriceLineKind.USAGE:
         names += list(USAGE_MODEL_FIELDS.get(charge_model, ()))
+    names.append("tax_category")
     defaults = {
+        "tax_category": TaxCategory.STANDARD,
         "frequency": "monthly",
         "timing": "advance",
         "aggregation": "sum",
@@ -570,6 +614,7 @@ def row_to_wire(values: dict[str, Any]) -> dict[str, Any]:
         "kind",
         "description",
         "line_ref",
+        "tax_category",
         *tuple(LINE_FIELDS.get(kind, ())),
         *tuple(LINE_OPTIONAL_FIELDS.get(kind, ())),
     )

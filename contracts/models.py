@@ -111,6 +111,14 @@ class IssuingEntity(Address):
         return self.legal_name
 
 
+class TaxCategory(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    REDUCED = "reduced", "Reduced"
+    SUPER_REDUCED = "super_reduced", "Second reduced"
+    ZERO = "zero", "Zero-rated"
+    EXEMPT = "exempt", "Exempt"
+
+
 class Customer(Address):
     external_id = models.CharField(
         max_length=100,
@@ -124,6 +132,11 @@ class Customer(Address):
     crm_id = models.CharField("CRM id", max_length=100, blank=True)
     accounting_id = models.CharField("accounting id", max_length=100, blank=True)
     stripe_customer_id = models.CharField("Stripe customer id", max_length=100, blank=True)
+    # Tax status (DESIGN.md §4): a valid tax id makes a business customer abroad reverse-charged;
+    # an exempt customer is never taxed and the reason or certificate is printed on its invoices.
+    tax_exempt = models.BooleanField("tax exempt", default=False)
+    tax_exempt_reason = models.CharField("exemption reason", max_length=300, blank=True)
+    tax_exempt_certificate = models.CharField("exemption certificate number", max_length=100, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -139,6 +152,12 @@ class Customer(Address):
     class Meta:
         ordering = ["legal_name"]
         indexes = [models.Index(fields=["legal_name"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tax_exempt=False) | ~Q(tax_exempt_reason="") | ~Q(tax_exempt_certificate=""),
+                name="customer_exempt_has_reason",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.legal_name
@@ -350,6 +369,7 @@ class PriceLine(models.Model):
         blank=True,
         help_text="Usage: issue an interim invoice when unbilled usage reaches this value.",
     )
+    tax_category = models.CharField(max_length=16, choices=TaxCategory.choices, default=TaxCategory.STANDARD)
     history = HistoricalRecords()
 
     class Meta:
@@ -483,3 +503,35 @@ class Milestone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_status_display()})"
+
+
+class TaxRate(models.Model):
+    """A tax rate of the tenant (DESIGN.md §4): the rate of one category in one country (or region)
+    from ``valid_from`` on. A change of rate is a new row from its date; the invoices issued before
+    keep the rate they were issued with (they store it), so a rate row is safe to correct."""
+
+    name = models.CharField(
+        max_length=100, help_text="Shown on invoices and exported as the tax type, e.g. UK VAT 20%."
+    )
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. GB")
+    region = models.CharField(
+        max_length=20, blank=True, help_text="A state or province (US, CA), e.g. NY; empty for the whole country."
+    )
+    category = models.CharField(max_length=16, choices=TaxCategory.choices, default=TaxCategory.STANDARD)
+    rate = percent_field(help_text="Percent, e.g. 20 for 20 %.")
+    valid_from = models.DateField(help_text="Applies to invoices issued on or after this date.")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["country", "region", "category", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["country", "region", "category", "valid_from"], name="tax_rate_one_per_date"
+            ),
+            models.CheckConstraint(condition=Q(rate__gte=0) & Q(rate__lte=100), name="tax_rate_percent_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

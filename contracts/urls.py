@@ -26,4 +26,6 @@ urlpatterns = [
     path("settings/issuing-entities/", views.issuing_entity_list, name="issuing_entity_list"),
     path("settings/issuing-entities/new/", views.issuing_entity_form, name="issuing_entity_create"),
     path("settings/issuing-entities/<id:pk>/", views.issuing_entity_form, name="issuing_entity_edit"),
+    path("settings/tax-rates/", views.tax_rate_list, name="tax_rate_list"),
+    path("settings/tax-rates/<id:pk>/", views.tax_rate_edit, name="tax_rate_edit"),
 ]

@@ -27,6 +27,7 @@ from contracts.forms import (
     IssuingEntityForm,
     LineRow,
     SubRow,
+    TaxRateForm,
     line_row,
     lines_from_post,
     new_token,
@@ -156,6 +157,74 @@ def issuing_entity_form(request, pk: int | None = None):
                 form.add_error(None, errs)
             status = 400
     return render(request, "contracts/issuing_entity_form.html", {"form": form, "entity": entity}, status=status)
+
+
+# ----------------------------------------------------------------------------- tax rates
+
+
+@requires("tax_rates.manage")
+def tax_rate_list(request):
+    """Every rate, grouped by country: what invoices will be taxed at, and the form to add one."""
+    from contracts.models import TaxRate
+    from contracts.services.tax import tax_rate_create
+
+    form = TaxRateForm(request.POST or None, initial=TaxRateForm.initial_for(None))
+    status = 200
+    if request.method == "POST":
+        try:
+            rate = tax_rate_create(data=form.to_wire(), user=request.user)
+            messages.success(request, f"{rate.name} applies from {rate.valid_from:%d %b %Y}.")
+            return redirect("contracts:tax_rate_list")
+        except ValidationError as exc:
+            for _name, errs in form.add_service_errors(exc).items():
+                form.add_error(None, errs)
+            status = 400
+    rates = list(TaxRate.objects.order_by("country", "region", "category", "-valid_from"))
+    today = timezone.localdate()
+    in_force: set[int] = set()
+    seen: set[tuple] = set()
+    for (
+        rate
+    ) in rates:  # newest first per (country, region, category): the first one started on or before today is in force
+        key = (rate.country, rate.region, rate.category)
+        if key not in seen and rate.valid_from <= today:
+            in_force.add(rate.pk)
+            seen.add(key)
+    groups: dict[str, list] = {}
+    for rate in rates:
+        groups.setdefault(rate.country, []).append(rate)
+    entity_countries = sorted({c for c in IssuingEntity.objects.values_list("country", flat=True) if c})
+    context = {
+        "groups": groups,
+        "in_force": in_force,
+        "form": form,
+        "entity_countries": entity_countries,
+        "uncovered": [c for c in entity_countries if c not in groups],
+        "today": today,
+    }
+    return render(request, "contracts/tax_rate_list.html", context, status=status)
+
+
+@requires("tax_rates.manage")
+def tax_rate_edit(request, pk: int):
+    from contracts.models import TaxRate
+    from contracts.services.tax import tax_rate_update
+
+    rate = get_object_or_404(TaxRate, pk=pk)
+    form = TaxRateForm(request.POST or None, initial=TaxRateForm.initial_for(rate))
+    status = 200
+    if request.method == "POST":
+        try:
+            rate = tax_rate_update(rate=rate, data=form.to_wire(), user=request.user)
+            messages.success(
+                request, f"{rate.name} was saved. Invoices already issued keep the rate they were issued with."
+            )
+            return redirect("contracts:tax_rate_list")
+        except ValidationError as exc:
+            for _name, errs in form.add_service_errors(exc).items():
+                form.add_error(None, errs)
+            status = 400
+    return render(request, "contracts/tax_rate_form.html", {"form": form, "rate": rate}, status=status)
 
 
 # ----------------------------------------------------------------------------- contracts

@@ -38,6 +38,7 @@ from contracts.models import (
     PriceLineKind,
     PriceTier,
     RateCardEntry,
+    TaxCategory,
     Timing,
 )
 from revexos.money import MINOR_UNITS
@@ -487,7 +488,7 @@ def price_line_read(data: Any, index: int, errors: FieldErrors) -> CleanLine:
     charge_model = ""
     if kind == PriceLineKind.USAGE:
         charge_model = r.choice("charge_model", ChargeModel.values, required=True, what="charge model")
-    allowed = ("kind", "description", "line_ref", *line_allowed_fields(kind, charge_model))
+    allowed = ("kind", "description", "line_ref", "tax_category", *line_allowed_fields(kind, charge_model))
     kind_label = PriceLineKind(kind).label.lower()
     r.unknown_keys(
         allowed,
@@ -495,6 +496,7 @@ def price_line_read(data: Any, index: int, errors: FieldErrors) -> CleanLine:
     )
 
     line = PriceLine(kind=kind, description=description, charge_model=charge_model)
+    line.tax_category = r.choice("tax_category", TaxCategory.values, default=TaxCategory.STANDARD, what="tax category")
     clean = CleanLine(line=line, requested_ref=requested_ref)
     if kind == PriceLineKind.FIXED_FEE:
         line.amount = r.money("amount", required=True)
@@ -824,6 +826,8 @@ def price_line_to_wire(line, *, tiers=None, rates=None, with_ref: bool = False) 
             continue
         if value not in (None, ""):
             out[key] = value
+    if line.tax_category and line.tax_category != TaxCategory.STANDARD:
+        out["tax_category"] = line.tax_category
     return out
 
 
@@ -927,6 +931,9 @@ def customer_to_wire(customer) -> dict[str, Any]:
         "currency": customer.currency,
         "billing_emails": list(customer.billing_emails),
         "tax_id": customer.tax_id,
+        "tax_exempt": customer.tax_exempt,
+        "tax_exempt_reason": customer.tax_exempt_reason,
+        "tax_exempt_certificate": customer.tax_exempt_certificate,
         "address": address_to_wire(customer),
         "crm_id": customer.crm_id,
         "accounting_id": customer.accounting_id,

@@ -257,3 +257,7 @@ api.add_router("", integrations_router)
 from receivables.api import router as receivables_router  # noqa: E402
 
 api.add_router("", receivables_router)
+
+from revexos.webhooks.api import router as webhooks_router  # noqa: E402
+
+api.add_router("", webhooks_router)

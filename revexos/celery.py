@@ -54,6 +54,7 @@ app.autodiscover_tasks(
     lambda: [
         "revexos",
         "revexos.tenancy",
+        "revexos.webhooks",
         "contracts",
         "billing",
         "discounts",
@@ -101,6 +102,12 @@ app.conf.beat_schedule = {
         "task": "revexos.tenancy.tasks.dispatch_to_tenants",
         "schedule": crontab(minute="*/5"),
         "args": ("integrations.tasks.inbox_sweep",),
+    },
+    # Outbound webhooks: deliveries whose first send was lost or whose retry is due.
+    "webhooks-sweep": {
+        "task": "revexos.tenancy.tasks.dispatch_to_tenants",
+        "schedule": crontab(minute="*"),
+        "args": ("revexos.webhooks.tasks.webhook_deliveries_sweep",),
     },
     # Renewals' raise/escalate/auto-renew/expire is a step of the billing cycle above (registered in
     # renewals.apps). The digest runs hourly and goes out once a day per owner, from 07:00 local time.

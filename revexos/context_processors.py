@@ -24,6 +24,8 @@ ADMIN_NAVIGATION = [
     ("API keys", "accounts:api_keys", "api_keys.manage"),
     ("Issuing entities", "contracts:issuing_entity_list", "issuing_entities.manage"),
     ("Integrations", "integrations:list", "integrations.manage"),
+    ("Tax rates", "contracts:tax_rate_list", "tax_rates.manage"),
+    ("Webhooks", "webhooks:endpoint_list", "webhooks.manage"),
 ]
 
 

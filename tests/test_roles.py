@@ -46,6 +46,8 @@ PAGES = [
     ("receivables:payment_new", {}, "payments.manage"),
     ("receivables:bank_import", {}, "payments.manage"),
     ("receivables:bank_queue", {}, "payments.manage"),
+    ("contracts:tax_rate_list", {}, "tax_rates.manage"),
+    ("webhooks:endpoint_list", {}, "webhooks.manage"),
 ]
 
 

@@ -254,12 +254,23 @@ def check_bill_to_email(invoice: Invoice) -> list[str]:
     return []
 
 
+def check_tax_rate_found(invoice: Invoice) -> list[str]:
+    """Every line has a tax rate in force on the issue date (DESIGN.md §4): the totals function
+    records the missing ones, each naming the country and the category."""
+    from revexos.tax import MISSING_RATE
+
+    if invoice.tax_treatment == MISSING_RATE:
+        return [p for p in (invoice.tax_note or "").split("\n") if p.strip()]
+    return []
+
+
 PRESEND_CHECKS: list[PresendCheck] = [
     check_po_number,
     check_terms_match_contract,
     check_rates_match_contract,
     check_discounts_in_window,
     check_bill_to_email,
+    check_tax_rate_found,
 ]
 
 

@@ -39,6 +39,7 @@ from billing.models import (
     ReviewTaskKind,
 )
 from billing.services.enqueue import task_enqueue_on_commit
+from revexos.webhooks.publish import event_publish
 
 logger = logging.getLogger(__name__)
 
@@ -284,6 +285,12 @@ def invoice_delivery_send(*, delivery_id: int) -> SendOutcome:
         # Lifecycle columns only (the immutability trigger allows them); a paid invoice stays paid.
         Invoice.objects.filter(pk=invoice.pk, status=InvoiceStatus.ISSUED).update(status=InvoiceStatus.SENT)
         Invoice.objects.filter(pk=invoice.pk, sent_at__isnull=True).update(sent_at=now)
+        from billing.services.invoicing import invoice_event_data
+
+        invoice.refresh_from_db(fields=["status", "sent_at"])
+        data = invoice_event_data(invoice)
+        data["invoice"]["sent_to"] = list(delivery.recipients)
+        event_publish("invoice.sent", data, key=f"invoice.sent:{delivery.pk}")
     return SendOutcome(status="sent", delivery_id=delivery.pk)
 
 

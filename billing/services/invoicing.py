@@ -30,6 +30,8 @@ from billing.services.numbering import document_number_assign
 from billing.services.reviews import review_task_raise
 from discounts.services.application import invoice_adjustments_apply, invoice_credits_apply
 from revexos.money import quantize, to_decimal
+from revexos.tax import credit_tax_reversal
+from revexos.webhooks.publish import event_publish
 
 ZERO = Decimal("0")
 
@@ -230,8 +232,30 @@ def _issue(invoice: Invoice, *, issue_date: date) -> Invoice:
     invoice.pay_token = secrets.token_urlsafe(32)
     invoice.save(update_fields=["number", "status", "issue_date", "due_date", "issued_at", "hold_reasons", "pay_token"])
     hooks.invoice_issued(invoice=invoice)  # e.g. unapplied cash on the customer's account pays it now
+    event_publish("invoice.issued", invoice_event_data(invoice), key=f"invoice.issued:{invoice.pk}")
     _after_issue(invoice)
     return invoice
+
+
+def invoice_event_data(invoice: Invoice) -> dict:
+    """What an invoice event tells receivers: its identity, dates and amounts (GET /invoices/{id} has the rest)."""
+    c = invoice.currency
+    return {
+        "invoice": {
+            "id": str(invoice.pk),
+            "number": invoice.number,
+            "status": invoice.status,
+            "contract": invoice.contract.number,
+            "customer": invoice.customer.external_id,
+            "currency": c,
+            "issue_date": invoice.issue_date.isoformat() if invoice.issue_date else None,
+            "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
+            "subtotal": str(quantize(invoice.subtotal, c)),
+            "tax_total": str(quantize(invoice.tax_total, c)),
+            "total": str(quantize(invoice.total, c)),
+            "amount_due": str(quantize(invoice.amount_due, c)),
+        }
+    }
 
 
 def _after_issue(invoice: Invoice) -> None:
@@ -264,10 +288,18 @@ def invoice_issue(*, invoice_id: int, issue_date: date | None = None) -> Invoice
             raise ValidationError(
                 {"status": [f"Invoice {invoice.number} is already {invoice.status}; only drafts can be issued."]}
             )
+        day = issue_date or tenant_today()
+        _draft_totals_refresh(invoice, on=day)
         problems = invoice_presend_problems(invoice)
         if problems:
             raise ValidationError({"invoice": problems})
-        return _issue(invoice, issue_date=issue_date or tenant_today())
+        return _issue(invoice, issue_date=day)
+
+
+def _draft_totals_refresh(invoice: Invoice, *, on: date) -> None:
+    """Recompute a draft's discounts and tax for the day it is issued: the rates in force that day
+    and the customer's tax status as it is now (e.g. a VAT id added since the draft was made)."""
+    invoice_adjustments_apply(invoice=invoice, tax_date=on)
 
 
 def _draft_terms_refresh(invoice: Invoice) -> None:
@@ -319,6 +351,7 @@ def invoice_recheck(*, invoice_id: int) -> list[str]:
     with transaction.atomic():
         invoice = _draft_for_update(invoice_id)
         _draft_terms_refresh(invoice)
+        _draft_totals_refresh(invoice, on=max(tenant_today(), invoice.billing_date))
         problems = invoice_presend_problems(invoice)
         if problems:
             invoice_hold(invoice=invoice, problems=problems)
@@ -335,11 +368,13 @@ def invoice_approve(*, invoice_id: int, user=None, issue_date: date | None = Non
     with transaction.atomic():
         invoice = _draft_for_update(invoice_id)
         _draft_terms_refresh(invoice)
+        day = issue_date or tenant_today()
+        _draft_totals_refresh(invoice, on=day)
         problems = invoice_presend_problems(invoice)
         if problems:
             invoice_hold(invoice=invoice, problems=problems)
             return ApproveResult(invoice=invoice, problems=problems)
-        _issue(invoice, issue_date=issue_date or tenant_today())
+        _issue(invoice, issue_date=day)
     return ApproveResult(invoice=invoice, problems=[])
 
 
@@ -363,7 +398,8 @@ def credit_note_create(
     """Credit (part of) an issued invoice; the credits of an invoice never exceed its total.
 
     The invoice row is locked first, so two concurrent credit notes see each other's amounts.
-    A credit note that brings the credited total to the invoice total voids the invoice.
+    A credit note that brings the credited total to the invoice total voids the invoice. It reverses
+    the same share of the invoice's tax, per rate; the last one reverses exactly what is left.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -388,11 +424,23 @@ def credit_note_create(
         day = issue_date or tenant_today()
         # Payments beyond what stays collectible go back to the customer's account first.
         hooks.invoice_crediting(invoice=invoice, amount=value, on=day)
+        final = already + value == invoice.total
+        earlier = [row for n in CreditNote.objects.filter(invoice=invoice) for row in n.tax_lines]
+        tax_lines = credit_tax_reversal(
+            tax_lines=invoice.tax_lines,
+            invoice_total=invoice.total,
+            credit_amount=value,
+            already=earlier,
+            final=final,
+            currency=invoice.currency,
+        )
         note = CreditNote.objects.create(
             invoice=invoice,
             issue_date=day,
             currency=invoice.currency,
             amount=value,
+            tax_amount=quantize(sum((Decimal(t["amount"]) for t in tax_lines), ZERO), invoice.currency),
+            tax_lines=tax_lines,
             reason=reason[:500],
             created_by=created_by,
             number=document_number_assign(
@@ -408,4 +456,47 @@ def credit_note_create(
             invoice.status = InvoiceStatus.VOID
             fields.append("status")
         invoice.save(update_fields=fields)
+        event_publish(
+            "credit_note.issued",
+            {
+                "credit_note": {
+                    "id": str(note.pk),
+                    "number": note.number,
+                    "invoice": invoice.number,
+                    "currency": note.currency,
+                    "amount": str(note.amount),
+                    "tax_amount": str(note.tax_amount),
+                    "issue_date": note.issue_date.isoformat(),
+                    "reason": note.reason,
+                }
+            },
+            key=f"credit_note.issued:{note.pk}",
+        )
     return note
+
+
+OVERDUE_LOOKBACK_DAYS = 30
+
+
+def invoices_overdue_publish(*, as_of: date) -> int:
+    """Announce ``invoice.overdue`` for every open invoice whose due date has passed by ``as_of``
+    (once per invoice: the event key). Only invoices that fell due in the last 30 days, so a new
+    endpoint is not flooded with the whole overdue history."""
+    from revexos.webhooks.publish import events_publish_many
+
+    with transaction.atomic():
+        invoices = list(
+            Invoice.objects.filter(
+                status__in=[InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID],
+                due_date__lt=as_of,
+                due_date__gte=as_of - timedelta(days=OVERDUE_LOOKBACK_DAYS),
+                amount_due__gt=0,
+            ).select_related("contract", "customer")
+        )
+        if not invoices:
+            return 0
+        events = events_publish_many(
+            "invoice.overdue",
+            [(invoice_event_data(i), f"invoice.overdue:{i.pk}") for i in invoices],
+        )
+    return len(events)

@@ -212,7 +212,28 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
         "pay_url": "" if paid else invoice_pay_url(invoice),
         "page_size": "Letter" if (entity.country or "").upper() in LETTER_COUNTRIES else "A4",
         **_branding(tenant),
+        **invoice_tax_context(invoice),
     }
+
+
+def invoice_tax_context(invoice: Invoice) -> dict:
+    """The tax summary per rate and the legal mention, for the PDF and the invoice page.
+
+    The mention is printed only when it is a legal one (reverse charge, outside the scope, exempt);
+    "no rate set up" notes and held-draft reasons are for finance, on the invoice page."""
+    from revexos.tax import EXEMPT_CUSTOMER, OUTSIDE_SCOPE, REVERSE_CHARGE
+
+    rows = [
+        {
+            **row,
+            "percent": Decimal(str(row.get("rate") or "0")),
+            "taxable": Decimal(str(row.get("taxable") or "0")),
+            "amount": Decimal(str(row.get("amount") or "0")),
+        }
+        for row in invoice.tax_lines or []
+    ]
+    printed = invoice.tax_treatment in (REVERSE_CHARGE, OUTSIDE_SCOPE, EXEMPT_CUSTOMER)
+    return {"tax_lines": rows, "tax_mention": invoice.tax_note if printed else ""}
 
 
 def invoice_pdf_render(*, invoice: Invoice) -> bytes:

@@ -194,6 +194,10 @@ def test_an_invoice_reads_exactly_as_the_public_api_promises(api):
         "paid_on": None,
         "pay_url": None,
         "disputed": False,
+        # The test tenant keeps no GB rate: no tax is collected, and the note says so.
+        "tax_treatment": "not_collected",
+        "tax_note": "No tax: no rate is set up for GB.",
+        "tax_lines": [],
         "lines": [
             {
                 "description": "Retainer 15 Jan 2026 – 31 Jan 2026 (prorated 17/31 days)",

@@ -53,6 +53,7 @@ from contracts.wire import (
     terms_to_wire,
 )
 from revexos.parsing import ref_or_error
+from revexos.webhooks.publish import event_publish
 
 SIGNED_DOCUMENT_TYPES = (".pdf", ".docx", ".doc", ".png", ".jpg", ".jpeg")
 SIGNED_DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
@@ -326,6 +327,21 @@ def _integrity_to_validation(exc: IntegrityError) -> ValidationError:
 # ----------------------------------------------------------------------------- create and update
 
 
+def contract_event_data(contract: Contract) -> dict[str, Any]:
+    """What a contract event tells receivers (the API has the rest)."""
+    return {
+        "contract": {
+            "id": str(contract.pk),
+            "number": contract.number,
+            "title": contract.title,
+            "status": contract.status,
+            "customer": contract.customer.external_id,
+            "start_date": contract.start_date.isoformat() if contract.start_date else None,
+            "end_date": contract.end_date.isoformat() if contract.end_date else None,
+        }
+    }
+
+
 def contract_create(*, data: Any, user=None, signed_document=None, note: str = "") -> Contract:
     """Create a contract and its first version from the wire form (DESIGN.md §5)."""
     errors = FieldErrors()
@@ -352,6 +368,10 @@ def contract_create(*, data: Any, user=None, signed_document=None, note: str = "
                 note=note or "Contract created",
             )
             _milestones_sync(contract=contract, user=user, note=note or "Contract created")
+            if contract.status == ContractStatus.ACTIVE:
+                event_publish(
+                    "contract.activated", contract_event_data(contract), key=f"contract.activated:{contract.pk}"
+                )
     except IntegrityError as exc:
         raise _integrity_to_validation(exc) from exc
     return contract
@@ -527,6 +547,7 @@ def contract_activate(*, contract: Contract, user=None) -> Contract:
     contract.status = ContractStatus.ACTIVE
     stamp(contract, user=user, note="Contract activated")
     contract.save(update_fields=["status", "updated_at"])
+    event_publish("contract.activated", contract_event_data(contract), key=f"contract.activated:{contract.pk}")
     return contract
 
 
@@ -684,6 +705,15 @@ def contract_amend(
             stamp(contract, user=user, note=note)
             contract.save(update_fields=["updated_at"])
             _milestones_sync(contract=contract, user=user, note=note)
+            event_publish(
+                "contract.amended",
+                {
+                    **contract_event_data(contract),
+                    "version": version.version,
+                    "effective_from": version.effective_from.isoformat(),
+                },
+                key=f"contract.amended:{version.pk}",
+            )
     except IntegrityError as exc:
         raise _integrity_to_validation(exc) from exc
     return version

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from contracts.models import Customer
 from contracts.services._audit import stamp
+from contracts.services.tax import tax_id_problem
 from contracts.wire import EXTERNAL_ID_RE, FieldErrors, Reader, address_read, email_list
 
 CUSTOMER_KEYS = (
@@ -18,6 +19,9 @@ CUSTOMER_KEYS = (
     "currency",
     "billing_emails",
     "tax_id",
+    "tax_exempt",
+    "tax_exempt_reason",
+    "tax_exempt_certificate",
     "address",
     "crm_id",
     "accounting_id",
@@ -88,12 +92,38 @@ def customer_validate(*, data: Any, customer: Customer | None = None, partial: b
         values.update(address)
     elif not partial:
         values.update(dict.fromkeys(("address_line1", "address_line2", "city", "region", "postal_code", "country"), ""))
+    if want("tax_exempt"):
+        values["tax_exempt"] = r.boolean("tax_exempt", default=False)
+    if want("tax_exempt_reason"):
+        values["tax_exempt_reason"] = r.text("tax_exempt_reason", max_length=300)
+    if want("tax_exempt_certificate"):
+        values["tax_exempt_certificate"] = r.text("tax_exempt_certificate", max_length=100)
+    _tax_status_check(values, customer, errors)
     if want("owner"):
         values["owner"] = _owner(r.email("owner"), errors)
     if want("is_active"):
         values["is_active"] = r.boolean("is_active", default=True)
     errors.raise_if_any()
     return values
+
+
+def _tax_status_check(values: dict[str, Any], customer: Customer | None, errors: FieldErrors) -> None:
+    """A tax id must be valid for its country (python-stdnum); an exempt customer says why."""
+
+    def current(name: str, default: Any = "") -> Any:
+        if name in values:
+            return values[name]
+        return getattr(customer, name) if customer is not None else default
+
+    if values.get("tax_id") and not errors.has("tax_id"):
+        problem = tax_id_problem(values["tax_id"], country=current("country"))
+        if problem:
+            errors.add("tax_id", problem)
+    if current("tax_exempt", False) and not (current("tax_exempt_reason") or current("tax_exempt_certificate")):
+        errors.add(
+            "tax_exempt_reason",
+            "An exempt customer needs the reason for the exemption or its certificate number; it is printed on its invoices.",
+        )
 
 
 @transaction.atomic

@@ -43,6 +43,42 @@ CUSTOMERS = [
     ("fjord-marketplace", "Fjord Marketplace AS", "EUR", "NO", "Oslo", "Karl Johans gate 16", "0154"),
 ]
 
+US_STATES = {
+    "Boston": "MA",
+    "Chicago": "IL",
+    "New York": "NY",
+    "Austin": "TX",
+    "Denver": "CO",
+    "Seattle": "WA",
+    "Houston": "TX",
+}
+
+# Digits of each country's tax id before its check digits; the demo draws numbers until python-stdnum
+# accepts one, so every demo customer carries an id that passes the same check as a real one.
+_TAX_ID_FORMATS = {
+    "GB": ("GB", 9, ""),
+    "DE": ("DE", 9, ""),
+    "NL": ("NL", 9, "B01"),
+    "FR": ("FR", 11, ""),
+    "SE": ("SE", 10, "01"),
+    "NO": ("NO", 9, "MVA"),
+    "AU": ("", 11, ""),
+}
+
+
+def _demo_tax_id(rng: random.Random, country: str) -> str:
+    from contracts.services.tax import tax_id_problem
+
+    if country == "US":
+        return f"{rng.choice(['84', '46', '27', '81'])}-{rng.randrange(1000000, 9999999)}"
+    prefix, digits, suffix = _TAX_ID_FORMATS.get(country, ("", 0, ""))
+    for _ in range(5000):
+        candidate = f"{prefix}{rng.randrange(10 ** (digits - 1), 10**digits)}{suffix}"
+        if not tax_id_problem(candidate, country=country):
+            return candidate
+    return ""
+
+
 ROLES = [("engineer", "150.00"), ("senior engineer", "185.00"), ("designer", "120.00"), ("project manager", "135.00")]
 
 
@@ -283,7 +319,7 @@ def contracts_demo_seed(*, today: date | None = None, seed: int = 20260101, cont
             "legal_name": "Northwind Consulting Ltd",
             "invoice_prefix": "NWL-",
             "currency": "GBP",
-            "tax_id": "GB287654321",
+            "tax_id": "GB980780684",
             "email": "billing@northwind.example",
             "bank_details": "Barclays · Sort code 20-00-00 · Account 43218765\nIBAN GB29 BARC 2000 0043 2187 65",
             "address": {"line1": "8 Bishopsgate", "city": "London", "postal_code": "EC2N 4BQ", "country": "GB"},
@@ -295,7 +331,7 @@ def contracts_demo_seed(*, today: date | None = None, seed: int = 20260101, cont
             "legal_name": "Northwind Consulting Inc.",
             "invoice_prefix": "NWI-",
             "currency": "USD",
-            "tax_id": "US 84-2719365",
+            "tax_id": "84-2719365",
             "email": "ar@northwind.example",
             "bank_details": "JPMorgan Chase · ABA 021000021 · Account 7712 0045 3381",
             "address": {
@@ -319,8 +355,14 @@ def contracts_demo_seed(*, today: date | None = None, seed: int = 20260101, cont
                     "currency": currency,
                     "billing_emails": [f"accounts.payable@{domain}.example"]
                     + ([f"finance@{domain}.example"] if rng.random() < 0.4 else []),
-                    "tax_id": f"{country}{rng.randrange(100000000, 999999999)}",
-                    "address": {"line1": line1, "city": city, "postal_code": postal, "country": country},
+                    "tax_id": _demo_tax_id(rng, country),
+                    "address": {
+                        "line1": line1,
+                        "city": city,
+                        "postal_code": postal,
+                        "country": country,
+                        "region": US_STATES.get(city, ""),
+                    },
                     "crm_id": f"hs-{rng.randrange(10000, 99999)}",
                     "accounting_id": f"XERO-{rng.randrange(1000, 9999)}",
                     "owner": rng.choice(managers).email if managers else None,

@@ -133,7 +133,7 @@ EXAMPLES = {
             "legal_name": "Acme Ltd",
             "currency": "USD",
             "billing_emails": "ap@acme.example",
-            "tax_id": "GB123456789",
+            "tax_id": "GB999999973",
             "address_line1": "1 Main Street",
             "city": "London",
             "postal_code": "EC1A 1AA",

@@ -11,10 +11,21 @@ from django.db import connection, transaction
 
 from contracts.models import IssuingEntity
 from contracts.services._audit import stamp
-from contracts.wire import FieldErrors, Reader, address_read
+from contracts.services.tax import tax_id_problem, tax_rates_seed
+from contracts.wire import FieldErrors, Reader, address_read, address_to_wire
 
 PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_-]{0,19}$")
-ENTITY_KEYS = ("legal_name", "tax_id", "currency", "bank_details", "email", "invoice_prefix", "address", "is_active")
+ENTITY_KEYS = (
+    "legal_name",
+    "tax_id",
+    "currency",
+    "bank_details",
+    "email",
+    "invoice_prefix",
+    "number_prefix",
+    "address",
+    "is_active",
+)
 
 
 def issuing_entity_validate(*, data: Any, entity: IssuingEntity | None = None) -> dict[str, Any]:
@@ -22,7 +33,9 @@ def issuing_entity_validate(*, data: Any, entity: IssuingEntity | None = None) -
     if not isinstance(data, Mapping):
         raise ValidationError({"non_field_errors": ["Send the issuing entity as an object."]})
     r = Reader(data, errors)
-    r.unknown_keys(ENTITY_KEYS)
+    r.unknown_keys(ENTITY_KEYS, ignore=("id",))
+    # DESIGN.md §5.1 calls the invoice prefix ``number_prefix``; the forms call it ``invoice_prefix``.
+    prefix_key = "number_prefix" if "number_prefix" in data and "invoice_prefix" not in data else "invoice_prefix"
     others = IssuingEntity.objects.exclude(pk=entity.pk) if entity is not None else IssuingEntity.objects.all()
     values: dict[str, Any] = {
         "legal_name": r.text("legal_name", max_length=200, required=True),
@@ -31,7 +44,7 @@ def issuing_entity_validate(*, data: Any, entity: IssuingEntity | None = None) -
         "bank_details": r.text("bank_details", max_length=2000),
         "email": r.email("email"),
         "invoice_prefix": r.text(
-            "invoice_prefix",
+            prefix_key,
             max_length=20,
             required=True,
             pattern=PREFIX_RE,
@@ -45,9 +58,13 @@ def issuing_entity_validate(*, data: Any, entity: IssuingEntity | None = None) -
     )
     if values["legal_name"] and others.filter(legal_name__iexact=values["legal_name"]).exists():
         errors.add("legal_name", f"An issuing entity named {values['legal_name']} already exists.")
+    if values["tax_id"] and not errors.has("tax_id"):
+        problem = tax_id_problem(values["tax_id"], country=values["country"])
+        if problem:
+            errors.add("tax_id", problem)
     if values["invoice_prefix"] and others.filter(invoice_prefix__iexact=values["invoice_prefix"]).exists():
         errors.add(
-            "invoice_prefix",
+            prefix_key,
             f"The prefix {values['invoice_prefix']} is used by another entity; numbers must not collide.",
         )
     errors.raise_if_any()
@@ -59,16 +76,42 @@ def issuing_entity_create(*, data: Any, user=None) -> IssuingEntity:
     entity = IssuingEntity(**issuing_entity_validate(data=data))
     stamp(entity, user=user, note="Created")
     entity.save()
+    tax_rates_seed(country=entity.country)
     return entity
 
 
+def issuing_entity_to_wire(entity: IssuingEntity) -> dict[str, Any]:
+    """An issuing entity in the API's shape (DESIGN.md §5.1)."""
+    return {
+        "id": str(entity.pk),
+        "legal_name": entity.legal_name,
+        "number_prefix": entity.invoice_prefix,
+        "currency": entity.currency,
+        "tax_id": entity.tax_id,
+        "address": address_to_wire(entity),
+        "bank_details": entity.bank_details,
+        "email": entity.email,
+        "is_active": entity.is_active,
+    }
+
+
 @transaction.atomic
-def issuing_entity_update(*, entity: IssuingEntity, data: Any, user=None) -> IssuingEntity:
+def issuing_entity_update(*, entity: IssuingEntity, data: Any, user=None, partial: bool = False) -> IssuingEntity:
+    """Replace the entity's fields with ``data`` (the form), or only those present (``partial``: PATCH)."""
     entity = IssuingEntity.objects.select_for_update().get(pk=entity.pk)
+    if partial and isinstance(data, Mapping):
+        merged = issuing_entity_to_wire(entity)
+        del merged["id"]
+        if "invoice_prefix" in data:
+            del merged["number_prefix"]
+        if isinstance(data.get("address"), Mapping):
+            data = {**data, "address": {**merged["address"], **data["address"]}}
+        data = {**merged, **data}
     for name, value in issuing_entity_validate(data=data, entity=entity).items():
         setattr(entity, name, value)
     stamp(entity, user=user, note="Updated")
     entity.save()
+    tax_rates_seed(country=entity.country)
     return entity
 
 

@@ -245,7 +245,7 @@ def customer_payload(*, external_id: str = "acme-ltd", **overrides) -> dict:
         "legal_name": "Acme Ltd",
         "currency": "USD",
         "billing_emails": ["ap@acme.example"],
-        "tax_id": "GB123456789",
+        "tax_id": "GB999999973",
         "address": {"line1": "1 Main Street", "city": "London", "postal_code": "EC1A 1AA", "country": "GB"},
     }
     payload.update(overrides)

@@ -57,7 +57,7 @@ def test_admin_creates_customer_and_contract_amends_it_and_sees_history(page, te
     page.fill("input[name=external_id]", external_id)
     page.select_option("select[name=currency]", "GBP")
     page.fill("textarea[name=billing_emails]", f"ap@{external_id}.example")
-    page.fill("input[name=tax_id]", "GB123456789")
+    page.fill("input[name=tax_id]", "GB999999973")
     page.fill("input[name=address_line1]", "14 Clerkenwell Road")
     page.fill("input[name=city]", "London")
     page.fill("input[name=postal_code]", "EC1M 5PQ")

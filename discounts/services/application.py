@@ -11,11 +11,13 @@ Billing calls two functions and nothing else:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from django.db.models import Q
 
+from contracts.services.tax import invoice_tax_compute, tax_lines_to_json
 from discounts import applicator
 from discounts.models import (
     Credit,
@@ -28,6 +30,7 @@ from discounts.models import (
     ExceptionStatus,
 )
 from revexos.money import quantize
+from revexos.tax import TaxResult
 
 ZERO = Decimal("0")
 
@@ -118,7 +121,15 @@ def discount_terms(discount: Discount, used: set[str]) -> applicator.DiscountTer
     )
 
 
-def invoice_amounts(*, invoice, lines, discounts: list[Discount], used: dict[int, set[str]]):
+def invoice_amounts(
+    *,
+    invoice,
+    lines,
+    discounts: list[Discount],
+    used: dict[int, set[str]],
+    tax_date: date | None = None,
+    tax_rates=None,
+):
     """THE totals of an invoice from its lines, in DESIGN.md §4's order: line amounts → line-scoped
     discounts → invoice-scoped discounts → tax. Both ways of making invoices call it — one draft
     at a time (``invoice_adjustments_apply``) and a billing run's chunk (``billing/services/bulk.py``)
@@ -127,13 +138,43 @@ def invoice_amounts(*, invoice, lines, discounts: list[Discount], used: dict[int
     Returns the applicator's ``InvoiceAmounts`` (subtotal, discount_total, tax_total, total and the
     applications, whose ``line_key`` is the line's position in ``lines``).
     """
-    return applicator.apply_discounts(
+    amounts = applicator.apply_discounts(
         lines=_applicator_lines(invoice, lines),
         discounts=[discount_terms(d, used.get(d.pk, set())) for d in discounts],
         currency=invoice.currency,
         billing_date=invoice.billing_date,
-        tax_total=invoice.tax_total,
+        tax_total=ZERO,
     )
+    # Tax per rate on the discounted lines, for the day the invoice is issued (revexos/tax.py).
+    tax = invoice_tax_compute(
+        entity=invoice.issuing_entity,
+        customer=invoice.customer,
+        lines=[(index, line.price_line_id, amounts.net_by_line[index]) for index, line in enumerate(lines)],
+        on=tax_date or invoice.issue_date or invoice.billing_date,
+        currency=invoice.currency,
+        rates=tax_rates,
+    )
+    return InvoiceTotals(amounts=amounts, tax=tax)
+
+
+@dataclass(frozen=True)
+class InvoiceTotals:
+    """The applicator's amounts with the tax added: reads like ``InvoiceAmounts`` (subtotal,
+    discount_total, applications, …), with ``tax_total`` and ``total`` including the tax."""
+
+    amounts: applicator.InvoiceAmounts
+    tax: TaxResult
+
+    @property
+    def tax_total(self) -> Decimal:
+        return self.tax.tax_total
+
+    @property
+    def total(self) -> Decimal:
+        return self.amounts.total + self.tax.tax_total
+
+    def __getattr__(self, name: str):
+        return getattr(self.amounts, name)
 
 
 def discount_application_rows(*, invoice, lines, result) -> list[DiscountApplication]:
@@ -158,13 +199,18 @@ def invoice_amounts_set(invoice, result) -> None:
     invoice.tax_total = result.tax_total
     invoice.total = result.total
     invoice.amount_due = max(result.total - invoice.credit_applied, ZERO)
+    invoice.tax_treatment = result.tax.treatment
+    invoice.tax_lines = tax_lines_to_json(result.tax)
+    invoice.tax_note = "\n".join(result.tax.problems) if result.tax.problems else result.tax.mention
 
 
-def invoice_adjustments_apply(*, invoice, lines=None):
-    """Apply the discounts in force to a draft invoice and set its totals (DESIGN.md §4 order).
+def invoice_adjustments_apply(*, invoice, lines=None, tax_date: date | None = None, tax_rates=None):
+    """Apply the discounts in force to a draft invoice and set its totals, tax included (DESIGN.md §4
+    order). ``tax_date`` is the day it will be issued (default: its billing date).
 
-    Call inside the transaction that stores the draft. Tax (none yet) is kept as the invoice has
-    it; credits come at issue.
+    The one place a draft's totals are computed. Call inside the transaction that stores the draft;
+    ``tax_date`` is the day the invoice will be issued (default: its billing date) and decides which
+    rates are in force. ``tax_rates`` may be preloaded by callers pricing many invoices.
     """
     from billing.models import InvoiceStatus
 
@@ -174,10 +220,23 @@ def invoice_adjustments_apply(*, invoice, lines=None):
     DiscountApplication.objects.filter(invoice=invoice).delete()
     discounts = discounts_for_invoice(invoice=invoice, lines=lines, lock=True)
     used = cycles_used(discount_ids=[d.pk for d in discounts], exclude_invoice_id=invoice.pk)
-    result = invoice_amounts(invoice=invoice, lines=lines, discounts=discounts, used=used)
+    result = invoice_amounts(
+        invoice=invoice, lines=lines, discounts=discounts, used=used, tax_date=tax_date, tax_rates=tax_rates
+    )
     DiscountApplication.objects.bulk_create(discount_application_rows(invoice=invoice, lines=lines, result=result))
     invoice_amounts_set(invoice, result)
-    invoice.save(update_fields=["subtotal", "discount_total", "tax_total", "total", "amount_due"])
+    invoice.save(
+        update_fields=[
+            "subtotal",
+            "discount_total",
+            "tax_total",
+            "total",
+            "amount_due",
+            "tax_treatment",
+            "tax_lines",
+            "tax_note",
+        ]
+    )
     discounts_used_up_expire(discounts=discounts, used=used, result=result, invoice=invoice)
     return invoice
 
@@ -202,6 +261,13 @@ def discounts_used_up_expire(*, discounts: list[Discount], used: dict[int, set[s
                 actor_label="billing",
                 reason=f"{discount.max_cycles} of {discount.max_cycles} billing cycles used",
                 detail={"invoice": invoice.pk, "cycles": sorted(total_used)},
+            )
+            from discounts.services.lifecycle import discount_expired_publish
+
+            discount_expired_publish(
+                discount,
+                reason=f"{discount.max_cycles} of {discount.max_cycles} billing cycles used",
+                on=invoice.billing_date,
             )
 
 

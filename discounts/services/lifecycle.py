@@ -31,6 +31,7 @@ from discounts.models import (
     ExceptionStatus,
     PriceOverride,
 )
+from revexos.webhooks.publish import event_publish
 
 _RANK = {ExceptionStatus.SCHEDULED: 0, ExceptionStatus.ACTIVE: 1, ExceptionStatus.EXPIRED: 2}
 
@@ -68,6 +69,26 @@ def _cycles_count():
     return Count("applications__cycle_key", distinct=True)
 
 
+def discount_expired_publish(discount, *, reason: str, on) -> None:
+    """Announce a discount's expiry to webhook endpoints (inside the expiring transaction)."""
+    event_publish(
+        "discount.expired",
+        {
+            "discount": {
+                "id": str(discount.pk),
+                "reference": discount.reference,
+                "kind": discount.kind,
+                "value": str(discount.value),
+                "contract": discount.contract.number if discount.contract_id else None,
+                "customer": discount.customer.external_id if discount.customer_id else None,
+                "expired_on": on.isoformat(),
+                "reason": reason,
+            }
+        },
+        key=f"discount.expired:{discount.pk}",
+    )
+
+
 def _discounts_step(*, as_of: date, actor_label: str) -> dict:
     counts = {"discounts_activated": 0, "discounts_expired": 0}
     candidates = (
@@ -103,6 +124,8 @@ def _discounts_step(*, as_of: date, actor_label: str) -> dict:
                     detail={"as_of": as_of.isoformat()},
                 )
                 counts["discounts_activated" if new_status == ExceptionStatus.ACTIVE else "discounts_expired"] += 1
+                if new_status == ExceptionStatus.EXPIRED:
+                    discount_expired_publish(discount, reason=reason, on=day)
     return counts
 
 

@@ -21,10 +21,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.models import BillingReviewTask, ReviewTaskKind, ReviewTaskStatus
+from contracts.models import Contract
 from insights.leakage import Candidate, ScanContext, leakage_candidates
 from insights.models import LIVE_STATUSES, FindingStatus, LeakageFinding
 from revexos.dates import current_tenant, tenant_today
 from revexos.money import format_money
+from revexos.webhooks.publish import events_publish_many
 
 REFRESHED = (
     "title",
@@ -75,6 +77,34 @@ def _task_detail(c: Candidate) -> str:
     return (
         f"Estimated {format_money(c.amount, c.currency)} {c.currency}. {c.basis}.\n"
         "Open Insights → Leakage for the evidence; acknowledge, fix the cause (the next scan resolves it) or dismiss it with a reason."
+    )
+
+
+def _findings_publish(findings) -> None:
+    """Announce new findings to webhook endpoints (one event per finding, set-based)."""
+    numbers = dict(
+        Contract.objects.filter(pk__in={f.contract_id for f in findings if f.contract_id}).values_list("pk", "number")
+    )
+    events_publish_many(
+        "leakage_finding.created",
+        [
+            (
+                {
+                    "leakage_finding": {
+                        "id": str(f.pk),
+                        "rule": f.rule,
+                        "title": f.title,
+                        "contract": numbers.get(f.contract_id),
+                        "period_start": f.period_start.isoformat() if f.period_start else None,
+                        "period_end": f.period_end.isoformat() if f.period_end else None,
+                        "amount": str(f.amount),
+                        "currency": f.currency,
+                    }
+                },
+                f"leakage_finding.created:{f.pk}",
+            )
+            for f in findings
+        ],
     )
 
 
@@ -168,6 +198,7 @@ def leakage_scan(
         if new:
             LeakageFinding.objects.bulk_create(new)
             result.created = len(new)
+            _findings_publish(new)
         if changed:
             LeakageFinding.objects.bulk_update(
                 changed, [*REFRESHED, "status", "resolved_at", "status_note"], batch_size=500

@@ -18,6 +18,7 @@ from renewals.models import UNDECIDED_STATUSES, DecisionKind, RenewalAlert, Rene
 from renewals.services import notify
 from renewals.services._common import current_tenant, step_lock
 from renewals.valuation import renewal_value
+from revexos.webhooks.publish import events_publish_many
 
 # An alert escalates once when its notice deadline is this close (or already past) with no decision.
 ESCALATION_LEAD_DAYS = 7
@@ -111,6 +112,26 @@ def renewal_alerts_raise_due(*, as_of: date) -> list[int]:
         raised, RenewalAlert, batch_size=CHUNK, default_change_reason="Renewal window opened"
     )
     ids = [alert.pk for alert in created]
+    numbers = dict(Contract.objects.filter(pk__in=[a.contract_id for a in created]).values_list("pk", "number"))
+    events_publish_many(
+        "renewal_alert.raised",
+        [
+            (
+                {
+                    "renewal_alert": {
+                        "id": str(a.pk),
+                        "contract": numbers.get(a.contract_id),
+                        "end_date": a.end_date.isoformat(),
+                        "notice_deadline": a.notice_deadline.isoformat(),
+                        "currency": a.currency,
+                        "annual_recurring_value": str(a.annual_recurring_value),
+                    }
+                },
+                f"renewal_alert.raised:{a.pk}",
+            )
+            for a in created
+        ],
+    )
     transaction.on_commit(lambda: notify.alerts_raised_notify(alert_ids=ids))
     return ids
 

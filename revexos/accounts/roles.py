@@ -40,6 +40,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "settings.manage": frozenset({A}),
     # Issuing entities carry bank details printed on invoices: admins only.
     "issuing_entities.manage": frozenset({A}),
+    # Tax rates decide what every invoice charges: finance keeps them with the admins.
+    "tax_rates.manage": frozenset({A, F}),
+    # Outbound webhooks send the workspace's data to other systems: admins only.
+    "webhooks.manage": frozenset({A}),
 }
 
 

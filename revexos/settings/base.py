@@ -57,6 +57,7 @@ TENANT_APPS = [
     "insights",
     "integrations",
     "receivables",
+    "revexos.webhooks",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -261,3 +262,7 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+# Outbound webhooks may call private and loopback addresses only outside production (local receivers,
+# tests); production settings refuse them (SSRF).
+WEBHOOKS_ALLOW_PRIVATE_URLS = True

@@ -36,3 +36,6 @@ LOGGING["handlers"]["console"]["formatter"] = "json"  # noqa: F405
 
 # Production mail goes out over SMTP; a development backend here would silently drop invoices.
 MAILERS = {"default": mailer_settings(env_str("EMAIL_URL", "smtp://localhost:25"))}
+
+# Outbound webhooks never call private, loopback or link-local addresses in production.
+WEBHOOKS_ALLOW_PRIVATE_URLS = False
