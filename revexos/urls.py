@@ -32,4 +32,5 @@ urlpatterns = [
     # Webhooks: each app contributes its own patterns under webhooks/ (signed by the source, no session).
     path("webhooks/", include("integrations.webhooks")),
     path("collections/", include("receivables.urls")),
+    path("settings/webhooks/", include("revexos.webhooks.urls")),
 ]
