@@ -224,3 +224,71 @@ class TimeImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_format_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# ----------------------------------------------------------------------------- accounting exports (outbound)
+
+
+class ExportTarget(models.TextChoices):
+    XERO = "xero", "Xero sales invoices (CSV)"
+    QUICKBOOKS = "quickbooks", "QuickBooks Online invoices (CSV)"
+    JOURNAL = "journal", "Double-entry journal (CSV)"
+
+
+def export_file_path(instance, filename: str) -> str:
+    # The tenant storage prefixes this with the tenant's schema name.
+    return f"exports/{instance.target}/{filename}"
+
+
+class AccountingExport(models.Model):
+    """One export of a date range (who, when, range, file), kept so it can be downloaded again.
+
+    The file is a pure function of the documents in the range (integrations/exports.py): the same
+    range exported twice gives the same bytes, ``sha256`` says so at a glance."""
+
+    target = models.CharField(max_length=12, choices=ExportTarget.choices)
+    date_from = models.DateField()
+    date_to = models.DateField()
+    file = models.FileField(upload_to=export_file_path, max_length=300)
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=60)
+    size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    invoices = models.PositiveIntegerField(default=0)
+    credit_notes = models.PositiveIntegerField(default=0)
+    payments = models.PositiveIntegerField(default=0)
+    files = models.PositiveSmallIntegerField(default=1, help_text="CSV files in it (a zip holds several).")
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_via = models.CharField(max_length=20, default="ui", help_text="ui or api")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(date_to__gte=models.F("date_from")), name="export_range_ordered")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_target_display()} {self.date_from}–{self.date_to}"
+
+
+class AccountingSettings(models.Model):
+    """Account codes the exports post to (one row per tenant). Defaults follow Xero's UK chart:
+    200 Sales, 610 Accounts Receivable, 820 VAT, 090 Business Bank Account."""
+
+    receivable_account = models.CharField(max_length=30, default="610")
+    tax_account = models.CharField(max_length=30, default="820")
+    bank_account = models.CharField(max_length=30, default="090")
+    revenue_account = models.CharField(max_length=30, default="200", help_text="Revenue of every kind without its own.")
+    revenue_accounts = models.JSONField(
+        default=dict, blank=True, help_text='Revenue account per invoice line kind, e.g. {"usage": "210"}.'
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "accounting settings"
+
+    def __str__(self) -> str:
+        return "Accounting export settings"

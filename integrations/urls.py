@@ -1,11 +1,14 @@
 from django.urls import path
 
-from integrations import views
+from integrations import views, views_exports
 
 app_name = "integrations"
 
 urlpatterns = [
     path("", views.connection_list, name="list"),
+    path("exports/", views_exports.export_list, name="exports"),
+    path("exports/settings/", views_exports.export_settings, name="export_settings"),
+    path("exports/<id:pk>/download/", views_exports.export_download, name="export_download"),
     path("time-imports/", views.time_import, name="time_import"),
     path("<str:source>/", views.connection_detail, name="detail"),
     path("<str:source>/connect/", views.connection_connect, name="connect"),

@@ -261,3 +261,7 @@ api.add_router("", receivables_router)
 from revexos.webhooks.api import router as webhooks_router  # noqa: E402
 
 api.add_router("", webhooks_router)
+
+from integrations.api_exports import router as exports_router  # noqa: E402
+
+api.add_router("", exports_router)

@@ -10,6 +10,7 @@ NAVIGATION = [
     ("Renewals", "renewals:queue", "renewals.view"),
     ("Discounts & credits", "discounts:list", "contracts.view"),
     ("Invoices", "billing:invoice_list", "invoices.view"),
+    ("Accounting exports", "integrations:exports", "exports.manage"),
     ("Review tasks", "billing:review_task_list", "invoices.view"),
     ("Collections", "receivables:collections", "payments.view"),
     ("Forecast", "insights:forecast", "insights.view"),

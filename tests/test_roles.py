@@ -48,6 +48,7 @@ PAGES = [
     ("receivables:bank_queue", {}, "payments.manage"),
     ("contracts:tax_rate_list", {}, "tax_rates.manage"),
     ("webhooks:endpoint_list", {}, "webhooks.manage"),
+    ("integrations:exports", {}, "exports.manage"),
 ]
 
 

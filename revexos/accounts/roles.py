@@ -44,6 +44,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "tax_rates.manage": frozenset({A, F}),
     # Outbound webhooks send the workspace's data to other systems: admins only.
     "webhooks.manage": frozenset({A}),
+    # Accounting exports carry every invoice of a range: finance and admins.
+    "exports.manage": frozenset({A, F}),
 }
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from django.http import Http404
 from ninja import Field, Query, Router, Schema, Status
 
+from revexos.api_kit import PageFilters, id_or_404, json_body
 from revexos.webhooks.events import EVENT_TYPES
 from revexos.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -99,15 +98,12 @@ def delivery_to_wire(d: WebhookDelivery) -> dict:
     }
 
 
-class PageIn(Schema):
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=1_000_000_000)
+class PageIn(PageFilters):
+    pass
 
 
 def _id(raw: str, what: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
-        raise Http404(f"No {what} {raw!r}.")
-    return int(raw)
+    return id_or_404(raw, what)
 
 
 @router.get("/webhook-endpoints", response=EndpointPage, summary="List outbound webhook endpoints")
@@ -126,7 +122,7 @@ def endpoints_list(request, page: Query[PageIn]):
 def endpoints_create(request, payload: EndpointIn):
     from revexos.webhooks.services import endpoint_create
 
-    data = json.loads(request.body or b"{}")
+    data = json_body(request)
     return Status(201, endpoint_to_wire(endpoint_create(data=data), with_secret=True))
 
 
