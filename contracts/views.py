@@ -165,7 +165,7 @@ def issuing_entity_form(request, pk: int | None = None):
 @requires("tax_rates.manage")
 def tax_rate_list(request):
     """Every rate, grouped by country: what invoices will be taxed at, and the form to add one."""
-    from contracts.models import TaxRate
+    from contracts.models import TaxCategory, TaxRate
     from contracts.services.tax import tax_rate_create
 
     form = TaxRateForm(request.POST or None, initial=TaxRateForm.initial_for(None))
@@ -179,7 +179,10 @@ def tax_rate_list(request):
             for _name, errs in form.add_service_errors(exc).items():
                 form.add_error(None, errs)
             status = 400
-    rates = list(TaxRate.objects.order_by("country", "region", "category", "-valid_from"))
+    order = {c: i for i, c in enumerate(TaxCategory.values)}  # standard, reduced, …, exempt
+    rates = sorted(
+        TaxRate.objects.all(), key=lambda r: (r.country, r.region, order.get(r.category, 9), -r.valid_from.toordinal())
+    )
     today = timezone.localdate()
     in_force: set[int] = set()
     seen: set[tuple] = set()

@@ -5,6 +5,7 @@ verifies its signature with the snippet printed in the API reference."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -91,7 +92,17 @@ def _sign_in(page, url, email):
 
 
 def _pdf_png(page, url: str, path: str) -> str:
-    data = page.request.get(url).body()
+    # Fetched by the page itself: Chromium resolves tenant hosts (*.localhost), Playwright's own client does not.
+    encoded = page.evaluate(
+        """async (url) => {
+            const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+            let text = "";
+            for (const b of bytes) text += String.fromCharCode(b);
+            return btoa(text);
+        }""",
+        url,
+    )
+    data = base64.b64decode(encoded)
     with open(path, "wb") as handle:
         handle.write(data)
     subprocess.run(["pdftoppm", "-png", "-r", "60", path, path[:-4]], check=True, timeout=60)
