@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from billing import hooks
@@ -254,6 +254,10 @@ def invoice_event_data(invoice: Invoice) -> dict:
             "tax_total": str(quantize(invoice.tax_total, c)),
             "total": str(quantize(invoice.total, c)),
             "amount_due": str(quantize(invoice.amount_due, c)),
+            # What is still owed: the amount due less credit notes and payments.
+            "amount_open": str(
+                quantize(max(invoice.amount_due - invoice.credited_total - invoice.amount_paid, ZERO), c)
+            ),
         }
     }
 
@@ -490,8 +494,10 @@ def invoices_overdue_publish(*, as_of: date) -> int:
                 status__in=[InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID],
                 due_date__lt=as_of,
                 due_date__gte=as_of - timedelta(days=OVERDUE_LOOKBACK_DAYS),
-                amount_due__gt=0,
-            ).select_related("contract", "customer")
+            )
+            .annotate(open_amount=F("amount_due") - F("credited_total") - F("amount_paid"))
+            .filter(open_amount__gt=0)
+            .select_related("contract", "customer")
         )
         if not invoices:
             return 0

@@ -244,11 +244,11 @@ def test_exports_neutralise_formulas_and_reimport_unchanged(in_a):
     still re-imports to the same values."""
     with in_a():
         customer_create(data=customer_payload(external_id="evil", legal_name='=HYPERLINK("http://x","y")'))
-        customer_create(data=customer_payload(external_id="plus", legal_name="+44 Ltd", tax_id="-1"))
+        customer_create(data=customer_payload(external_id="plus", legal_name="+44 Ltd", crm_id="-1"))
         exported = customers_export_csv(customers=customer_list())
         rows = {r["external_id"]: r for r in csv.DictReader(io.StringIO(exported))}
         assert rows["evil"]["legal_name"] == '\'=HYPERLINK("http://x","y")'
-        assert rows["plus"]["legal_name"] == "'+44 Ltd" and rows["plus"]["tax_id"] == "-1"
+        assert rows["plus"]["legal_name"] == "'+44 Ltd" and rows["plus"]["crm_id"] == "-1"
         for row in rows.values():
             assert not any(str(v).startswith(("=", "+", "@", "\t", "\r")) for v in row.values())
         customers_import_commit(text=exported)

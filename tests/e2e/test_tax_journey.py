@@ -120,8 +120,14 @@ def test_finance_issues_vat_and_reverse_charge_invoices_exports_for_xero_and_a_r
 
     # No worker here: deliveries are sent by the sweep below, as the beat would.
     monkeypatch.setattr("revexos.webhooks.publish._enqueue_on_commit", lambda ids: None)
+    from contracts.models import TaxRate
+
     receiver = Receiver().start()
     tag = uuid.uuid4().hex[:5].upper()
+    with schema_context(tenant_a.schema):
+        rates_before = set(TaxRate.objects.values_list("pk", flat=True))
+    connection.set_schema_to_public()
+    endpoint = None
     try:
         (uk_draft, de_draft), last_month, endpoint = _setup(tenant_a, tag, receiver.url)
         _sign_in(page, tenant_a.url(live_server_url, "/accounts/login/"), tenant_a.users["finance"])
@@ -210,3 +216,11 @@ def test_finance_issues_vat_and_reverse_charge_invoices_exports_for_xero_and_a_r
         admin.context.close()
     finally:
         receiver.stop()
+        # Committed data is shared with later tests: leave tenant A without the rates and the endpoint made here.
+        from revexos.webhooks.models import WebhookEndpoint
+
+        with schema_context(tenant_a.schema):
+            TaxRate.objects.exclude(pk__in=rates_before).delete()
+            if endpoint is not None:
+                WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()
+        connection.set_schema_to_public()
