@@ -151,11 +151,14 @@ class Document:
 
 @dataclass(frozen=True)
 class Payment:
+    """Money received (or, ``is_refund``, paid back): bank against receivables."""
+
     received_on: date
     amount: Decimal
     currency: str
     customer: Party
     reference: str
+    is_refund: bool = False
 
 
 @dataclass(frozen=True)
@@ -390,19 +393,16 @@ def payment_rows(payment: Payment, accounts: Accounts) -> list[list[str]]:
     c = payment.currency
     who = safe_text(payment.customer.ref or payment.customer.name)
     day = payment.received_on.isoformat()
-    text = safe_text(f"Payment {payment.reference}")
+    amount, ref = _money(payment.amount, c), safe_text(payment.reference)
+    if payment.is_refund:  # money back to the customer: receivables up, bank down
+        text = safe_text(f"Refund of {payment.reference}")
+        debit, credit = accounts.receivable, accounts.bank
+    else:
+        text = safe_text(f"Payment {payment.reference}")
+        debit, credit = accounts.bank, accounts.receivable
     return [
-        [day, safe_text(accounts.bank), _money(payment.amount, c), "", c, safe_text(payment.reference), who, text],
-        [
-            day,
-            safe_text(accounts.receivable),
-            "",
-            _money(payment.amount, c),
-            c,
-            safe_text(payment.reference),
-            who,
-            text,
-        ],
+        [day, safe_text(debit), amount, "", c, ref, who, text],
+        [day, safe_text(credit), "", amount, c, ref, who, text],
     ]
 
 
@@ -412,6 +412,6 @@ def journal_export(
     entries: list[tuple[tuple, list[list[str]]]] = [
         ((doc.issue_date, 0 if not doc.is_credit else 1, doc.number), journal_rows(doc, accounts)) for doc in documents
     ]
-    entries += [((p.received_on, 2, p.reference), payment_rows(p, accounts)) for p in payments]
+    entries += [((p.received_on, 3 if p.is_refund else 2, p.reference), payment_rows(p, accounts)) for p in payments]
     rows = [row for _, block in sorted(entries, key=lambda e: e[0]) for row in block]
     return ExportFile(name=f"{basename}.csv", content=_csv(JOURNAL_HEADER, rows), content_type="text/csv")

@@ -166,16 +166,35 @@ def payments_in_range(*, date_from: date, date_to: date) -> list[exports.Payment
         return []
     Payment = apps.get_model("receivables", "Payment")
     rows = Payment.objects.filter(received_on__gte=date_from, received_on__lte=date_to).select_related("customer")
-    return [
+    out = [
         exports.Payment(
             received_on=p.received_on,
             amount=p.amount,
             currency=p.currency,
             customer=_party(p.customer),
-            reference=getattr(p, "reference", "") or getattr(p, "external_id", "") or f"PAY-{p.pk}",
+            reference=_payment_ref(p),
         )
         for p in rows.order_by("received_on", "pk")
     ]
+    Refund = apps.get_model("receivables", "Refund")
+    out += [
+        exports.Payment(
+            received_on=r.refunded_on,
+            amount=r.amount,
+            currency=r.payment.currency,
+            customer=_party(r.payment.customer),
+            reference=_payment_ref(r.payment),
+            is_refund=True,
+        )
+        for r in Refund.objects.filter(refunded_on__gte=date_from, refunded_on__lte=date_to)
+        .select_related("payment", "payment__customer")
+        .order_by("refunded_on", "pk")
+    ]
+    return out
+
+
+def _payment_ref(p) -> str:
+    return (p.reference or p.external_id or f"PAY-{p.pk}")[:100]
 
 
 def export_build(*, target: str, date_from: date, date_to: date) -> tuple[exports.ExportFile, dict[str, int]]:

@@ -230,3 +230,26 @@ def test_account_codes_are_configurable(march):
     accounts = {r["account"] for r in rows_of(out.content)}
     assert {"1100", "2200", "4010"} <= accounts and "610" not in accounts
     assert connection.schema_name == "tenant_a"
+
+
+def test_the_journal_posts_payments_and_refunds_and_a_paid_invoice_is_announced(march):
+    from receivables.services.ledger import payment_record, payment_refund
+    from revexos.webhooks.models import WebhookEvent
+    from revexos.webhooks.services import endpoint_create
+
+    endpoint_create(data={"url": "http://127.0.0.1:9/h", "events": ["invoice.paid"]})
+    _first, second, _note = march
+    with time_machine.travel(datetime(2026, 3, 25, 12, tzinfo=UTC), tick=False):
+        payment = payment_record(
+            customer=second.customer, amount=D("1000.00"), currency="GBP", received_on=date(2026, 3, 20),
+            method="bank_transfer", reference="BANK-77", external_id="bank-77",
+        )  # fmt: skip
+        payment_refund(payment_id=payment.payment.pk, amount=D("50.00"), reason="Duplicate fee", refunded_on=date(2026, 3, 24))
+    paid = WebhookEvent.objects.filter(type="invoice.paid").first()
+    assert paid is not None and paid.data["invoice"]["number"] == second.number
+    out, counts = export_build(target="journal", date_from=date(2026, 3, 1), date_to=date(2026, 3, 31))
+    assert counts["payments"] == 2
+    rows = [r for r in rows_of(out.content) if r["document"] == "BANK-77"]
+    assert [(r["account"], r["debit"], r["credit"]) for r in rows] == [
+        ("090", "1000.00", ""), ("610", "", "1000.00"), ("610", "50.00", ""), ("090", "", "50.00"),
+    ]  # fmt: skip

@@ -88,7 +88,19 @@ def invoice_payment_sync(*, invoice_id: int, on: date | None = None) -> Invoice:
     if fields:
         Invoice.objects.filter(pk=invoice_id).update(**fields)
         invoice.refresh_from_db()
+        if fields.get("paid_on"):
+            _invoice_paid_publish(invoice)
     return invoice
+
+
+def _invoice_paid_publish(invoice: Invoice) -> None:
+    """Tell webhook endpoints the invoice is paid in full (once per time it becomes paid)."""
+    from billing.services.invoicing import invoice_event_data
+    from revexos.webhooks.publish import event_publish
+
+    data = invoice_event_data(invoice)
+    data["invoice"].update({"amount_paid": str(invoice.amount_paid), "paid_on": invoice.paid_on.isoformat()})
+    event_publish("invoice.paid", data, key=f"invoice.paid:{invoice.pk}:{invoice.paid_on.isoformat()}")
 
 
 def _allocate(*, payment: Payment, invoice: Invoice, amount: Decimal, on: date, reason: str = "") -> Allocation:
