@@ -22,6 +22,7 @@ from types import SimpleNamespace
 
 from billing.services.invoicing import LineSpec, invoice_line_groups
 from billing.services.triggers import BillingContext, ReviewTaskSpec, contexts_load, contract_obligations
+from contracts.models import IssuingEntity
 from discounts.services.application import cycles_used, discounts_for_invoice, invoice_amounts
 from revexos.money import quantize
 
@@ -64,7 +65,9 @@ class ShadowInvoice:
     lines: list[Obligation]
     subtotal: Decimal
     discount_total: Decimal
-    total: Decimal
+    total: Decimal  # subtotal − discounts + tax
+    tax_total: Decimal = ZERO
+    tax_treatment: str = ""
 
 
 @dataclass
@@ -136,16 +139,23 @@ def _shadow_invoices(ctx: BillingContext, specs: list[LineSpec], *, assume_unbil
     """Group as the writer does and apply the discounts in force (read-only, the same applicator)."""
     invoices = []
     used: dict[int, set[str]] = {}
+    entities: dict[int, IssuingEntity] = {}
     for version, group in invoice_line_groups(specs, billing_date=ctx.as_of):
         currency = version.currency
         lines = [obligation_from_spec(s, ctx) for s in group]
         subtotal = quantize(sum((o.amount for o in lines), ZERO), currency)
+        entity_id = version.issuing_entity_id_for(ctx.contract)
+        if entity_id not in entities:
+            entities[entity_id] = IssuingEntity.objects.get(pk=entity_id)
         draft = SimpleNamespace(
             pk=None,
             contract_id=ctx.contract_id,
             customer_id=ctx.contract.customer_id,
+            customer=ctx.contract.customer,
+            issuing_entity=entities[entity_id],
             currency=currency,
             billing_date=ctx.as_of,
+            issue_date=None,
             tax_total=ZERO,
             credit_applied=ZERO,
         )
@@ -153,6 +163,7 @@ def _shadow_invoices(ctx: BillingContext, specs: list[LineSpec], *, assume_unbil
         if not assume_unbilled:
             for discount_id, keys in cycles_used(discount_ids=[d.pk for d in discounts]).items():
                 used.setdefault(discount_id, set()).update(keys)
+        # THE totals function of the writer, tax included (revexos/tax.py, for the run's date).
         result = invoice_amounts(invoice=draft, lines=lines, discounts=discounts, used=used)
         for discount_id, keys in result.cycles_by_discount().items():
             used.setdefault(discount_id, set()).update(keys)
@@ -167,6 +178,8 @@ def _shadow_invoices(ctx: BillingContext, specs: list[LineSpec], *, assume_unbil
                 subtotal=subtotal,
                 discount_total=result.discount_total,
                 total=result.total,
+                tax_total=result.tax_total,
+                tax_treatment=result.tax.treatment,
             )
         )
     return invoices

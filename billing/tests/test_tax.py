@@ -244,3 +244,14 @@ def test_the_invoice_json_carries_tax_lines_with_the_reverse_charge_flag(gb, ten
         }
     ]
     assert "Reverse charge" in body["tax_note"]
+
+
+def test_shadow_billing_prices_tax_as_the_run_does(gb):
+    from billing.services.shadow import billing_shadow
+
+    customer = CustomerFactory(country="GB", currency="GBP")
+    contract = contract_with(FEE, issuing_entity=gb, customer=customer, currency="GBP")
+    shadow = billing_shadow(contract_ids=[contract.pk], as_of=date(2026, 3, 2))
+    (planned,) = shadow.contracts[contract.pk].invoices
+    invoice = bill(FEE, customer=customer, entity=gb)
+    assert (planned.tax_total, planned.total, planned.tax_treatment) == (invoice.tax_total, invoice.total, "domestic")
