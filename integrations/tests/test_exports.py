@@ -244,7 +244,9 @@ def test_the_journal_posts_payments_and_refunds_and_a_paid_invoice_is_announced(
             customer=second.customer, amount=D("1000.00"), currency="GBP", received_on=date(2026, 3, 20),
             method="bank_transfer", reference="BANK-77", external_id="bank-77",
         )  # fmt: skip
-        payment_refund(payment_id=payment.payment.pk, amount=D("50.00"), reason="Duplicate fee", refunded_on=date(2026, 3, 24))
+        payment_refund(
+            payment_id=payment.payment.pk, amount=D("50.00"), reason="Duplicate fee", refunded_on=date(2026, 3, 24)
+        )
     paid = WebhookEvent.objects.filter(type="invoice.paid").first()
     assert paid is not None and paid.data["invoice"]["number"] == second.number
     out, counts = export_build(target="journal", date_from=date(2026, 3, 1), date_to=date(2026, 3, 31))
