@@ -20,12 +20,12 @@ FILE_RESPONSES = {
 }
 
 
-class RangeIn(Schema):
+class ExportRangeIn(Schema):
     from_: str = Field("", alias="from", description="First issue date, YYYY-MM-DD")
     to: str = Field("", description="Last issue date, YYYY-MM-DD (at most 400 days after from)")
 
 
-class ExportOut(Schema):
+class AccountingExportOut(Schema):
     id: str
     target: str
     date_from: str
@@ -67,7 +67,7 @@ def _file_response(export: AccountingExport) -> HttpResponse:
     return response
 
 
-@router.get("/exports", response=list[ExportOut], summary="Accounting exports made so far, newest first")
+@router.get("/exports", response=list[AccountingExportOut], summary="Accounting exports made so far, newest first")
 def exports_list(request):
     return [export_to_wire(e) for e in AccountingExport.objects.order_by("-created_at", "-id")[:200]]
 
@@ -78,7 +78,7 @@ def exports_list(request):
     response={200: None},
     openapi_extra=FILE_RESPONSES,
 )
-def exports_create(request, target: str, range_: Query[RangeIn]):
+def exports_create(request, target: str, range_: Query[ExportRangeIn]):
     from integrations.services.exports import accounting_export_create
 
     if target not in ExportTarget.values:

@@ -40,6 +40,7 @@ from receivables.models import (
     WriteOff,
 )
 from revexos.money import quantize
+from revexos.parsing import parse_id
 
 ZERO = Decimal("0")
 RECEIVABLE = (InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID)
@@ -535,6 +536,7 @@ def invoice_lookup(*, ref: str) -> Invoice | None:
     if not ref:
         return None
     cond = Q(number=ref)
-    if ref.isdigit():
-        cond |= Q(pk=int(ref))
+    pk = parse_id(ref)  # ASCII digits only: "³" is a digit to str.isdigit() but no id
+    if pk is not None:
+        cond |= Q(pk=pk)
     return Invoice.objects.filter(cond).first()

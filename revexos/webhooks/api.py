@@ -26,7 +26,9 @@ import hashlib, hmac, time
 def revexos_signature_ok(secret: str, raw_body: bytes, header: str, tolerance: int = 300) -> bool:
     items = [part.split("=", 1) for part in header.split(",") if "=" in part]
     timestamps = [v for k, v in items if k == "t"]
-    if not timestamps or not timestamps[0].isdigit() or abs(time.time() - int(timestamps[0])) > tolerance:
+    if not timestamps or not (timestamps[0].isascii() and timestamps[0].isdigit()):
+        return False
+    if abs(time.time() - int(timestamps[0])) > tolerance:
         return False
     signed = timestamps[0].encode() + b"." + raw_body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
@@ -37,13 +39,13 @@ def revexos_signature_ok(secret: str, raw_body: bytes, header: str, tolerance: i
 router = Router(tags=["webhooks"])
 
 
-class EndpointIn(Schema):
+class WebhookEndpointIn(Schema):
     url: str = Field(description="https://… (http allowed; private addresses refused in production)")
     events: list[str] = Field(description="Event types: " + ", ".join(EVENT_TYPES))
     description: str = ""
 
 
-class EndpointOut(Schema):
+class WebhookEndpointOut(Schema):
     id: str
     url: str
     events: list[str]
@@ -54,12 +56,12 @@ class EndpointOut(Schema):
     secret: str | None = Field(None, description="The signing secret: only in the answer to the POST that created it")
 
 
-class EndpointPage(Schema):
-    items: list[EndpointOut]
+class WebhookEndpointPage(Schema):
+    items: list[WebhookEndpointOut]
     count: int
 
 
-class DeliveryOut(Schema):
+class WebhookDeliveryOut(Schema):
     id: str
     event_id: str
     event_type: str
@@ -98,7 +100,7 @@ def delivery_to_wire(d: WebhookDelivery) -> dict:
     }
 
 
-class PageIn(PageFilters):
+class WebhookPageIn(PageFilters):
     pass
 
 
@@ -106,8 +108,8 @@ def _id(raw: str, what: str) -> int:
     return id_or_404(raw, what)
 
 
-@router.get("/webhook-endpoints", response=EndpointPage, summary="List outbound webhook endpoints")
-def endpoints_list(request, page: Query[PageIn]):
+@router.get("/webhook-endpoints", response=WebhookEndpointPage, summary="List outbound webhook endpoints")
+def endpoints_list(request, page: Query[WebhookPageIn]):
     qs = WebhookEndpoint.objects.order_by("-created_at", "-id")
     rows = list(qs[page.offset : page.offset + page.limit])
     return {"items": [endpoint_to_wire(e) for e in rows], "count": qs.count()}
@@ -115,11 +117,11 @@ def endpoints_list(request, page: Query[PageIn]):
 
 @router.post(
     "/webhook-endpoints",
-    response={201: EndpointOut},
+    response={201: WebhookEndpointOut},
     summary="Subscribe an endpoint to events (answers the signing secret once)",
     description=VERIFY_SNIPPET,
 )
-def endpoints_create(request, payload: EndpointIn):
+def endpoints_create(request, payload: WebhookEndpointIn):
     from revexos.webhooks.services import endpoint_create
 
     data = json_body(request)
@@ -128,10 +130,10 @@ def endpoints_create(request, payload: EndpointIn):
 
 @router.get(
     "/webhook-endpoints/{endpoint_id}/deliveries",
-    response=list[DeliveryOut],
+    response=list[WebhookDeliveryOut],
     summary="An endpoint's latest deliveries (the delivery log)",
 )
-def endpoint_deliveries(request, endpoint_id: str, page: Query[PageIn]):
+def endpoint_deliveries(request, endpoint_id: str, page: Query[WebhookPageIn]):
     pk = _id(endpoint_id, "webhook endpoint")
     if not WebhookEndpoint.objects.filter(pk=pk).exists():
         raise Http404(f"No webhook endpoint {endpoint_id!r}.")
@@ -141,7 +143,7 @@ def endpoint_deliveries(request, endpoint_id: str, page: Query[PageIn]):
 
 @router.post(
     "/webhook-deliveries/{delivery_id}/redeliver",
-    response=DeliveryOut,
+    response=WebhookDeliveryOut,
     summary="Send a delivery again now (same event id)",
 )
 def delivery_redeliver(request, delivery_id: str):
