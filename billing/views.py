@@ -172,6 +172,7 @@ def invoice_detail(request, invoice_id: int):
         "po_form": PoForm(initial={"po_number": invoice.po_number}),
         "last_failed": next((d for d in invoice.deliveries.all() if d.status == DeliveryStatus.FAILED), None),
         **invoice_tax_context(invoice),
+        "can_manage_tax": has_capability(request.user, "tax_rates.manage"),
     }
     return render(request, "billing/invoice_detail.html", context)
 
