@@ -175,7 +175,7 @@ class Invoice(models.Model):
     amount_due = money_field(default=ZERO)
     hold_reasons = ArrayField(models.CharField(max_length=500), default=list, blank=True)
     # Tax as determined for the issue date (revexos/tax.py): the treatment, the summary per rate
-    # ([{name, rate, category, country, taxable, amount, reverse_charge, lines: [line ids]}]) and the
+    # ([{name, rate, category, country, taxable, amount, reverse_charge, lines: [line positions]}]) and the
     # legal mention printed on the invoice. Part of the issued document, so frozen with it.
     tax_treatment = models.CharField(max_length=16, blank=True)
     tax_lines = models.JSONField(default=list, blank=True)

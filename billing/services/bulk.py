@@ -300,10 +300,16 @@ def _discounts_apply(drafts: list[_Draft]) -> None:
         .order_by("created_at", "id")
     )
     used = cycles_used(discount_ids=[d.pk for d in discounts]) if discounts else {}
+    # The chunk's tax rates, read once (the totals function would read them per invoice).
+    from contracts.services.tax import rates_for
+
+    tax_rates = rates_for(
+        countries={d.invoice.issuing_entity.country for d in drafts} | {d.invoice.customer.country for d in drafts}
+    )
     for draft in drafts:
         invoice, lines = draft.invoice, draft.lines
         covering = [d for d in discounts if discount_covers(d, invoice=invoice, lines=lines)]
-        result = invoice_amounts(invoice=invoice, lines=lines, discounts=covering, used=used)
+        result = invoice_amounts(invoice=invoice, lines=lines, discounts=covering, used=used, tax_rates=tax_rates)
         invoice_amounts_set(invoice, result)
         draft.applications = discount_application_rows(invoice=invoice, lines=lines, result=result)
         for row in draft.applications:

@@ -69,7 +69,7 @@ def test_1000_at_gb_standard_from_a_gb_entity_owes_200_vat(gb):
             "taxable": "1000.00",
             "amount": "200.00",
             "reverse_charge": False,
-            "lines": [invoice.lines.get().pk],
+            "lines": [invoice.lines.get().position],
         }
     ]
     text = pdf_text(invoice)
@@ -255,3 +255,26 @@ def test_shadow_billing_prices_tax_as_the_run_does(gb):
     (planned,) = shadow.contracts[contract.pk].invoices
     invoice = bill(FEE, customer=customer, entity=gb)
     assert (planned.tax_total, planned.total, planned.tax_treatment) == (invoice.tax_total, invoice.total, "domestic")
+
+
+def test_the_chunked_run_taxes_exactly_as_the_single_path(gb):
+    """Both ways of making invoices go through the one totals function: same tax, same lines."""
+    from billing.services.bulk import contracts_bill_chunk
+
+    customer = CustomerFactory(country="GB", currency="GBP")
+    de = CustomerFactory(country="DE", currency="GBP", tax_id=DE_VAT_ID)
+    lines = (
+        {"kind": "fixed_fee", "description": "Build", "amount": D("1234.56"), "bill_on": date(2026, 3, 2)},
+        {"kind": "fixed_fee", "description": "Print", "amount": D("789.01"), "bill_on": date(2026, 3, 2),
+         "tax_category": "reduced"},
+    )  # fmt: skip
+    single = bill(*lines, customer=customer, entity=gb)
+    chunked = [contract_with(*lines, issuing_entity=gb, customer=c, currency="GBP") for c in (customer, de)]
+    contracts_bill_chunk(contract_ids=[c.pk for c in chunked], as_of=date(2026, 3, 2))
+    uk_bulk, de_bulk = (Invoice.objects.get(contract=c) for c in chunked)
+    assert (uk_bulk.tax_total, uk_bulk.total, uk_bulk.tax_treatment) == (single.tax_total, single.total, "domestic")
+    assert [(t["name"], t["taxable"], t["amount"]) for t in uk_bulk.tax_lines] == [
+        (t["name"], t["taxable"], t["amount"]) for t in single.tax_lines
+    ]
+    assert (de_bulk.tax_treatment, de_bulk.tax_total) == ("reverse_charge", D("0.00"))
+    assert uk_bulk.tax_lines[0]["lines"] == [uk_bulk.lines.get(description="Build").position]

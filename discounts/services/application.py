@@ -149,7 +149,11 @@ def invoice_amounts(
     tax = invoice_tax_compute(
         entity=invoice.issuing_entity,
         customer=invoice.customer,
-        lines=[(index, line.price_line_id, amounts.net_by_line[index]) for index, line in enumerate(lines)],
+        # Keyed by the line's position on the invoice: the lines may not be stored yet (a run's chunk).
+        lines=[
+            (getattr(line, "position", index), line.price_line_id, amounts.net_by_line[index])
+            for index, line in enumerate(lines)
+        ],
         on=tax_date or invoice.issue_date or invoice.billing_date,
         currency=invoice.currency,
         rates=tax_rates,

@@ -107,7 +107,7 @@ def documents_in_range(*, date_from: date, date_to: date) -> list[exports.Docume
     )
     documents = []
     for invoice in invoices:
-        tax_name = {line_id: t["name"] for t in invoice.tax_lines or [] for line_id in t.get("lines", [])}
+        tax_name = {position: t["name"] for t in invoice.tax_lines or [] for position in t.get("lines", [])}
         documents.append(
             exports.Document(
                 number=invoice.number,
@@ -125,7 +125,7 @@ def documents_in_range(*, date_from: date, date_to: date) -> list[exports.Docume
                         unit_amount=line.unit_amount,
                         amount=line.amount,
                         discount=discounts.get(line.pk) or ZERO,
-                        tax_name=tax_name.get(line.pk, exports.NO_TAX),
+                        tax_name=tax_name.get(line.position, exports.NO_TAX),
                         period_start=line.period_start,
                         period_end=line.period_end,
                     )
