@@ -46,6 +46,7 @@ from contracts.services.contracts import (
 )
 from contracts.services.customers import customer_create, customer_update
 from contracts.services.issuing_entities import issuing_entity_create, issuing_entity_update
+from contracts.services.tax import tax_id_problem
 from contracts.wire import terms_to_wire
 from revexos.accounts.decorators import requires
 from revexos.accounts.roles import has_capability
@@ -101,6 +102,7 @@ def customer_detail(request, pk: int):
         "contracts/customer_detail.html",
         {
             "customer": customer,
+            "tax_id_warning": tax_id_problem(customer.tax_id, country=customer.country),
             "rows": rows,
             "panels": panels_render("customer_detail", request=request, obj=customer),
             "can_manage": has_capability(request.user, "customers.manage"),

@@ -86,6 +86,12 @@ def test_a_german_business_with_a_valid_vat_id_is_reverse_charged_and_the_pdf_sa
     assert f"Customer VAT id {DE_VAT_ID}" in text
 
 
+def test_a_vat_id_whose_check_digits_fail_does_not_earn_reverse_charge(gb):
+    customer = CustomerFactory(country="DE", currency="GBP", tax_id="DE123456789")
+    invoice = bill(FEE, customer=customer, entity=gb)
+    assert (invoice.tax_treatment, invoice.tax_total) == ("outside_scope", D("0.00"))
+
+
 def test_a_german_customer_without_a_vat_id_is_outside_the_scope_of_uk_vat(gb):
     invoice = bill(FEE, customer=CustomerFactory(country="DE", currency="GBP"), entity=gb)
     assert (invoice.tax_treatment, invoice.tax_total) == ("outside_scope", D("0.00"))
@@ -107,7 +113,7 @@ def test_an_exempt_customer_pays_no_tax_and_its_certificate_is_printed(gb):
 
 @pytest.mark.parametrize(
     ("tax_id", "message"),
-    [("DE123456789", "not a valid tax id for Germany"), ("GB123456789", "United Kingdom"), ("FR1", "France")],
+    [("DE12345678", "not a valid tax id for Germany"), ("GB12345", "United Kingdom"), ("FR1", "France")],
 )
 def test_an_invalid_vat_id_is_refused_at_the_customer_with_the_reason(in_tenant_a, tax_id, message):
     with pytest.raises(ValidationError) as caught:

@@ -116,7 +116,7 @@ def _tax_status_check(values: dict[str, Any], customer: Customer | None, errors:
         return getattr(customer, name) if customer is not None else default
 
     if values.get("tax_id") and not errors.has("tax_id"):
-        problem = tax_id_problem(values["tax_id"], country=current("country"))
+        problem = tax_id_problem(values["tax_id"], country=current("country"), check_digits=False)
         if problem:
             errors.add("tax_id", problem)
     if current("tax_exempt", False) and not (current("tax_exempt_reason") or current("tax_exempt_certificate")):

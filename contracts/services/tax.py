@@ -70,9 +70,15 @@ def _stdnum_module(country: str):
     return None
 
 
-def tax_id_problem(tax_id: str, *, country: str) -> str:
-    """Why ``tax_id`` is not a valid tax id (by format and check digits), or "" when it is, or when no
-    format is known for the country. A VAT id's own prefix (DE…, FR…, EL…) wins over ``country``."""
+def tax_id_problem(tax_id: str, *, country: str, check_digits: bool = True) -> str:
+    """Why ``tax_id`` is not a valid tax id, or "" when it is, or when no format is known for the
+    country. A VAT id's own prefix (DE…, FR…, EL…) wins over ``country``.
+
+    Saving a customer or an entity checks the format only (``check_digits=False``): a number whose
+    check digits do not verify may be a typo or a registry's test number (DESIGN.md's own examples
+    are), so it is kept and flagged. Tax is decided on the full check: reverse charge needs a tax id
+    whose check digits verify."""
+    from stdnum.exceptions import InvalidChecksum
     from stdnum.exceptions import ValidationError as StdnumError
 
     raw = (tax_id or "").strip()
@@ -87,6 +93,11 @@ def tax_id_problem(tax_id: str, *, country: str) -> str:
         return ""
     try:
         module.validate(raw)
+    except InvalidChecksum as exc:
+        if not check_digits:
+            return ""
+        label = taxcore.country_name(cc.upper() if cc.upper() != "EL" else "GR")
+        return f"The check digits of “{raw}” do not verify for {label} ({str(exc).rstrip('.')}): until it is corrected, the customer is taxed as one without a VAT id."
     except StdnumError as exc:
         label = taxcore.country_name(cc.upper() if cc.upper() != "EL" else "GR")
         return f"“{raw}” is not a valid tax id for {label}: {str(exc).rstrip('.')}. Check it against the customer's invoice or registration."

@@ -72,7 +72,7 @@ def test_a_contract_names_its_entity_by_prefix(api):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({**ENTITY, "tax_id": "GB123456789"}, "tax_id"),
+        ({**ENTITY, "tax_id": "GB12345"}, "tax_id"),
         ({**ENTITY, "number_prefix": "bad prefix"}, "number_prefix"),
         ({**ENTITY, "legal_name": ""}, "legal_name"),
         ({**ENTITY, "colour": "blue"}, "colour"),
@@ -124,10 +124,34 @@ def test_a_customer_with_an_invalid_vat_id_is_refused_with_the_reason(api):
     response = post(
         api,
         "/api/v1/customers",
-        {"external_id": "cobalt", "legal_name": "Cobalt GmbH", "tax_id": "DE123456789", "address": {"country": "DE"}},
+        {"external_id": "cobalt", "legal_name": "Cobalt GmbH", "tax_id": "DE12345", "address": {"country": "DE"}},
     )
     assert response.status_code == 422
     assert "not a valid tax id for Germany" in response.json()["error"]["fields"]["tax_id"][0]
+
+
+def test_the_design_examples_are_accepted_though_their_check_digits_do_not_verify(api):
+    """DESIGN.md's customer and entity examples carry GB123456789: the format is right, the check
+    digits are not. Saving keeps it (a typo can be fixed later); tax treats it as no VAT id."""
+    customer = post(
+        api,
+        "/api/v1/customers",
+        {
+            "external_id": "acme-ltd",
+            "legal_name": "Acme Ltd",
+            "currency": "USD",
+            "billing_emails": ["ap@acme.example"],
+            "tax_id": "GB123456789",
+            "address": {"line1": "1 Main St", "city": "London", "postal_code": "EC1A 1AA", "country": "GB"},
+        },
+    )
+    assert customer.status_code == 201, customer.content
+    entity = post(
+        api,
+        "/api/v1/issuing-entities",
+        {**ENTITY, "number_prefix": "NWX", "legal_name": "Northwind X", "tax_id": "GB123456789"},
+    )
+    assert entity.status_code == 201, entity.content
 
 
 def test_a_customer_reads_back_its_tax_status(api):
