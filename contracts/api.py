@@ -157,6 +157,11 @@ class ContractIn(_Open):
     renewal_uplift_pct: Decimal_ = None
     renewal_window_days: Int_ = None
     auto_issue: Bool_ = None
+    billed_through: Date_ = Field(
+        None,
+        description="Onboarding cut-over: the last day the system this contract comes from billed; "
+        "periods ending on or before it are never billed by RevExOS",
+    )
     price_lines: list[PriceLineIn] | None = None
 
 
@@ -206,6 +211,7 @@ class ContractOut(Schema):
     renewal_uplift_pct: str
     renewal_window_days: int | None
     auto_issue: bool | None
+    billed_through: str | None
     current_version: VersionSummaryOut | None
     price_lines: list[dict[str, Any]]
 

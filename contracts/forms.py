@@ -267,6 +267,10 @@ class ContractForm(ServiceForm):
     renewal_term_months = _text("Renewal term (months)", inputmode="numeric")
     notice_period_days = _text("Notice period (days)", inputmode="numeric")
     renewal_uplift_pct = _text("Renewal uplift %", inputmode="decimal")
+    billed_through = _date(
+        "Billed elsewhere through",
+        "Moving from another billing system? The last day it billed: RevExOS bills only the periods after it.",
+    )
     signed_document = forms.FileField(
         label="Signed document", required=False, help_text="PDF, Word or image, up to 20 MB."
     )
@@ -290,6 +294,7 @@ class ContractForm(ServiceForm):
         "renewal_term_months",
         "notice_period_days",
         "renewal_uplift_pct",
+        "billed_through",
     )
     TERMS = ("currency", "payment_terms_days", "billing_anchor", "po_number", "po_required")
 

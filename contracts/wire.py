@@ -90,6 +90,7 @@ CONTRACT_FIELDS = (
     "renewal_uplift_pct",
     "renewal_window_days",
     "auto_issue",
+    "billed_through",
 )
 # Read-only keys of a contract as read; accepted (and ignored) when a read contract is posted back.
 CONTRACT_READ_ONLY = ("id", "current_version")
@@ -748,6 +749,8 @@ def contract_read(data: Any, errors: FieldErrors, *, partial: bool = False) -> C
         values["renewal_window_days"] = r.integer("renewal_window_days", minimum=1, maximum=730)
     if want("auto_issue"):
         values["auto_issue"] = r.boolean("auto_issue", default=None)
+    if want("billed_through"):
+        values["billed_through"] = r.date("billed_through")
     customer_ref = _ref(r, "customer", required=required)
     issuing_ref = _ref(r, "issuing_entity", required=False)
     owner = r.email("owner") if "owner" in data else ""
@@ -781,6 +784,15 @@ def contract_dates_check(values: Mapping[str, Any], errors: FieldErrors) -> None
         errors.add("end_date", f"The end date {end.isoformat()} is before the start date {start.isoformat()}.")
     if values.get("auto_renew") and not end:
         errors.add("end_date", "An auto-renewing contract needs an end date to renew from.")
+    through = values.get("billed_through")
+    if through and start and through < start:
+        errors.add(
+            "billed_through",
+            f"{through.isoformat()} is before the contract starts ({start.isoformat()}); leave it empty when the "
+            "old system billed nothing.",
+        )
+    elif through and end and through > end:
+        errors.add("billed_through", f"{through.isoformat()} is after the contract ends ({end.isoformat()}).")
 
 
 # ----------------------------------------------------------------------------- writing the wire form
@@ -899,6 +911,7 @@ def contract_to_wire(contract, version) -> dict[str, Any]:
         "renewal_uplift_pct": decimal_out(contract.renewal_uplift_pct),
         "renewal_window_days": contract.renewal_window_days,
         "auto_issue": contract.auto_issue,
+        "billed_through": _date_out(contract.billed_through),
         "current_version": version_summary_to_wire(version) if version is not None else None,
         "price_lines": terms["price_lines"],
     }

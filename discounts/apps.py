@@ -17,3 +17,11 @@ class DiscountsConfig(AppConfig):
             return exceptions_lifecycle_run(as_of=as_of, actor_label=f"cycle as of {as_of:%d %b %Y}")
 
         cycle_step_register("discounts", order=45, run=run)
+
+        # A contract's discount as columns of the contracts CSV import.
+        from contracts.services.imports import ImportExtension, import_columns_register
+        from discounts.services.imports import COLUMNS, discount_from_import
+
+        import_columns_register(
+            ImportExtension(name="discounts", header_columns=COLUMNS, after_create=discount_from_import)
+        )

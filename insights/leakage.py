@@ -52,7 +52,7 @@ from billing.models import (
 )
 from insights.models import LeakageRule
 from revexos.money import quantize
-from revexos.pricing import price_recurring, price_usage
+from revexos.pricing import Period, price_recurring, price_usage
 from revexos.schedule import LinePeriod, line_periods, period_label
 
 ZERO = Decimal(0)
@@ -251,6 +251,13 @@ class ScanContext:
             entered = due
         return max(due, entered) + BILLING_GRACE <= self.as_of
 
+    def cut_over(self, contract_id: int, day: date) -> bool:
+        """True when ``day`` is on or before the contract's ``billed_through``: the system it came
+        from billed it, so it is not a leak here (billing never bills it either)."""
+        contract = self._contracts.get(contract_id)
+        through = getattr(contract, "billed_through", None)
+        return through is not None and day <= through
+
     def versions(self, contract_id: int) -> list:
         return self._versions.get(contract_id, [])
 
@@ -384,6 +391,8 @@ def rule_l1(ctx: ScanContext) -> list[Candidate]:
     for r in rows:
         versions = ctx.versions(r["contract_id"])
         day = ctx.local_date(r["delivered_at"])
+        if ctx.cut_over(r["contract_id"], day):
+            continue
         version = _version_on(versions, day)
         line = _line(version, r["line_ref"])
         if line is None or line.kind != "milestone":
@@ -455,6 +464,8 @@ def rule_l2(ctx: ScanContext) -> list[Candidate]:
     periods = _Periods(ctx)
     buckets: dict[tuple, list[dict]] = defaultdict(list)
     for r in days:
+        if ctx.cut_over(r["contract_id"], r["work_date"]):
+            continue
         lp = periods.containing(r["contract_id"], r["line_ref"], "time_and_materials", r["work_date"])
         if lp is None or not ctx.billing_had_its_chance(r["contract_id"], lp.period.end + timedelta(days=1)):
             continue
@@ -693,6 +704,8 @@ def _usage_unbilled(ctx: ScanContext) -> dict[tuple, _UsageBucket]:
     periods = _Periods(ctx)
     buckets: dict[tuple, _UsageBucket] = {}
     for r in days:
+        if ctx.cut_over(r["contract_id"], r["day"]):
+            continue
         versions = ctx.versions(r["contract_id"])
         version = _version_on(versions, r["day"])
         if version is None:
@@ -856,7 +869,11 @@ def rule_l9(ctx: ScanContext, l3: list[Candidate] | None = None) -> list[Candida
             for lp in periods.of(contract_id, ref, "usage"):
                 line, period, currency = lp.line, lp.period, lp.version.currency
                 closed = period.end + timedelta(days=1)
-                if not line.minimum_commitment or not ctx.billing_had_its_chance(contract_id, closed):
+                if (
+                    not line.minimum_commitment
+                    or not ctx.billing_had_its_chance(contract_id, closed)
+                    or ctx.cut_over(contract_id, period.end)
+                ):
                     continue
                 minimum = quantize(line.minimum_commitment, currency)
                 usage_amount = billed.get((contract_id, ref, period.start, InvoiceLineKind.USAGE), (ZERO, ZERO))[1]
@@ -1465,11 +1482,18 @@ def rule_l10(ctx: ScanContext) -> list[Candidate]:
             for lp in periods.of(contract_id, ref, "recurring"):
                 line, period = lp.line, lp.period
                 due_on = period.start if line.timing == "advance" else period.end + timedelta(days=1)
-                if not ctx.billing_had_its_chance(contract_id, due_on) or (contract_id, ref, period.start) in billed:
+                if (
+                    not ctx.billing_had_its_chance(contract_id, due_on)
+                    or (contract_id, ref, period.start) in billed
+                    or ctx.cut_over(contract_id, period.end)
+                ):
                     continue
                 currency = lp.version.currency
                 rate = ctx.rate(contract_id, ref, on=period.start, default=line.amount)
-                amount = price_recurring(amount=rate, period=period, full_period=lp.full, currency=currency)
+                billed_part = period  # a period straddling the cut-over owes only the days after it
+                if ctx.cut_over(contract_id, period.start):
+                    billed_part = Period(ctx.contract(contract_id).billed_through + timedelta(days=1), period.end)
+                amount = price_recurring(amount=rate, period=billed_part, full_period=lp.full, currency=currency)
                 key = f"recurring:{contract_id}:{ref}:{period.start}"
                 found.append(
                     Candidate(
@@ -1484,7 +1508,8 @@ def rule_l10(ctx: ScanContext) -> list[Candidate]:
                         period_end=period.end,
                         basis=(
                             "Recurring amount"
-                            + (f" prorated {period.days}/{lp.full.days} days" if period != lp.full else "")
+                            + (f" prorated {billed_part.days}/{lp.full.days} days" if billed_part != lp.full else "")
+                            + (" (the days before the cut-over were billed elsewhere)" if billed_part != period else "")
                             + (" at the price override in force" if rate != line.amount else "")
                         ),
                         rows=[

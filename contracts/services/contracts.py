@@ -417,7 +417,10 @@ def contract_update(*, contract: Contract, data: Mapping[str, Any], user=None, s
                 errors.add("number", f"A contract numbered {values['number']} already exists.")
             if values.get("status") == ContractStatus.DRAFT and not was_draft:
                 errors.add("status", "A signed contract cannot go back to draft.")
-            merged = {k: values.get(k, getattr(contract, k)) for k in ("start_date", "end_date", "auto_renew")}
+            merged = {
+                k: values.get(k, getattr(contract, k))
+                for k in ("start_date", "end_date", "auto_renew", "billed_through")
+            }
             contract_dates_check(merged, errors)
             new_start = values.get("start_date")
             if new_start and new_start != contract.start_date:

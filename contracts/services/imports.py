@@ -14,6 +14,17 @@ contracts.csv — one row per price line; rows with the same ``number`` form one
     ``up_to:price:flat; …; :price:flat`` (empty up_to = unbounded last tier; price is the unit
     amount, or the rate % for graduated_percentage). Export writes the terms in force today.
 
+    Amendments: rows with an ``effective_from`` later than the contract's start list the complete
+    price lines (and terms) of a later version, as an amendment taking effect that day; rows
+    without it are the first version. Terms columns (currency, payment_terms_days, po_number,
+    po_required, billing_anchor) may differ between versions, not within one.
+
+Columns other apps add (``import_columns_register``): ``delivered_on`` on a milestone's row marks it
+delivered that day, and ``discount_*`` grants a contract discount (billing and discounts register
+them, so this module never imports upward). After the contracts are written, each registered
+``after_create`` runs for each contract with its rows; an error it raises is reported on the row
+and column it names, and the whole import is rolled back.
+
 Each row is checked by the same services the API and the forms use (contracts.wire), so a row
 fails with the same message a form would show. The commit re-checks everything inside one
 transaction and writes nothing unless every row is good.
@@ -24,7 +35,9 @@ from __future__ import annotations
 import csv
 import io
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -77,6 +90,7 @@ CONTRACT_HEADER_COLUMNS = [
     "renewal_term_months",
     "notice_period_days",
     "renewal_uplift_pct",
+    "billed_through",
 ]
 LINE_COLUMNS = [
     "line_kind",
@@ -108,8 +122,47 @@ LINE_COLUMNS = [
     "minimum_commitment",
     "threshold_amount",
 ]
-CONTRACT_COLUMNS = CONTRACT_HEADER_COLUMNS + LINE_COLUMNS
+# Terms of one version: may differ between the rows of different versions (``effective_from``).
+VERSION_COLUMNS = ("currency", "payment_terms_days", "po_number", "po_required", "billing_anchor")
+CONTRACT_COLUMNS = CONTRACT_HEADER_COLUMNS + LINE_COLUMNS + ["effective_from"]
 COLUMNS = {"customers": CUSTOMER_COLUMNS, "contracts": CONTRACT_COLUMNS}
+
+
+@dataclass(frozen=True)
+class ImportExtension:
+    """Columns another app reads from contracts.csv, and what it does with them once the contract exists.
+
+    ``after_create(*, contract, header, rows, user)`` gets the contract-level values of its
+    ``header_columns`` (first non-empty per contract) and every ``(line, row)`` of the contract; it
+    raises ``RowError`` to report a problem on a line and column.
+    """
+
+    name: str
+    header_columns: tuple[str, ...] = ()
+    line_columns: tuple[str, ...] = ()
+    after_create: Callable[..., None] | None = None
+
+
+class RowError(Exception):
+    def __init__(self, line: int, column: str, message: str) -> None:
+        super().__init__(message)
+        self.line, self.column, self.message = line, column, message
+
+
+_EXTENSIONS: dict[str, ImportExtension] = {}
+
+
+def import_columns_register(extension: ImportExtension) -> None:
+    _EXTENSIONS[extension.name] = extension
+    for column in (*extension.header_columns, *extension.line_columns):
+        if column not in CONTRACT_COLUMNS:
+            CONTRACT_COLUMNS.append(column)
+    for column in extension.header_columns:
+        if column not in _EXTRA_HEADER_COLUMNS:
+            _EXTRA_HEADER_COLUMNS.append(column)
+
+
+_EXTRA_HEADER_COLUMNS: list[str] = []
 REQUIRED_COLUMNS = {"customers": ["external_id", "legal_name"], "contracts": ["number", "customer", "line_kind"]}
 _ADDRESS = {
     "address_line1": "line1",
@@ -196,6 +249,8 @@ class ImportPreview:
     what: str
     rows: list[RowReport] = field(default_factory=list)
     file_errors: list[str] = field(default_factory=list)
+    # contract number → what the first billing run would bill (contracts only; see import_first_run_register)
+    first_run: dict[str, Any] = field(default_factory=dict)
 
     @property
     def bad_rows(self) -> list[RowReport]:
@@ -204,6 +259,15 @@ class ImportPreview:
     @property
     def ok(self) -> bool:
         return not self.file_errors and not self.bad_rows and bool(self.rows)
+
+    @property
+    def first_run_rows(self) -> list[tuple[str, Any]]:
+        return sorted(self.first_run.items())
+
+    @property
+    def catch_up_count(self) -> int:
+        """Contracts whose first run would bill periods that ended before this month."""
+        return sum(1 for run in self.first_run.values() if run.get("catch_up"))
 
     @property
     def creates(self) -> int:
@@ -271,6 +335,11 @@ def _read(text: str, what: str) -> tuple[list[tuple[int, dict[str, str]]], list[
     if not rows and not problems:
         problems.append("The file has a header but no rows.")
     return rows, problems
+
+
+def import_file_problems(*, text: str, what: str) -> list[str]:
+    """Problems with a customers/contracts CSV as a whole (columns, size, CSV syntax), without its rows."""
+    return _read(text, what)[1]
 
 
 def _messages(exc: ValidationError, name_of=lambda k: k) -> list[str]:
@@ -430,15 +499,37 @@ def _line_wire(row: dict[str, str]) -> dict[str, Any]:
 
 
 @dataclass
+class _Version:
+    effective_from: str  # "" = the first version
+    lines: list[int] = field(default_factory=list)
+    terms: dict[str, str] = field(default_factory=dict)
+    wire_lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class _ContractGroup:
     number: str
     lines: list[int] = field(default_factory=list)
     header: dict[str, str] = field(default_factory=dict)
     errors: dict[int, list[str]] = field(default_factory=dict)
-    wire_lines: list[dict[str, Any]] = field(default_factory=list)
+    versions: OrderedDict[str, _Version] = field(default_factory=OrderedDict)
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
     def add_error(self, line: int, message: str) -> None:
         self.errors.setdefault(line, []).append(message)
+
+    @property
+    def first(self) -> _Version:
+        return self.versions.get("") or next(iter(self.versions.values()))
+
+    @property
+    def amendments(self) -> list[_Version]:
+        return [v for key, v in self.versions.items() if key != "" and v is not self.first]
+
+    # The first version's rows, as the single-version code paths know them.
+    @property
+    def wire_lines(self) -> list[dict[str, Any]]:
+        return self.first.wire_lines
 
 
 def _contract_groups(rows: list[tuple[int, dict[str, str]]]) -> tuple[list[_ContractGroup], list[RowReport]]:
@@ -454,30 +545,54 @@ def _contract_groups(rows: list[tuple[int, dict[str, str]]]) -> tuple[list[_Cont
             continue
         group = groups.setdefault(number, _ContractGroup(number=number))
         group.lines.append(line)
-        for column in CONTRACT_HEADER_COLUMNS:
+        group.rows.append((line, row))
+        effective = row.get("effective_from", "")
+        if effective and effective == (row.get("start_date") or group.header.get("start_date", "")):
+            effective = ""  # the first version, written out
+        version = group.versions.setdefault(effective, _Version(effective_from=effective))
+        version.lines.append(line)
+        for column in CONTRACT_HEADER_COLUMNS + _EXTRA_HEADER_COLUMNS:
             value = row.get(column, "")
             if value == "":
                 continue
-            if column not in group.header:
-                group.header[column] = value
-            elif group.header[column] != value:
+            target = version.terms if column in VERSION_COLUMNS else group.header
+            if column not in target:
+                target[column] = value
+            elif target[column] != value:
+                scope = f"version from {effective}" if effective and column in VERSION_COLUMNS else number
                 group.add_error(
-                    line, f"{column}: “{value}” differs from “{group.header[column]}” on an earlier row of {number}."
+                    line, f"{column}: “{value}” differs from “{target[column]}” on an earlier row of {scope}."
                 )
         if row.get("line_kind", "") or row.get("line_description", ""):
-            group.wire_lines.append(_line_wire(row))
+            version.wire_lines.append(_line_wire(row))
         else:
-            group.wire_lines.append({"__line__": line})
+            version.wire_lines.append({"__line__": line})
+    for group in groups.values():
+        # A later version that leaves a terms column blank keeps the previous version's value.
+        previous: dict[str, str] = {}
+        for version in group.versions.values():
+            for column in VERSION_COLUMNS:
+                if column not in version.terms and column in previous:
+                    version.terms[column] = previous[column]
+            previous = version.terms
     return list(groups.values()), loose
 
 
 def _contract_wire(group: _ContractGroup) -> dict[str, Any]:
     h = group.header
     data: dict[str, Any] = {k: h[k] for k in CONTRACT_HEADER_COLUMNS if k in h and k != "owner_email"}
+    data.update(group.first.terms)
     if "owner_email" in h:
         data["owner"] = h["owner_email"]
     data["number"] = group.number
-    data["price_lines"] = [w for w in group.wire_lines if "__line__" not in w]
+    data["price_lines"] = [w for w in group.first.wire_lines if "__line__" not in w]
+    return data
+
+
+def _amendment_wire(version: _Version) -> dict[str, Any]:
+    data: dict[str, Any] = dict(version.terms)
+    data["price_lines"] = [w for w in version.wire_lines if "__line__" not in w]
+    data["reason"] = "CSV import"
     return data
 
 
@@ -487,8 +602,9 @@ def _line_column(name: str) -> str:
     return _WIRE_TO_COLUMN.get(field_name, field_name)
 
 
-def _contract_errors(group: _ContractGroup, exc: ValidationError) -> None:
-    line_numbers = [ln for ln, w in zip(group.lines, group.wire_lines, strict=False) if "__line__" not in w]
+def _contract_errors(group: _ContractGroup, exc: ValidationError, version: _Version | None = None) -> None:
+    version = version or group.first
+    line_numbers = [ln for ln, w in zip(version.lines, version.wire_lines, strict=False) if "__line__" not in w]
     for name, messages in exc.message_dict.items():
         parts = name.split(".")
         if parts[0] == "price_lines" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(line_numbers):
@@ -499,10 +615,13 @@ def _contract_errors(group: _ContractGroup, exc: ValidationError) -> None:
         else:
             column = _WIRE_TO_COLUMN.get(parts[0], parts[0])
             for message in messages:
-                group.add_error(group.lines[0], message if column == "non_field_errors" else f"{column}: {message}")
+                group.add_error(version.lines[0], message if column == "non_field_errors" else f"{column}: {message}")
 
 
-def contracts_import_preview(*, text: str) -> ImportPreview:
+def contracts_import_preview(*, text: str, dry_run: bool = True) -> ImportPreview:
+    """Every row checked; when they all pass and ``dry_run``, the contracts are also written (with their
+    amendments and what other apps' columns do) inside a savepoint that is rolled back, so what only
+    the write can find (an amendment's dates, a discount's window) is reported before anything commits."""
     preview = ImportPreview(what="contracts")
     rows, preview.file_errors = _read(text, "contracts")
     if preview.file_errors:
@@ -510,9 +629,20 @@ def contracts_import_preview(*, text: str) -> ImportPreview:
     groups, loose = _contract_groups(rows)
     existing = set(Contract.objects.filter(number__in=[g.number for g in groups]).values_list("number", flat=True))
     for group in groups:
-        for line, w in zip(group.lines, group.wire_lines, strict=False):
-            if "__line__" in w and len(group.lines) == 1:
+        for line, w in zip(group.first.lines, group.first.wire_lines, strict=False):
+            if "__line__" in w and len(group.first.lines) == 1:
                 group.add_error(line, "line_kind: The contract has no price line; give line_kind and line_description.")
+        if "" not in group.versions:
+            first = next(iter(group.versions.values()))
+            group.add_error(
+                first.lines[0],
+                f"effective_from: The first rows of {group.number} must be its first version (leave effective_from empty or give the start date).",
+            )
+        for version in group.amendments:
+            if not _iso_date(version.effective_from):
+                group.add_error(
+                    version.lines[0], f"effective_from: “{version.effective_from}” is not a date; use YYYY-MM-DD."
+                )
         if group.number in existing:
             group.add_error(
                 group.lines[0],
@@ -523,6 +653,21 @@ def contracts_import_preview(*, text: str) -> ImportPreview:
                 contract_validate(data=_contract_wire(group))
             except ValidationError as exc:
                 _contract_errors(group, exc)
+    if dry_run and not any(g.errors for g in groups) and not loose:
+        with transaction.atomic():
+            try:
+                _contracts_write(groups, user=None)
+                preview.first_run = _first_run(groups)
+            except _WriteFailed:
+                pass  # the rows that failed carry their errors
+            transaction.set_rollback(True)
+    _preview_rows(preview, groups, loose)
+    return preview
+
+
+def _preview_rows(preview: ImportPreview, groups: list[_ContractGroup], loose: list[RowReport]) -> None:
+    preview.rows = []
+    for group in groups:
         for line in group.lines:
             errors = group.errors.get(line, [])
             action = "error" if errors else "create"
@@ -534,24 +679,100 @@ def contracts_import_preview(*, text: str) -> ImportPreview:
     for report in preview.rows:
         if report.key in bad_numbers and not report.errors:
             report.action = "blocked"
-    return preview
+
+
+def _iso_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _contracts_write(groups: list[_ContractGroup], *, user) -> list[Contract]:
+    """Create every contract with its amendments and registered extras; on the first failure the
+    errors land on their rows and ImportRejected-worthy state is left in ``group.errors``."""
+    from contracts.services.contracts import contract_amend
+
+    created = []
+    failed = False
+    for group in groups:
+        sid = transaction.savepoint_create()
+        try:
+            contract = contract_create(data=_contract_wire(group), user=user, note="CSV import")
+            for version in group.amendments:
+                try:
+                    contract_amend(
+                        contract=contract,
+                        effective_from=version.effective_from,
+                        changes=_amendment_wire(version),
+                        user=user,
+                    )
+                except ValidationError as exc:
+                    _contract_errors(group, exc, version)
+                    raise
+            for extension in _EXTENSIONS.values():
+                if extension.after_create is None:
+                    continue
+                header = {c: group.header[c] for c in extension.header_columns if c in group.header}
+                if not header and not any(row.get(c) for _, row in group.rows for c in extension.line_columns):
+                    continue
+                try:
+                    extension.after_create(contract=contract, header=header, rows=group.rows, user=user)
+                except RowError as exc:
+                    group.add_error(exc.line, f"{exc.column}: {exc.message}")
+                    raise ValidationError(exc.message) from exc
+        except ValidationError as exc:
+            transaction.savepoint_rollback(sid)
+            if not group.errors:
+                _contract_errors(group, exc)
+            failed = True
+            continue
+        transaction.savepoint_commit(sid)
+        created.append(contract)
+    if failed:
+        raise _WriteFailed()
+    return created
+
+
+class _WriteFailed(Exception):
+    pass
+
+
+# Other apps say what the first billing run would bill for freshly imported contracts (billing
+# registers the engine's shadow run): ``fn(*, contract_ids) -> {contract_id: summary}``.
+_FIRST_RUN: list[Callable[..., dict]] = []
+
+
+def import_first_run_register(fn: Callable[..., dict]) -> None:
+    if fn not in _FIRST_RUN:
+        _FIRST_RUN.append(fn)
+
+
+def _first_run(groups: list[_ContractGroup]) -> dict[str, Any]:
+    if not _FIRST_RUN:
+        return {}
+    ids = dict(Contract.objects.filter(number__in=[g.number for g in groups]).values_list("pk", "number"))
+    summary: dict[str, Any] = {}
+    for fn in _FIRST_RUN:
+        for contract_id, value in fn(contract_ids=list(ids)).items():
+            summary[ids[contract_id]] = value
+    return summary
 
 
 def contracts_import_commit(*, text: str, user=None) -> ImportResult:
     with transaction.atomic():
-        preview = contracts_import_preview(text=text)
+        preview = contracts_import_preview(text=text, dry_run=False)
         if not preview.ok:
             raise ImportRejected(preview)
         rows, _ = _read(text, "contracts")
-        groups, _ = _contract_groups(rows)
-        for group in groups:
-            try:
-                contract_create(data=_contract_wire(group), user=user, note="CSV import")
-            except ValidationError as exc:  # changed since the preview, e.g. a number taken meanwhile
-                _contract_errors(group, exc)
-                preview.rows = [RowReport(line, group.number, "error", errs) for line, errs in group.errors.items()]
-                transaction.set_rollback(True)
-                raise ImportRejected(preview) from exc
+        groups, loose = _contract_groups(rows)
+        try:
+            _contracts_write(groups, user=user)
+        except _WriteFailed:
+            # Changed since the preview (a number taken meanwhile), or only the write could tell.
+            _preview_rows(preview, groups, loose)
+            transaction.set_rollback(True)
+            raise ImportRejected(preview) from None
     return ImportResult("contracts", len(groups), 0)
 
 
@@ -581,6 +802,7 @@ def contracts_export_csv(*, contracts) -> str:
             "renewal_term_months": contract.renewal_term_months,
             "notice_period_days": contract.notice_period_days,
             "renewal_uplift_pct": format(contract.renewal_uplift_pct, "f"),
+            "billed_through": contract.billed_through.isoformat() if contract.billed_through else "",
         }
         lines = list(version.price_lines.all()) if version else []
         if not lines:
