@@ -581,3 +581,11 @@ class InvoiceDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice} → {', '.join(self.recipients)} ({self.status})"
+
+
+# Invoices billed by another system before RevExOS (onboarding history); their own module.
+from billing.models_history import (  # noqa: E402, F401
+    ExternalInvoice,
+    ExternalInvoiceLine,
+    HistoryImport,
+)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import views
+from billing import views, views_history
 
 app_name = "billing"
 
@@ -19,4 +19,5 @@ urlpatterns = [
     path("review-tasks/<id:task_id>/assign/", views.review_task_assign_view, name="review_task_assign"),
     path("review-tasks/<id:task_id>/resolve/", views.review_task_resolve_view, name="review_task_resolve"),
     path("outbox/", views.outbox, name="outbox"),
+    path("history/", views_history.history_import, name="history_import"),
 ]

@@ -263,6 +263,13 @@ def portfolio_load(*, today: date, contracts: QuerySet | None = None, with_valua
         b = portfolio.billed.setdefault(r["contract_id"], Billed(billed={}, discounts={}))
         b.billed[r["currency"]] = r["total"] - r["credited"]
         b.discounts[r["currency"]] = r["discounts"]
+    # What the previous system billed before the cut-over (imported invoice history) is billed too.
+    from billing.services.history import external_billed_by_contract
+
+    for contract_id, amounts in external_billed_by_contract(contracts=scope).items():
+        b = portfolio.billed.setdefault(contract_id, Billed(billed={}, discounts={}))
+        for currency, amount in amounts.items():
+            b.billed[currency] = b.billed.get(currency, Decimal(0)) + amount
     for r in RateCardEntry.objects.filter(price_line__version__contract__in=scope).values(
         "price_line__version__contract_id",
         "price_line__line_ref",

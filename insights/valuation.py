@@ -14,7 +14,8 @@ Per contract and currency, as of a day:
 * **value** — committed + the time and usage delivered beyond it (variable money is part of the
   contract's value once it is delivered).
 * **unearned** — value − recognized, never below zero: committed money not yet earned.
-* **billed** — issued invoice totals (issued, sent, paid; drafts and void excluded), less credit notes.
+* **billed** — issued invoice totals (issued, sent, paid; drafts and void excluded), less credit notes,
+  plus what the previous system billed before the cut-over (the imported invoice history).
 * **deferred** — billed − recognized, never below zero: invoiced ahead of the service (shown apart
   from the backlog, which is value − recognized whether billed or not).
 * **unbilled receivable** — recognized − billed − discounts granted on those invoices, never below

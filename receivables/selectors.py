@@ -23,6 +23,7 @@ from django.db.models import (
 from django.db.models.functions import TruncMonth
 
 from billing.models import CreditNote, Invoice
+from billing.services.history import external_credit_sales, external_open_at, external_paid_in
 from receivables import figures
 from receivables.models import Payment, Refund
 from revexos.money import quantize
@@ -185,6 +186,9 @@ def _credit_sales(*, start: date, end: date) -> dict[str, Decimal]:
         .order_by()
     ):
         sales[r["currency"]] -= r["s"] or ZERO
+    # Invoices the previous system sent before the cut-over (imported history) were credit sales too.
+    for currency, amount in external_credit_sales(start=start, end=end).items():
+        sales[currency] += amount
     return dict(sales)
 
 
@@ -195,6 +199,8 @@ def _paid_in(*, start: date, end: date) -> dict[str, list[figures.Paid]]:
         .values_list("currency", "amount_paid", "issue_date", "due_date", "paid_on")
         .order_by()
     ):
+        result[currency].append(figures.Paid(amount=amount, issue_date=issue, due_date=due, paid_on=paid))
+    for currency, amount, issue, due, paid in external_paid_in(start=start, end=end):
         result[currency].append(figures.Paid(amount=amount, issue_date=issue, due_date=due, paid_on=paid))
     return result
 
@@ -213,13 +219,17 @@ class DsoMonth:
 
 def dso_series(*, as_of: date, months: int) -> list[DsoMonth]:
     """DSO per calendar month and currency for the ``months`` months ending with ``as_of``'s month,
-    plus the trailing three-month DSO at each month's end. The open month counts up to ``as_of``."""
+    plus the trailing three-month DSO at each month's end. The open month counts up to ``as_of``.
+    Invoices imported from the previous system count as credit sales and receivables too
+    (``billing.services.history.external_open_at`` says when one without a paid date is open)."""
     periods = figures.months_back(as_of=as_of, count=months + 2)
     ar: dict[int, dict[str, Decimal]] = {}
     sales: dict[int, dict[str, Decimal]] = {}
     for index, (start, end) in enumerate(periods):
         if index >= 2:
             ar[index] = {row.currency: row.total for row in ar_aging(as_of=end).currencies}
+            for currency, amount in external_open_at(as_of=end).items():  # the imported history's AR
+                ar[index][currency] = ar[index].get(currency, ZERO) + amount
         sales[index] = _credit_sales(start=start, end=end)
     result = []
     for index in range(2, len(periods)):
