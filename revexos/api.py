@@ -254,6 +254,7 @@ api.add_router("", leakage_router)
 from integrations.api import router as integrations_router  # noqa: E402
 
 api.add_router("", integrations_router)
+
 from receivables.api import router as receivables_router  # noqa: E402
 
 api.add_router("", receivables_router)
@@ -265,3 +266,7 @@ api.add_router("", webhooks_router)
 from integrations.api_exports import router as exports_router  # noqa: E402
 
 api.add_router("", exports_router)
+
+from audits.api import router as audits_router  # noqa: E402
+
+api.add_router("", audits_router)

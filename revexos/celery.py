@@ -62,6 +62,7 @@ app.autodiscover_tasks(
         "insights",
         "integrations",
         "receivables",
+        "audits",
     ]
 )
 

@@ -18,6 +18,7 @@ NAVIGATION = [
     ("Revenue at risk", "insights:at_risk", "insights.view"),
     ("Leakage", "leakage:list", "insights.view"),
     ("Time imports", "integrations:time_import", "time_imports.manage"),
+    ("Revenue audits", "audits:list", "audits.view"),
 ]
 ADMIN_NAVIGATION = [
     ("Workspace", "workspace_settings", "settings.manage"),

@@ -33,4 +33,5 @@ urlpatterns = [
     path("webhooks/", include("integrations.webhooks")),
     path("collections/", include("receivables.urls")),
     path("settings/webhooks/", include("revexos.webhooks.urls")),
+    path("audits/", include("audits.urls")),
 ]

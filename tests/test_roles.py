@@ -25,6 +25,9 @@ PUBLIC_VIEWS = {
     "pay:confirm",
     "pay:status",
     "pay:stripe_webhook",
+    # An audit report behind an expiring share link (the token is the permission).
+    "audits:shared",
+    "audits:shared_pdf",
 }
 # Mounted sub-applications with their own access control.
 SKIP_PREFIXES = ("admin/", "api/v1/", "webhooks/")  # webhooks: signed by their source
@@ -49,6 +52,8 @@ PAGES = [
     ("contracts:tax_rate_list", {}, "tax_rates.manage"),
     ("webhooks:endpoint_list", {}, "webhooks.manage"),
     ("integrations:exports", {}, "exports.manage"),
+    ("audits:list", {}, "audits.view"),
+    ("audits:new", {}, "audits.run"),
 ]
 
 

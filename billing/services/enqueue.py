@@ -36,6 +36,14 @@ def task_send(task_name: str, *, kwargs: dict, schema: str) -> None:
         logger.warning("could not enqueue %s for %s; the sweep will pick it up", task_name, schema, exc_info=True)
 
 
+def _in_sandbox() -> bool:
+    """An audit sandbox holds a prospect's data for comparison only: nothing in it is ever billed,
+    sent or scanned in the background, so no task is enqueued from it."""
+    return getattr(getattr(connection, "tenant", None), "sandbox_of_id", None) is not None
+
+
 def task_enqueue_on_commit(task_name: str, **kwargs) -> None:
+    if _in_sandbox():
+        return
     schema = connection.schema_name
     transaction.on_commit(lambda: task_send(task_name, kwargs=kwargs, schema=schema))

@@ -33,6 +33,9 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "leakage.manage": frozenset({A, F}),
     # Hours from time-tracker exports.
     "time_imports.manage": frozenset({A, F}),
+    # The Q2C audit of a prospect's exports: its data is confidential, so viewers do not see audits.
+    "audits.view": frozenset({A, F, M}),
+    "audits.run": frozenset({A, F, M}),
     # Administration.
     "integrations.manage": frozenset({A}),
     "users.manage": frozenset({A}),

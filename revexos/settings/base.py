@@ -58,6 +58,7 @@ TENANT_APPS = [
     "integrations",
     "receivables",
     "revexos.webhooks",
+    "audits",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -228,6 +229,11 @@ API_MAX_JSON_DEPTH = 32
 
 # How long the finance home keeps its forecast and contract-value figures (0 = always recompute).
 INSIGHTS_HOME_CACHE_SECONDS = int(env_str("INSIGHTS_HOME_CACHE_SECONDS", "600"))
+
+# The Q2C audit: how long a prospect's sandbox, uploads and findings are kept, upload limits.
+AUDIT_RETENTION_DAYS = int(env_str("AUDIT_RETENTION_DAYS", "30"))
+AUDIT_MAX_FILE_BYTES = int(env_str("AUDIT_MAX_FILE_BYTES", str(10 * 1024 * 1024)))
+AUDIT_SHARE_LINK_DAYS = int(env_str("AUDIT_SHARE_LINK_DAYS", "14"))
 
 STRIPE_API_KEY = env_str("STRIPE_API_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")

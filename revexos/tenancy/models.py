@@ -36,6 +36,10 @@ class Tenant(TenantMixin):
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour such as #2f5bd3.")],
         help_text="The colour of the invoice's rule, title and amount-due band.",
     )
+    # An audit sandbox: a schema holding a prospect's imported exports, owned by a live tenant, with no
+    # domain and no users. Beat never fans out to it; it is dropped once ``purge_after`` has passed.
+    sandbox_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="sandboxes")
+    purge_after = models.DateTimeField(null=True, blank=True)
 
     auto_create_schema = True
 
@@ -44,6 +48,10 @@ class Tenant(TenantMixin):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.slug})"
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox_of_id is not None
 
 
 class Domain(DomainMixin):

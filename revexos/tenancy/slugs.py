@@ -62,7 +62,8 @@ def slug_problems(slug: str) -> list[str]:
         problems.append(
             "Use lowercase letters, digits and single hyphens; start with a letter and end with a letter or digit."
         )
-    if slug in RESERVED or slug.startswith(("pg-", "pg_")):
+    # "sbx-" names audit sandboxes (revexos.tenancy.services.provisioning.SANDBOX_PREFIX).
+    if slug in RESERVED or slug.startswith(("pg-", "pg_", "sbx-")):
         problems.append(f"“{slug}” is reserved; choose another name.")
     return problems
 

@@ -20,7 +20,9 @@ def dispatch_to_tenants(task_name: str, *args) -> dict[str, str]:
     from revexos.tenancy.models import Tenant
 
     task = app.tasks[task_name]
-    schemas = list(Tenant.objects.exclude(schema_name="public").values_list("schema_name", flat=True))
+    # Audit sandboxes are not customers: their imported contracts are never billed, mailed or scanned.
+    live = Tenant.objects.exclude(schema_name="public").filter(sandbox_of__isnull=True)
+    schemas = list(live.values_list("schema_name", flat=True))
     return {schema: task.apply_async(args=args, headers={"_schema_name": schema}).id for schema in schemas}
 
 

@@ -87,3 +87,49 @@ def tenant_provision(
             key = api_key_create(name="Provisioning key", created_by=admin).secret if with_api_key else None
     connection.set_schema_to_public()
     return ProvisionedTenant(tenant=tenant, domain=domain, admin_email=admin_email, api_key=key)
+
+
+# --------------------------------------------------------------------------- audit sandboxes
+
+SANDBOX_PREFIX = "sbx-"  # reserved: no sign-up slug may start with it (slugs.py)
+
+
+def tenant_sandbox_create(*, owner: Tenant, label: str, purge_after) -> Tenant:
+    """A schema-only tenant for one audit: no domain (no request can reach it), no users, billing
+    review-first, owned by ``owner`` and dropped after ``purge_after`` (``tenant_sandboxes_purge``)."""
+    import uuid
+
+    slug = f"{SANDBOX_PREFIX}{uuid.uuid4().hex[:16]}"
+    tenant = Tenant(
+        schema_name=schema_name_for(slug),
+        slug=slug,
+        name=label[:200] or slug,
+        time_zone=owner.time_zone,
+        auto_issue_invoices=False,
+        renewal_window_days=owner.renewal_window_days,
+        sandbox_of=owner,
+        purge_after=purge_after,
+    )
+    with schema_context("public"):
+        tenant.save(verbosity=0)
+    return tenant
+
+
+def tenant_sandbox_drop(*, schema_name: str) -> bool:
+    """Drop a sandbox's schema and row; False when it was already gone. Never touches a live tenant."""
+    with schema_context("public"):
+        tenant = Tenant.objects.filter(schema_name=schema_name, sandbox_of__isnull=False).first()
+        if tenant is None:
+            return False
+        with transaction.atomic():
+            tenant.delete(force_drop=True)
+        return True
+
+
+def tenant_sandboxes_purge(*, now) -> list[str]:
+    """Drop every sandbox whose retention has passed (the safety net behind each audit's own purge)."""
+    with schema_context("public"):
+        due = list(
+            Tenant.objects.filter(sandbox_of__isnull=False, purge_after__lte=now).values_list("schema_name", flat=True)
+        )
+    return [schema for schema in due if tenant_sandbox_drop(schema_name=schema)]

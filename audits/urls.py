@@ -1,0 +1,17 @@
+from django.urls import path
+
+from audits import views
+
+app_name = "audits"
+
+urlpatterns = [
+    path("", views.audit_list_view, name="list"),
+    path("new/", views.audit_new, name="new"),
+    path("shared/<str:token>/", views.shared_report, name="shared"),
+    path("shared/<str:token>/report.pdf", views.shared_report_pdf, name="shared_pdf"),
+    path("<uuid:audit_id>/", views.audit_detail, name="detail"),
+    path("<uuid:audit_id>/report.pdf", views.audit_pdf, name="pdf"),
+    path("<uuid:audit_id>/rerun/", views.audit_rerun_view, name="rerun"),
+    path("<uuid:audit_id>/share/", views.audit_share, name="share"),
+    path("<uuid:audit_id>/share/<int:link_id>/revoke/", views.audit_share_revoke, name="share_revoke"),
+]
