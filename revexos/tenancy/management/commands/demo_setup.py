@@ -36,6 +36,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo leaks planted: {seeded['leaks']}")
         self.stdout.write(f"Demo integrations: {seeded['integrations']}")
         self.stdout.write(f"Demo history and ledger: {seeded['history']}")
+        self.stdout.write(f"Demo cut-over: {seeded['cutover']}; revenue audit: {seeded['audit']}")
         self.stdout.write(f"Demo cycle as of today: { {name: _counts(r) for name, r in seeded['cycle'].items()} }")
 
 
@@ -45,6 +46,7 @@ def demo_workspace_seed() -> dict:
     The whole-site tests (tests/site.py) seed their workspace with this too, so a module that adds
     its demo data here has its pages crawled on it.
     """
+    from audits.services.demo import audits_demo_seed, cutover_demo_seed
     from billing.cycle import cycle_run
     from contracts.services.demo import contracts_demo_seed
     from discounts.services.demo import discounts_demo_seed
@@ -61,10 +63,15 @@ def demo_workspace_seed() -> dict:
     # A year billed month by month (real past issue dates), then paid by each customer's
     # habits with the reminders of each day: the ledger behind aging and DSO.
     seeded["history"] = collections_demo_history()
+    # A customer moved from Xero this month: its contract imported with billed_through and Xero's
+    # invoices as history, so the cycle below bills only the current month.
+    seeded["cutover"] = cutover_demo_seed()
     # Run the scheduler's cycle once as of today: past periods are invoiced, renewal alerts
     # raised and discounts activated, so the demo opens on a living workspace.
     seeded["cycle"] = cycle_run(as_of=tenant_today())
     seeded["history"]["unapplied"] = collections_demo_finish()
+    # A prospect's revenue audit (the Fabrikam fixture company), ready to read.
+    seeded["audit"] = audits_demo_seed()
     return seeded
 
 
