@@ -13,6 +13,7 @@ from datetime import date
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import Router, Status
 from ninja.errors import HttpError
 
@@ -75,6 +76,12 @@ def _date(request, key: str, errors: dict) -> date | None:
     openapi_extra=AUDIT_POST_DOC,
 )
 def audits_create(request):
+    try:
+        request.FILES  # noqa: B018 - parse the body once, here, where a broken one can be answered
+    except MultiPartParserError as exc:
+        raise HttpError(
+            400, f"The body is not valid multipart/form-data ({exc}); send the files as form fields."
+        ) from None
     errors: dict[str, list[str]] = {}
     limit = settings.AUDIT_MAX_FILE_BYTES
     uploads: dict[str, Upload] = {}

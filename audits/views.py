@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -93,7 +94,12 @@ def audit_new(request):
     }
     if request.method != "POST":
         return render(request, "audits/audit_new.html", context)
-    values = _form_values(request)
+    try:
+        values = _form_values(request)
+        request.FILES  # noqa: B018 - a broken upload is answered here, not as a server error
+    except MultiPartParserError:
+        context["problems"] = ["The upload did not arrive whole; choose the files and send them again."]
+        return render(request, "audits/audit_new.html", context, status=400)
     context["values"] = values
     field_errors: dict[str, str] = {}
     token = request.POST.get("pending", "")

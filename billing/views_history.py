@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 
 from billing.history_formats import ExportProblem, ExportRejected
@@ -63,8 +64,12 @@ def history_import(request):
     }
     if request.method != "POST":
         return render(request, "billing/history_import.html", context)
-    token = request.POST.get("pending", "")
-    upload = request.FILES.get("file")
+    try:
+        token = request.POST.get("pending", "")
+        upload = request.FILES.get("file")
+    except MultiPartParserError:
+        context["problems"] = [ExportProblem("", "The upload did not arrive whole; choose the file and send it again.")]
+        return render(request, "billing/history_import.html", context, status=400)
     if upload is not None:
         if upload.size > MAX_BYTES:
             context["problems"] = [ExportProblem(upload.name, "The file is larger than 10 MB; export a shorter range.")]

@@ -163,3 +163,8 @@ def test_uploads_over_the_size_limit_are_refused(tenant_a, settings):
     settings.AUDIT_MAX_FILE_BYTES = 1024
     response = post(tenant_a)
     assert response.status_code == 413 and "larger than" in response.json()["error"]["message"]
+
+
+def test_a_multipart_body_without_a_boundary_is_a_400_not_a_server_error(tenant_a):
+    response = api_for(tenant_a).generic("POST", "/api/v1/audits", b"name=x", content_type="multipart/form-data")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_request"
