@@ -16,3 +16,13 @@ class BillingConfig(AppConfig):
             )
         )
         import_first_run_register(first_run_preview)
+
+        # Billing's own steps join the scheduler's cycle (revexos/cycle.py).
+        from billing import cycle  # noqa: F401
+
+        # A discount revoked, ended early or extended recomputes the drafts it touches
+        # (discounts sits below billing and never imports it).
+        from billing.services.adjustments import invoice_discounts_reapply_for
+        from discounts.hooks import on_discount_changed
+
+        on_discount_changed(invoice_discounts_reapply_for)

@@ -1,70 +1,17 @@
-"""The scheduler's cycle: an ordered registry of steps run as of a date (DESIGN.md §5 ``/runs``).
+"""Billing's steps of the scheduler's cycle (the registry itself is ``revexos/cycle.py``).
 
-Billing registers here; discounts, renewals and leakage register their own steps from their
-AppConfig.ready() with ``cycle_step_register``. A step is ``run(*, as_of, contract_ids=None) ->
-dict`` returning what it created and changed; a step that works per contract also gives
-``contract_ids(*, as_of)`` so the beat can split a large tenant into chunks for several workers,
-and may give ``prepare(*, as_of)`` to run once before the chunks (e.g. an inbox sweep).
+``cycle_step_register``, ``cycle_steps`` and ``cycle_run`` are re-exported here for the modules
+above billing that have always imported them from this module; BillingConfig.ready() imports this
+module, so billing's steps are registered whenever Django is set up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date
 
-from django.core.exceptions import ValidationError
+from revexos.cycle import CycleStep, cycle_run, cycle_step_register, cycle_steps
 
-
-@dataclass(frozen=True)
-class CycleStep:
-    name: str
-    order: int
-    run: Callable[..., dict]
-    contract_ids: Callable[..., list[int]] | None = None
-    prepare: Callable[..., dict] | None = None
-
-
-_STEPS: dict[str, CycleStep] = {}
-
-
-def cycle_step_register(
-    name: str,
-    *,
-    order: int,
-    run: Callable[..., dict],
-    contract_ids: Callable[..., list[int]] | None = None,
-    prepare: Callable[..., dict] | None = None,
-) -> CycleStep:
-    step = CycleStep(name=name, order=order, run=run, contract_ids=contract_ids, prepare=prepare)
-    _STEPS[name] = step
-    return step
-
-
-def cycle_steps(only: Iterable[str] | None = None) -> list[CycleStep]:
-    """The steps to run, in order; unknown names in ``only`` are a validation error."""
-    if only:
-        unknown = sorted(set(only) - set(_STEPS))
-        if unknown:
-            raise ValidationError(
-                {"only": [f"Unknown step {', '.join(unknown)}; the cycle has {', '.join(sorted(_STEPS))}."]}
-            )
-        wanted = set(only)
-    else:
-        wanted = set(_STEPS)
-    return sorted((s for s in _STEPS.values() if s.name in wanted), key=lambda s: (s.order, s.name))
-
-
-def cycle_run(*, as_of: date, only: Iterable[str] | None = None) -> dict:
-    """Run the cycle in this process, step after step; returns each step's summary by name."""
-    summary: dict[str, dict] = {}
-    for step in cycle_steps(only):
-        result: dict = {}
-        if step.prepare is not None:
-            result.update(step.prepare(as_of=as_of))
-        result.update(step.run(as_of=as_of))
-        summary[step.name] = result
-    return summary
+__all__ = ["CycleStep", "cycle_run", "cycle_step_register", "cycle_steps"]
 
 
 def _billing_run(*, as_of: date, contract_ids: list[int] | None = None) -> dict:

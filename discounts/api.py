@@ -26,8 +26,20 @@ from django.db import transaction
 from django.http import Http404
 from ninja import Field, Query, Router, Schema, Status
 
+from contracts.models import PriceLine
+from contracts.selectors import contract_by_ref, customer_by_ref
 from discounts.models import Credit, CreditStatus, Discount, ExceptionStatus, PriceOverride
+from discounts.services.exceptions import (
+    credit_create,
+    discount_create,
+    exception_end,
+    exception_extend,
+    exception_revoke,
+    price_override_create,
+)
+from revexos.accounts.models import User
 from revexos.api_kit import Day, Int, PageFilters, Ref, Text, choices, id_or_404, json_body
+from revexos.dates import tenant_today
 from revexos.money import quantize
 from revexos.parsing import clean_ref, parse_date, parse_decimal, parse_id, parse_int, printable, ref_or_error
 
@@ -107,8 +119,6 @@ class _Body:
         return self._parsed(name, parse_int, minimum=1, maximum=1000)
 
     def contract(self, name: str = "contract"):
-        from contracts.selectors import contract_by_ref
-
         ref = self._parsed(name, ref_or_error, what="contract")
         if ref is None:
             return None
@@ -118,8 +128,6 @@ class _Body:
         return contract
 
     def customer(self, name: str = "customer"):
-        from contracts.selectors import customer_by_ref
-
         ref = self._parsed(name, ref_or_error, what="customer")
         if ref is None:
             return None
@@ -129,8 +137,6 @@ class _Body:
         return customer
 
     def approver(self):
-        from revexos.accounts.models import User
-
         if self.data.get("approved_by") == "":
             self.add("approved_by", "Give the approver's e-mail, or leave the field out to record the API key.")
             return None
@@ -171,8 +177,6 @@ def _line_ref(contract, ref) -> str:
     if (ref := clean_ref(ref, max_length=40)) is None:
         return "(not a line ref)"  # the service answers that the contract has no such line
     if contract is not None and (pk := parse_id(ref)) is not None:
-        from contracts.models import PriceLine
-
         found = PriceLine.objects.filter(version__contract=contract, pk=pk).values_list("line_ref", flat=True).first()
         if found:
             return found
@@ -335,8 +339,6 @@ class OverridePage(Schema):
 
 
 def _filtered(queryset, filters: ListFilters):
-    from contracts.selectors import contract_by_ref, customer_by_ref
-
     if filters.status:
         queryset = queryset.filter(status__in=[s.strip() for s in filters.status.split(",") if s.strip()])
     if filters.contract:
@@ -414,8 +416,6 @@ def discounts_list(request, filters: Query[ListFilters]):
     ),
 )
 def discounts_post(request):
-    from discounts.services.exceptions import discount_create
-
     body = _Body(request, DISCOUNT_FIELDS)
     contract = body.contract()
     discount = body.create(
@@ -472,9 +472,6 @@ _KINDS = {
 
 
 def _revoke(request, kind: str, ref: str, payload: RevokeIn) -> dict:
-    from discounts.services.exceptions import exception_end, exception_revoke
-    from revexos.dates import tenant_today
-
     model, label, to_json = _KINDS[kind]
     obj = _get(model, ref, label)
     today = tenant_today()
@@ -496,8 +493,6 @@ def _revoke(request, kind: str, ref: str, payload: RevokeIn) -> dict:
 
 
 def _end(request, kind: str, ref: str, payload: EndIn) -> dict:
-    from discounts.services.exceptions import exception_end
-
     model, label, to_json = _KINDS[kind]
     obj = _get(model, ref, label)
     try:
@@ -513,8 +508,6 @@ def _end(request, kind: str, ref: str, payload: EndIn) -> dict:
 
 
 def _extend(request, kind: str, ref: str, payload: ExtendIn) -> dict:
-    from discounts.services.exceptions import exception_extend
-
     model, label, to_json = _KINDS[kind]
     obj = _get(model, ref, label)
     done = exception_extend(
@@ -578,8 +571,6 @@ def credits_list(request, filters: Query[ListFilters]):
     ),
 )
 def credits_post(request):
-    from discounts.services.exceptions import credit_create
-
     body = _Body(request, CREDIT_FIELDS)
     pins = body.data.get("invoices")
     pins = [] if pins is None else pins
@@ -642,8 +633,6 @@ def overrides_list(request, filters: Query[ListFilters]):
     ),
 )
 def overrides_post(request):
-    from discounts.services.exceptions import price_override_create
-
     body = _Body(request, OVERRIDE_FIELDS)
     contract = body.contract()
     override = body.create(

@@ -1,6 +1,6 @@
 """Pure application of discounts and credits to an invoice: dataclasses in, Decimal out.
 
-No ORM, no I/O (STYLE.md): ``discounts/services/application.py`` loads the rows, calls these
+No ORM, no I/O (STYLE.md): billing (``billing/services/adjustments.py``) loads the rows, calls these
 functions and stores what they return. Every amount is rounded through ``revexos.money``.
 
 Order on an invoice (DESIGN.md §4)

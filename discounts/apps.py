@@ -9,7 +9,7 @@ class DiscountsConfig(AppConfig):
         # The lifecycle joins the scheduler's cycle (beat and POST /api/v1/runs) before billing
         # (order 50), so statuses are current when the invoices of the same day are made. Billing
         # itself reads the dates, not the status, so a late or missing step never changes an invoice.
-        from billing.cycle import cycle_step_register
+        from revexos.cycle import cycle_step_register
 
         def run(*, as_of, contract_ids=None):
             from discounts.services.lifecycle import exceptions_lifecycle_run

@@ -5,20 +5,17 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from contracts.models import Contract, Customer
 from revexos.money import CURRENCIES
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 def _contracts():
-    from contracts.models import Contract
-
     return Contract.objects.filter(status__in=["active", "draft"]).select_related("customer").order_by("number")
 
 
 def _customers():
-    from contracts.models import Customer
-
     return Customer.objects.filter(is_active=True).order_by("legal_name")
 
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, Q, Sum
 
+from contracts.models import Contract, ContractVersion, PriceLine, RateCardEntry
 from discounts import applicator
 from discounts.impact import (
     ForecastLine,
@@ -115,12 +116,88 @@ def _override_rows_for(contract_ids) -> dict[int, list[PriceOverride]]:
     return result
 
 
+# --------------------------------------------------------------------------- discounts covering an invoice
+# Billing (billing/services/adjustments.py) applies them; these say which, and how far they ran.
+
+
+def _line_dates(invoice, lines) -> tuple[date, date]:
+    days = [invoice.billing_date]
+    for line in lines:
+        if line.period_start:
+            days.append(line.period_start)
+        if line.period_end:
+            days.append(line.period_end)
+    return min(days), max(days)
+
+
+def discount_covers(discount: Discount, *, invoice, lines) -> bool:
+    """The rule of ``discounts_for_invoice`` for a loaded row (a billing run loads a chunk's discounts once)."""
+    first, last = _line_dates(invoice, lines)
+    in_scope = discount.contract_id == invoice.contract_id or (
+        discount.scope == "customer" and discount.customer_id == invoice.customer_id
+    )
+    return (
+        discount.status != ExceptionStatus.REVOKED
+        and in_scope
+        and discount.start_date <= last
+        and (discount.end_date is None or discount.end_date >= first)
+        and (discount.kind == "percentage" or discount.currency == invoice.currency)
+    )
+
+
+def discounts_for_invoice(*, invoice, lines, lock: bool = False) -> list[Discount]:
+    """Discounts whose scope covers the invoice and whose window touches its lines, oldest first
+    (``discount_covers`` is the same rule in memory). ``invoice`` is any object with the invoice's
+    ``contract_id``, ``customer_id``, ``currency`` and ``billing_date`` (a run's unsaved draft)."""
+    first, last = _line_dates(invoice, lines)
+    queryset = (
+        Discount.objects.exclude(status=ExceptionStatus.REVOKED)
+        .filter(
+            Q(contract_id=invoice.contract_id) | Q(scope="customer", customer_id=invoice.customer_id),
+            start_date__lte=last,
+        )
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
+        .filter(Q(kind="percentage") | Q(currency=invoice.currency))
+        .order_by("created_at", "id")
+    )
+    if lock:
+        # Serialises invoices of one customer sharing a max_cycles discount (two contracts at once).
+        queryset = queryset.select_for_update(of=("self",))
+    return list(queryset)
+
+
+def cycles_used(*, discount_ids, exclude_invoice_id=None) -> dict[int, set[str]]:
+    """The billing cycles (period starts) each discount has been applied to, by discount id."""
+    rows = DiscountApplication.objects.filter(discount_id__in=list(discount_ids))
+    if exclude_invoice_id is not None:
+        rows = rows.exclude(invoice_id=exclude_invoice_id)
+    result: dict[int, set[str]] = {}
+    for discount_id, key in rows.values_list("discount_id", "cycle_key").distinct():
+        result.setdefault(discount_id, set()).add(key)
+    return result
+
+
+def discount_terms(discount: Discount, used: set[str]) -> applicator.DiscountTerms:
+    """A discount row as the pure applicator takes it, with the cycles it has left."""
+    remaining = None if discount.max_cycles is None else max(discount.max_cycles - len(used), 0)
+    return applicator.DiscountTerms(
+        id=discount.pk,
+        kind=discount.kind,
+        value=discount.value,
+        start=discount.start_date,
+        end=discount.end_date,
+        line_ref=discount.line_ref,
+        contract_id=discount.contract_id,
+        currency=discount.currency,
+        cycles_remaining=remaining,
+        cycle_keys_used=frozenset(used),
+    )
+
+
 # --------------------------------------------------------------------------- forecast loading
 
 
 def _versions_by_contract(contract_ids) -> dict[int, list]:
-    from contracts.models import ContractVersion, PriceLine
-
     lines = PriceLine.objects.prefetch_related("tiers", "rates").order_by("position", "id")
     result: dict[int, list] = defaultdict(list)
     for version in (
@@ -153,8 +230,6 @@ class ForecastBook:
 def forecast_book(
     *, today: date, contract_ids=None, customer_ids=None, periods: int = FORECAST_PERIODS
 ) -> ForecastBook:
-    from contracts.models import Contract
-
     contracts = Contract.objects.filter(status="active")
     condition = Q(pk__in=list(contract_ids or [])) | Q(customer_id__in=list(customer_ids or []))
     contracts = list(contracts.filter(condition))
@@ -215,25 +290,12 @@ class ExceptionRow:
 
 
 def _fmt_value(value: Decimal, currency: str) -> str:
-    from revexos.money import format_money
-
     return f"{format_money(value, currency)} {currency}"
 
 
 def _pct(value: Decimal) -> str:
     text = format(value.normalize(), "f")
     return f"{text} %"
-
-
-def _used_cycles(discount_ids) -> dict[int, set[str]]:
-    result: dict[int, set[str]] = defaultdict(set)
-    for did, key in (
-        DiscountApplication.objects.filter(discount_id__in=list(discount_ids))
-        .values_list("discount_id", "cycle_key")
-        .distinct()
-    ):
-        result[did].add(key)
-    return result
 
 
 def _discount_expiry(discount: Discount, used: set[str], lines: list[ForecastLine]) -> date | None:
@@ -266,66 +328,6 @@ def _next_month_of(ahead: list[PeriodUplift], today: date) -> Decimal | None:
     return sum(values, ZERO)
 
 
-def _override_given_up(overrides: list[PriceOverride]) -> dict[int, Decimal]:
-    """Billed at the custom rate instead of the contract's, to date (positive = revenue given up)."""
-    from billing.models import InvoiceLine
-
-    if not overrides:
-        return {}
-    result: dict[int, Decimal] = {}
-    condition = Q()
-    for o in overrides:
-        condition |= Q(
-            invoice__contract_id=o.contract_id,
-            line_ref=o.line_ref,
-            period_start__lte=o.end_date,
-            period_end__gte=o.start_date,
-        )
-    lines = list(
-        InvoiceLine.objects.filter(condition, kind__in=["recurring", "time_and_materials", "usage"])
-        .select_related("price_line", "invoice")
-        .prefetch_related("price_line__rates")
-    )
-    for o in overrides:
-        total = ZERO
-        for line in lines:
-            if line.invoice.contract_id != o.contract_id or line.line_ref != o.line_ref or line.price_line is None:
-                continue
-            if line.period_start is None or not (
-                line.period_start <= o.end_date and (line.period_end or line.period_start) >= o.start_date
-            ):
-                continue
-            currency = line.invoice.currency
-            pl = line.price_line
-            if line.kind == "recurring" and not o.role and pl.amount is not None and line.period_start >= o.start_date:
-                days, period_days = line.source.get("days"), line.source.get("period_days")
-                if (
-                    days
-                    and period_days
-                    and line.amount == quantize(o.rate * Decimal(days) / Decimal(period_days), currency)
-                ):
-                    total += quantize(pl.amount * Decimal(days) / Decimal(period_days), currency) - line.amount
-            elif (
-                line.kind == "time_and_materials"
-                and o.role
-                and line.source.get("role") == o.role
-                and line.unit_amount == o.rate
-            ):
-                card = next((r.hourly_rate for r in pl.rates.all() if r.role == o.role), None)
-                if card is not None:
-                    total += quantize(line.quantity * card, currency) - line.amount
-            elif (
-                line.kind == "usage"
-                and not o.role
-                and pl.unit_amount is not None
-                and line.unit_amount == o.rate
-                and line.period_start >= o.start_date
-            ):
-                total += quantize(line.quantity * pl.unit_amount, currency) - line.amount
-        result[o.pk] = total
-    return result
-
-
 def exception_rows(
     *,
     today: date,
@@ -335,8 +337,14 @@ def exception_rows(
     expiring_by: date | None = None,
     customer_id: int | None = None,
     with_impact: bool = True,
+    override_given_up: Callable[[list[PriceOverride]], dict[int, Decimal]] | None = None,
 ) -> list[ExceptionRow]:
-    """Every exception matching the filters with its impact columns, soonest expiry first."""
+    """Every exception matching the filters with its impact columns, soonest expiry first.
+
+    What a custom rate gave up to date is read from the invoices, which billing owns: the pages
+    (``billing/views_exceptions.py``) pass ``billing.selectors_exceptions.override_given_up``;
+    without it an override's ``given_up`` is None (unknown), never a made-up zero.
+    """
     want = {"all": {"discount", "credit", "override"}}.get(kind, {kind})
     statuses = {
         "live": ["scheduled", "active"],
@@ -378,10 +386,8 @@ def exception_rows(
             customer_ids={d.customer_id for d in discounts if not d.contract_id},
             periods=max(FORECAST_PERIODS, max((d.max_cycles or 0) for d in discounts) if discounts else 0),
         )
-    used = _used_cycles(d.pk for d in discounts)
-    override_given = _override_given_up(overrides) if with_impact else {}
-    from discounts.services.application import discount_terms
-
+    used = cycles_used(discount_ids=[d.pk for d in discounts])
+    override_given = override_given_up(overrides) if with_impact and override_given_up else {}
     rows: list[ExceptionRow] = []
     for d in discounts:
         lines = book.lines_for(contract_id=d.contract_id, customer_id=d.customer_id) if book else []
@@ -480,7 +486,9 @@ def exception_rows(
                 expiry_label=f"{o.end_date:%d %b %Y}",
                 status=o.status,
                 status_label=o.get_status_display(),
-                given_up=quantize(override_given.get(o.pk, ZERO), o.currency) if with_impact else None,
+                given_up=quantize(override_given.get(o.pk, ZERO), o.currency)
+                if with_impact and override_given_up
+                else None,
                 next_month_uplift=_next_month_of(ahead, today) if ahead else None,
                 uplift_note=note,
                 ahead=ahead,
@@ -505,8 +513,6 @@ def _by_period(items: list[PeriodUplift]) -> list[PeriodUplift]:
 
 
 def _card_rate(override: PriceOverride, book: ForecastBook) -> Decimal | None:
-    from contracts.models import RateCardEntry
-
     entry = (
         RateCardEntry.objects.filter(
             price_line__version__contract_id=override.contract_id,
@@ -539,123 +545,6 @@ def exception_get(*, kind: str, pk: int):
 
 def exception_events(obj):
     return list(obj.events.select_related("actor").order_by("-at", "-id"))
-
-
-# --------------------------------------------------------------------------- per customer
-
-
-@dataclass
-class CustomerImpact:
-    customer: object
-    currency: str
-    invoices: int = 0
-    gross: Decimal = ZERO  # line amounts before discounts (custom rates included)
-    discounts: Decimal = ZERO
-    credits: Decimal = ZERO
-    overrides: Decimal = ZERO  # given up through custom rates
-    forecast_without: Decimal = ZERO
-    forecast_with: Decimal = ZERO
-
-    @property
-    def without_exceptions(self) -> Decimal:
-        return self.gross + self.overrides
-
-    @property
-    def with_exceptions(self) -> Decimal:
-        return self.gross - self.discounts - self.credits
-
-    @property
-    def forecast_effect(self) -> Decimal:
-        return self.forecast_without - self.forecast_with
-
-
-def customer_impact(
-    *, today: date, customer_id: int | None = None, periods: int = FORECAST_PERIODS
-) -> list[CustomerImpact]:
-    """Per customer and currency: billed to date with and without exceptions, and the next periods' forecast."""
-    from billing.models import Invoice, InvoiceStatus
-    from contracts.models import Customer
-
-    customers = Customer.objects.all()
-    if customer_id:
-        customers = customers.filter(pk=customer_id)
-    customers = {c.pk: c for c in customers}
-    result: dict[tuple[int, str], CustomerImpact] = {}
-
-    def row(cid: int, currency: str) -> CustomerImpact:
-        key = (cid, currency)
-        if key not in result:
-            result[key] = CustomerImpact(customer=customers[cid], currency=currency)
-        return result[key]
-
-    invoices = (
-        Invoice.objects.filter(customer_id__in=list(customers))
-        .exclude(status=InvoiceStatus.VOID)
-        .values("customer_id", "currency")
-        .annotate(gross=Sum("subtotal"), disc=Sum("discount_total"), cred=Sum("credit_applied"))
-    )
-    for agg in invoices:
-        r = row(agg["customer_id"], agg["currency"])
-        r.gross, r.discounts, r.credits = agg["gross"] or ZERO, agg["disc"] or ZERO, agg["cred"] or ZERO
-    from django.db.models import Count
-
-    for agg in (
-        Invoice.objects.filter(customer_id__in=list(customers))
-        .exclude(status=InvoiceStatus.VOID)
-        .values("customer_id", "currency")
-        .annotate(n=Count("id"))
-    ):
-        row(agg["customer_id"], agg["currency"]).invoices = agg["n"]
-
-    overrides = list(
-        PriceOverride.objects.filter(customer_id__in=list(customers)).exclude(status=ExceptionStatus.REVOKED)
-    )
-    given_by_override = _override_given_up(overrides)
-    for o in overrides:
-        given = given_by_override.get(o.pk, ZERO)
-        if given:
-            row(o.customer_id, o.currency).overrides += given
-
-    book = forecast_book(today=today, customer_ids=list(customers), periods=periods)
-    live = list(Discount.objects.filter(customer_id__in=list(customers), status__in=LIVE).order_by("created_at", "id"))
-    used = _used_cycles(d.pk for d in live)
-    from discounts.services.application import discount_terms
-
-    for cid in customers:
-        lines = book.lines_for(customer_id=cid)
-        by_currency: dict[str, list[ForecastLine]] = defaultdict(list)
-        for line in lines:
-            by_currency[line.currency].append(line)
-        for currency, group in by_currency.items():
-            terms = [
-                discount_terms(d, used.get(d.pk, set()))
-                for d in live
-                if d.customer_id == cid and (d.kind == "percentage" or d.currency == currency)
-            ]
-            amounts = applicator.apply_discounts(
-                lines=[line.as_line() for line in group],
-                discounts=terms,
-                currency=currency,
-                billing_date=min(line.period_start for line in group),
-            )
-            r = row(cid, currency)
-            r.forecast_without = quantize(sum((line.contract_amount for line in group), ZERO), currency)
-            r.forecast_with = amounts.total
-    return sorted(result.values(), key=lambda r: (r.customer.legal_name, r.currency))
-
-
-def customer_invoices(*, customer_id: int, limit: int = 24):
-    from billing.models import Invoice
-
-    return list(
-        Invoice.objects.filter(customer_id=customer_id)
-        .select_related("contract")
-        .prefetch_related(
-            Prefetch("discount_applications", queryset=DiscountApplication.objects.select_related("discount")),
-            "credit_applications__credit",
-        )
-        .order_by("-billing_date", "-id")[:limit]
-    )
 
 
 def credits_usable(*, customer_id: int, currency: str, on: date) -> Decimal:

@@ -8,7 +8,7 @@ class InsightsConfig(AppConfig):
         # The leakage scan joins the scheduler's cycle (beat and POST /api/v1/runs, only=["leakage"])
         # after billing (order 50): what billing could bill today is billed, so a finding is a real
         # leak and not a period the same cycle is about to invoice.
-        from billing.cycle import cycle_step_register
+        from revexos.cycle import cycle_step_register
 
         def run(*, as_of, contract_ids=None):
             from insights.services.leakage import leakage_scan

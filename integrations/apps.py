@@ -8,7 +8,7 @@ class IntegrationsConfig(AppConfig):
         # The inbox sweep and the Harvest pull join the scheduler's cycle (beat and POST /api/v1/runs,
         # only=["integrations"]) before billing (order 50): a milestone reported while the broker was
         # down, or hours pulled from Harvest, are billed by the same cycle.
-        from billing.cycle import cycle_step_register
+        from revexos.cycle import cycle_step_register
 
         def run(*, as_of, contract_ids=None):
             from integrations.services.inbox import inbox_process_pending

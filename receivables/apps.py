@@ -14,8 +14,8 @@ class ReceivablesConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import hooks
-        from billing.cycle import cycle_step_register
         from receivables.services import ledger
+        from revexos.cycle import cycle_step_register
 
         hooks.on_invoices_issued(ledger.unapplied_cash_apply_at_issue_many)
         hooks.on_invoice_crediting(ledger.invoice_crediting)

@@ -7,7 +7,7 @@ class RenewalsConfig(AppConfig):
     def ready(self) -> None:
         # The renewals step joins the scheduler's cycle (beat and POST /api/v1/runs). It runs before
         # billing (order 50) so a contract auto-renewed today bills its new term in the same cycle.
-        from billing.cycle import cycle_step_register
+        from revexos.cycle import cycle_step_register
 
         def run(*, as_of, contract_ids=None):
             from renewals.services.cycle import renewals_cycle_step

@@ -46,6 +46,12 @@ from billing.models import (
     TimeEntry,
     UsageEvent,
 )
+from billing.services.adjustments import (
+    discount_application_rows,
+    invoice_amounts,
+    invoice_amounts_set,
+    invoice_credits_apply,
+)
 from billing.services.checks import invoice_presend_problems
 from billing.services.context import current_tenant
 from billing.services.delivery import delivery_build, delivery_key, invoice_recipients
@@ -60,15 +66,8 @@ from billing.services.invoicing import (
 from billing.services.numbering import document_number_format, number_range_take
 from billing.services.triggers import BillingContext, contexts_load, contract_bill_due, contract_obligations
 from discounts.models import Credit, CreditStatus, Discount, DiscountApplication, ExceptionStatus
-from discounts.services.application import (
-    cycles_used,
-    discount_application_rows,
-    discount_covers,
-    discounts_used_up_expire,
-    invoice_amounts,
-    invoice_amounts_set,
-    invoice_credits_apply,
-)
+from discounts.selectors import cycles_used, discount_covers
+from discounts.services.lifecycle import discounts_used_up_expire
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ from decimal import Decimal
 
 from billing.models import Invoice, InvoiceLineKind
 from contracts.models import IssuingEntity
+from discounts.models import ExceptionStatus, PriceOverride
+from discounts.services.checks import invoice_discount_problems
 from revexos.money import format_money, quantize
 
 PresendCheck = Callable[[Invoice], list[str]]
@@ -51,8 +53,6 @@ def _overrides(invoice: Invoice) -> list[tuple]:
     (line_ref, role, start, end, rate). One query per invoice, or preloaded by a billing run."""
     cached = getattr(invoice, "_presend_overrides", None)
     if cached is None:
-        from discounts.models import ExceptionStatus, PriceOverride
-
         cached = list(
             PriceOverride.objects.filter(contract_id=invoice.contract_id)
             .exclude(status=ExceptionStatus.REVOKED)
@@ -237,10 +237,6 @@ def check_rates_match_contract(invoice: Invoice) -> list[str]:
 
 
 def check_discounts_in_window(invoice: Invoice) -> list[str]:
-    try:
-        from discounts.services.checks import invoice_discount_problems
-    except ImportError:  # the discounts engineer wires this; without the app no discount can be on the invoice
-        return []
     return invoice_discount_problems(invoice)
 
 

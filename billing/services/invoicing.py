@@ -24,11 +24,11 @@ from billing.models import (
     TimeEntry,
     UsageEvent,
 )
+from billing.services.adjustments import invoice_adjustments_apply, invoice_credits_apply
 from billing.services.checks import invoice_presend_problems
 from billing.services.context import current_tenant, tenant_today
 from billing.services.numbering import document_number_assign
 from billing.services.reviews import review_task_raise
-from discounts.services.application import invoice_adjustments_apply, invoice_credits_apply
 from revexos.money import quantize, to_decimal
 from revexos.tax import credit_tax_reversal
 from revexos.webhooks.publish import event_publish

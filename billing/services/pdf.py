@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 
 from billing.hooks import invoice_pay_url
 from billing.models import Invoice, InvoiceLineKind, InvoiceStatus, PaymentStatus
+from discounts.models import CreditApplication, DiscountApplication
 from revexos.tenancy.models import DEFAULT_ACCENT, Tenant
 
 # Letter for entities invoicing from the US and Canada, A4 everywhere else.
@@ -54,10 +55,6 @@ def _source_note(line) -> str:
 
 def _discounts_by_line(invoice: Invoice) -> tuple[dict[int, list], list]:
     """Discount rows per line, and the invoice's discounts summed by discount (for the totals box)."""
-    try:
-        from discounts.models import DiscountApplication
-    except ImportError:
-        return {}, []
     per_line: dict[int, list] = defaultdict(list)
     summary: dict[int, dict] = {}
     for row in DiscountApplication.objects.filter(invoice_id=invoice.pk).select_related("discount").order_by("id"):
@@ -70,10 +67,6 @@ def _discounts_by_line(invoice: Invoice) -> tuple[dict[int, list], list]:
 
 
 def _credits(invoice: Invoice) -> list[dict]:
-    try:
-        from discounts.models import CreditApplication
-    except ImportError:
-        return []
     return [
         {"label": f"Credit {row.credit.reference}", "amount": row.amount}
         for row in CreditApplication.objects.filter(invoice_id=invoice.pk).select_related("credit").order_by("id")

@@ -20,10 +20,11 @@ from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
 
+from billing.services.adjustments import invoice_amounts
 from billing.services.invoicing import LineSpec, invoice_line_groups
 from billing.services.triggers import BillingContext, ReviewTaskSpec, contexts_load, contract_obligations
 from contracts.models import IssuingEntity
-from discounts.services.application import cycles_used, discounts_for_invoice, invoice_amounts
+from discounts.selectors import cycles_used, discounts_for_invoice
 from revexos.money import quantize
 
 __all__ = ["ContractShadow", "Obligation", "ReviewTaskSpec", "ShadowInvoice", "ShadowRun", "billing_shadow"]

@@ -196,7 +196,8 @@ def _norm(text: str, contract) -> str:
 
     from contracts.models import Milestone
 
-    text = text.replace(f":{contract.pk}:", ":C:")
+    # Only the key's contract field: a fact id further on may happen to equal the contract's id.
+    text = text.replace(f":{contract.pk}:", ":C:", 1)
     for pk in Milestone.objects.filter(contract=contract).values_list("pk", flat=True):
         text = text.replace(f"milestone:{pk}", "milestone:M")
     times = {

@@ -148,8 +148,8 @@ def test_an_issued_pdf_is_stored_once_in_the_tenants_own_folder(in_tenant_a, med
 
 
 def test_discounts_and_credits_show_on_the_pdf(in_tenant_a):
+    from billing.services.adjustments import invoice_adjustments_apply
     from discounts.models import Credit, Discount
-    from discounts.services.application import invoice_adjustments_apply
 
     contract = contract_with(RETAINER, start=date(2026, 3, 1), auto_issue=False)
     Discount.objects.create(

@@ -5,13 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from discounts import applicator
+from discounts.models import DiscountApplication, ExceptionStatus
 from revexos.money import quantize
 
 
 def invoice_discount_problems(invoice) -> list[str]:
     """Every discount on the draft must still be in force and inside its window for the line it reduces."""
-    from discounts.models import DiscountApplication, ExceptionStatus
-
     problems: list[str] = []
     rows = getattr(invoice, "_presend_discount_rows", None)  # a billing run passes the rows it is about to store
     if rows is None:

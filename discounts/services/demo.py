@@ -11,19 +11,18 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from contracts.models import Contract, PriceLine
 from discounts.impact import next_month, quarter_end
+from discounts.models import Credit, Discount, PriceOverride
+from discounts.services._common import tenant_today
+from discounts.services.exceptions import credit_create, discount_create, price_override_create
+from revexos.accounts.models import Role, User
 
 D = Decimal
 
 
 @transaction.atomic
 def discounts_demo_seed(*, today: date | None = None) -> dict[str, int]:
-    from contracts.models import Contract, PriceLine
-    from discounts.models import Credit, Discount, PriceOverride
-    from discounts.services._common import tenant_today
-    from discounts.services.exceptions import credit_create, discount_create, price_override_create
-    from revexos.accounts.models import Role, User
-
     if Discount.objects.exists() or Credit.objects.exists() or PriceOverride.objects.exists():
         return {"discounts": 0, "credits": 0, "overrides": 0}
     today = today or tenant_today()

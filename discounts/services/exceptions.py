@@ -14,6 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from contracts.models import PriceLine
+from contracts.selectors import contract_terms_on
+from discounts.hooks import discount_changed
 from discounts.models import (
     Credit,
     CreditStatus,
@@ -27,6 +30,7 @@ from discounts.models import (
 )
 from discounts.services._common import actor_fields, tenant_today
 from discounts.services.lifecycle import discount_status_on, status_after_change
+from revexos.accounts.roles import has_capability
 from revexos.money import MINOR_UNITS, quantize
 from revexos.parsing import date_in_bounds
 
@@ -65,8 +69,6 @@ def _created(model, user, **fields):
 
 
 def _approval(*, approved_by, approved_label: str, created_by, errors: Errors) -> dict:
-    from revexos.accounts.roles import has_capability
-
     approver = approved_by or created_by
     if approver is not None and not has_capability(approver, "discounts.manage"):
         errors.add(
@@ -83,8 +85,6 @@ def _approval(*, approved_by, approved_label: str, created_by, errors: Errors) -
 
 def _currency_of(contract, customer) -> str:
     if contract is not None:
-        from contracts.selectors import contract_terms_on
-
         version = contract_terms_on(contract=contract, on=tenant_today())
         if version is not None:
             return version.currency
@@ -93,8 +93,6 @@ def _currency_of(contract, customer) -> str:
 
 def _line_refs(contract) -> dict[str, str]:
     """line_ref -> kind over every version of the contract."""
-    from contracts.models import PriceLine
-
     return dict(PriceLine.objects.filter(version__contract=contract).values_list("line_ref", "kind"))
 
 
@@ -388,10 +386,9 @@ def _subject(obj) -> dict:
 
 
 def _drafts_recompute(obj) -> None:
+    # Billing listens (billing.apps): the drafts the discount touches get their totals again.
     if isinstance(obj, Discount):
-        from discounts.services.application import invoice_discounts_reapply_for
-
-        invoice_discounts_reapply_for(discount=obj)
+        discount_changed(discount=obj)
 
 
 def exception_revoke(*, kind: str, pk: int, reason: str, user=None, actor_label: str = ""):

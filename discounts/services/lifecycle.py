@@ -89,6 +89,35 @@ def discount_expired_publish(discount, *, reason: str, on) -> None:
     )
 
 
+def discounts_used_up_expire(*, discounts: list[Discount], used: dict[int, set[str]], result, invoice) -> None:
+    """A discount whose last cycle this invoice used has run its course: say so now, not at the next beat.
+
+    Called by billing when it applies discounts to an invoice (``result.cycles_by_discount()`` are
+    the cycles this invoice used, ``used`` those used before it).
+    """
+    by_discount = result.cycles_by_discount()
+    for discount in discounts:
+        if discount.max_cycles is None or discount.pk not in by_discount:
+            continue
+        total_used = used.get(discount.pk, set()) | by_discount[discount.pk]
+        if len(total_used) >= discount.max_cycles and discount.status != ExceptionStatus.EXPIRED:
+            previous = discount.status
+            discount.status = ExceptionStatus.EXPIRED
+            discount.save(update_fields=["status"])
+            reason = f"{discount.max_cycles} of {discount.max_cycles} billing cycles used"
+            ExceptionEvent.objects.create(
+                discount=discount,
+                action=EventAction.CYCLES_USED,
+                from_status=previous,
+                to_status=discount.status,
+                effective_on=invoice.billing_date,
+                actor_label="billing",
+                reason=reason,
+                detail={"invoice": invoice.pk, "cycles": sorted(total_used)},
+            )
+            discount_expired_publish(discount, reason=reason, on=invoice.billing_date)
+
+
 def _discounts_step(*, as_of: date, actor_label: str) -> dict:
     counts = {"discounts_activated": 0, "discounts_expired": 0}
     candidates = (

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from billing.selectors_exceptions import customer_impact, override_given_up
 from discounts.models import Discount
-from discounts.selectors import customer_impact, exception_rows
+from discounts.selectors import exception_rows
 from discounts.services.exceptions import credit_create, discount_create, price_override_create
 from discounts.tests.conftest import travel
 from discounts.tests.helpers import retainer_contract, run
@@ -140,7 +141,7 @@ def test_impact_given_up_to_date_and_what_expiry_adds_to_coming_invoices(in_tena
             reason="promo",
             created_by=finance,
         )
-        rows = {r.reference: r for r in exception_rows(today=date(2026, 3, 10))}
+        rows = {r.reference: r for r in exception_rows(today=date(2026, 3, 10), override_given_up=override_given_up)}
     ending = rows[discount.reference]
     assert ending.given_up == D("300.00")
     # April bills the override (900.00): the 10 % it would still have taken is 90.00.
@@ -196,7 +197,7 @@ def test_the_list_query_count_does_not_grow_with_rows(in_tenant_a, finance, djan
                 created_by=finance,
             )
         with django_assert_max_num_queries(20):
-            rows = exception_rows(today=date(2026, 3, 10))
+            rows = exception_rows(today=date(2026, 3, 10), override_given_up=override_given_up)
     assert len(rows) == 12
 
 

@@ -1,6 +1,8 @@
+"""Discounts & credits pages (billing/views_exceptions.py), under /discounts/ in the ``discounts`` namespace."""
+
 from django.urls import path
 
-from discounts import views
+from billing import views_exceptions as views
 
 app_name = "discounts"
 

@@ -1,12 +1,21 @@
-"""Discounts on draft invoices and credits at issue: the ORM side of ``discounts/applicator.py``.
+"""Discounts, tax and credits on invoices: billing's side of ``discounts/applicator.py``.
 
-Billing calls two functions and nothing else:
+Billing applies what the discounts module defines; the discounts module never reads invoices:
 
+- ``invoice_amounts`` is THE totals of an invoice from its lines, in DESIGN.md §4's order. Both
+  ways of making invoices call it — one draft at a time (``invoice_adjustments_apply``) and a
+  billing run's chunk (``billing/services/bulk.py``) — so a rule added here holds for both.
 - ``invoice_adjustments_apply(invoice=…)`` when a draft's lines are stored: discount rows and the
-  draft's subtotal / discount_total / total / amount_due. Safe to call again on a draft (it
+  draft's subtotal / discount_total / tax / total / amount_due. Safe to call again on a draft (it
   recomputes from scratch), refused once the invoice is issued (the database would refuse anyway).
 - ``invoice_credits_apply(invoice=…)`` inside the issuing transaction, before the row turns into
   an issued invoice: locks the customer's usable credits, reduces the amount due and the balances.
+- ``invoice_discounts_reapply_for(discount=…)`` recomputes the drafts a changed discount touches;
+  registered with ``discounts.hooks.on_discount_changed`` in ``billing.apps``.
+
+Which discounts cover an invoice, and how many cycles they used, are discount reads
+(``discounts.selectors``); a discount that used its last cycle expires through
+``discounts.services.lifecycle.discounts_used_up_expire``.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 
+from billing.models import Invoice, InvoiceStatus
 from contracts.services.tax import invoice_tax_compute, tax_lines_to_json
 from discounts import applicator
 from discounts.models import (
@@ -27,8 +37,9 @@ from discounts.models import (
     DiscountApplication,
     EventAction,
     ExceptionEvent,
-    ExceptionStatus,
 )
+from discounts.selectors import cycles_used, discount_terms, discounts_for_invoice
+from discounts.services.lifecycle import discounts_used_up_expire
 from revexos.money import quantize
 from revexos.tax import TaxResult
 
@@ -48,77 +59,6 @@ def _applicator_lines(invoice, lines) -> list[applicator.Line]:
         )
         for index, line in enumerate(lines)
     ]
-
-
-def _line_dates(invoice, lines) -> tuple[date, date]:
-    days = [invoice.billing_date]
-    for line in lines:
-        if line.period_start:
-            days.append(line.period_start)
-        if line.period_end:
-            days.append(line.period_end)
-    return min(days), max(days)
-
-
-def discount_covers(discount: Discount, *, invoice, lines) -> bool:
-    """The rule of ``discounts_for_invoice`` for a loaded row (a billing run loads a chunk's discounts once)."""
-    first, last = _line_dates(invoice, lines)
-    in_scope = discount.contract_id == invoice.contract_id or (
-        discount.scope == "customer" and discount.customer_id == invoice.customer_id
-    )
-    return (
-        discount.status != ExceptionStatus.REVOKED
-        and in_scope
-        and discount.start_date <= last
-        and (discount.end_date is None or discount.end_date >= first)
-        and (discount.kind == "percentage" or discount.currency == invoice.currency)
-    )
-
-
-def discounts_for_invoice(*, invoice, lines, lock: bool = False) -> list[Discount]:
-    """Discounts whose scope covers the invoice and whose window touches its lines, oldest first
-    (``discount_covers`` is the same rule in memory)."""
-    first, last = _line_dates(invoice, lines)
-    queryset = (
-        Discount.objects.exclude(status=ExceptionStatus.REVOKED)
-        .filter(
-            Q(contract_id=invoice.contract_id) | Q(scope="customer", customer_id=invoice.customer_id),
-            start_date__lte=last,
-        )
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
-        .filter(Q(kind="percentage") | Q(currency=invoice.currency))
-        .order_by("created_at", "id")
-    )
-    if lock:
-        # Serialises invoices of one customer sharing a max_cycles discount (two contracts at once).
-        queryset = queryset.select_for_update(of=("self",))
-    return list(queryset)
-
-
-def cycles_used(*, discount_ids, exclude_invoice_id=None) -> dict[int, set[str]]:
-    rows = DiscountApplication.objects.filter(discount_id__in=list(discount_ids))
-    if exclude_invoice_id is not None:
-        rows = rows.exclude(invoice_id=exclude_invoice_id)
-    result: dict[int, set[str]] = {}
-    for discount_id, key in rows.values_list("discount_id", "cycle_key").distinct():
-        result.setdefault(discount_id, set()).add(key)
-    return result
-
-
-def discount_terms(discount: Discount, used: set[str]) -> applicator.DiscountTerms:
-    remaining = None if discount.max_cycles is None else max(discount.max_cycles - len(used), 0)
-    return applicator.DiscountTerms(
-        id=discount.pk,
-        kind=discount.kind,
-        value=discount.value,
-        start=discount.start_date,
-        end=discount.end_date,
-        line_ref=discount.line_ref,
-        contract_id=discount.contract_id,
-        currency=discount.currency,
-        cycles_remaining=remaining,
-        cycle_keys_used=frozenset(used),
-    )
 
 
 def invoice_amounts(
@@ -216,8 +156,6 @@ def invoice_adjustments_apply(*, invoice, lines=None, tax_date: date | None = No
     ``tax_date`` is the day the invoice will be issued (default: its billing date) and decides which
     rates are in force. ``tax_rates`` may be preloaded by callers pricing many invoices.
     """
-    from billing.models import InvoiceStatus
-
     if invoice.status != InvoiceStatus.DRAFT:
         raise ValueError(f"Invoice {invoice.number} is {invoice.status}; discounts are applied to drafts only.")
     lines = list(invoice.lines.all()) if lines is None else list(lines)
@@ -245,40 +183,8 @@ def invoice_adjustments_apply(*, invoice, lines=None, tax_date: date | None = No
     return invoice
 
 
-def discounts_used_up_expire(*, discounts: list[Discount], used: dict[int, set[str]], result, invoice) -> None:
-    """A discount whose last cycle this invoice used has run its course: say so now, not at the next beat."""
-    by_discount = result.cycles_by_discount()
-    for discount in discounts:
-        if discount.max_cycles is None or discount.pk not in by_discount:
-            continue
-        total_used = used.get(discount.pk, set()) | by_discount[discount.pk]
-        if len(total_used) >= discount.max_cycles and discount.status != ExceptionStatus.EXPIRED:
-            previous = discount.status
-            discount.status = ExceptionStatus.EXPIRED
-            discount.save(update_fields=["status"])
-            ExceptionEvent.objects.create(
-                discount=discount,
-                action=EventAction.CYCLES_USED,
-                from_status=previous,
-                to_status=discount.status,
-                effective_on=invoice.billing_date,
-                actor_label="billing",
-                reason=f"{discount.max_cycles} of {discount.max_cycles} billing cycles used",
-                detail={"invoice": invoice.pk, "cycles": sorted(total_used)},
-            )
-            from discounts.services.lifecycle import discount_expired_publish
-
-            discount_expired_publish(
-                discount,
-                reason=f"{discount.max_cycles} of {discount.max_cycles} billing cycles used",
-                on=invoice.billing_date,
-            )
-
-
 def invoice_discounts_reapply_for(*, discount: Discount) -> int:
     """Recompute the drafts a discount touches (after a revoke or an extension); issued ones stay."""
-    from billing.models import Invoice, InvoiceStatus
-
     scope = Q(contract_id=discount.contract_id) if discount.contract_id else Q(customer_id=discount.customer_id)
     drafts = Invoice.objects.select_for_update(of=("self",)).filter(scope, status=InvoiceStatus.DRAFT)
     count = 0
@@ -351,8 +257,6 @@ def invoice_credits_apply(*, invoice, on: date | None = None) -> Decimal:
                 detail={"invoice": invoice.pk},
             )
         credit.save(update_fields=fields)
-    from billing.models import Invoice
-
     invoice.credit_applied = quantize(invoice.credit_applied + result.credit_applied, invoice.currency)
     invoice.amount_due = result.amount_due
     # A queryset update: the row is still a draft here, and only these two columns are written.

@@ -2,28 +2,33 @@
 
 Everyone who can read contracts sees the exceptions; granting, revoking and extending need
 ``discounts.manage`` (finance and admins), and whoever grants one is recorded as its approver.
+
+The pages live in billing, not in ``discounts/``: they show what the exceptions did to invoices
+(revenue given up to date, billing with and without exceptions, draft recomputation), and only
+billing, above discounts in the layers, reads invoices. Their URLs keep the ``discounts`` namespace.
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from billing.selectors_exceptions import customer_impact, customer_invoices, override_given_up
+from billing.services.adjustments import invoice_discounts_reapply_for
+from contracts.models import Customer
 from discounts.forms import CreditForm, DiscountForm, ExtendForm, ListFilterForm, OverrideForm, RevokeForm
 from discounts.impact import quarter_end
-from discounts.selectors import (
-    customer_impact,
-    customer_invoices,
-    exception_events,
-    exception_get,
-    exception_rows,
-    exception_totals,
-)
+from discounts.models import Discount
+from discounts.selectors import exception_events, exception_get, exception_rows, exception_totals
 from discounts.services._common import tenant_today
+from discounts.services.exceptions import credit_create, discount_create, price_override_create
+from discounts.services.exceptions import exception_extend as extend
+from discounts.services.exceptions import exception_revoke as revoke
 from revexos.accounts.decorators import requires
 from revexos.accounts.roles import has_capability
 from revexos.parsing import parse_id
@@ -58,6 +63,7 @@ def _rows(filters: dict, today):
         status=filters["status"],
         expiring_days=parse_id(expiring) if expiring in {"30", "60", "90"} else None,
         expiring_by=quarter_end(today) if expiring == "quarter" else None,
+        override_given_up=override_given_up,
     )
 
 
@@ -79,7 +85,11 @@ def exception_list(request):
 
 
 def _row_for(kind: str, pk: int, today):
-    rows = [r for r in exception_rows(today=today, kind=kind, status="all") if r.obj.pk == pk]
+    rows = [
+        r
+        for r in exception_rows(today=today, kind=kind, status="all", override_given_up=override_given_up)
+        if r.obj.pk == pk
+    ]
     if not rows:
         raise Http404
     return rows[0]
@@ -87,8 +97,6 @@ def _row_for(kind: str, pk: int, today):
 
 @requires("discounts.manage")
 def exception_create(request, kind: str):
-    from discounts.services.exceptions import credit_create, discount_create, price_override_create
-
     kind = _kind(kind)
     form_class = {"discount": DiscountForm, "credit": CreditForm, "override": OverrideForm}[kind]
     initial = {"start_date": tenant_today()}
@@ -214,8 +222,6 @@ def _after_change(
 @require_POST
 @requires("discounts.manage")
 def exception_revoke(request, kind: str, pk: int):
-    from discounts.services.exceptions import exception_revoke as revoke
-
     kind = _kind(kind)
     form = RevokeForm(request.POST)
     if not form.is_valid():
@@ -230,8 +236,6 @@ def exception_revoke(request, kind: str, pk: int):
 @require_POST
 @requires("discounts.manage")
 def exception_extend(request, kind: str, pk: int):
-    from discounts.services.exceptions import exception_extend as extend
-
     kind = _kind(kind)
     form = ExtendForm(request.POST)
     if not form.is_valid():
@@ -254,11 +258,6 @@ def exception_extend(request, kind: str, pk: int):
 @require_POST
 @requires("discounts.manage")
 def discount_recompute(request, pk: int):
-    from django.db import transaction
-
-    from discounts.models import Discount
-    from discounts.services.application import invoice_discounts_reapply_for
-
     discount = get_object_or_404(Discount, pk=pk)
     with transaction.atomic():
         count = invoice_discounts_reapply_for(discount=discount)
@@ -275,8 +274,6 @@ def customers(request):
 
 @requires("contracts.view")
 def customer_detail(request, pk: int):
-    from contracts.models import Customer
-
     customer = get_object_or_404(Customer, pk=pk)
     today = tenant_today()
     return render(
@@ -285,7 +282,7 @@ def customer_detail(request, pk: int):
         {
             "customer": customer,
             "impact": customer_impact(today=today, customer_id=pk),
-            "rows": exception_rows(today=today, status="all", customer_id=pk),
+            "rows": exception_rows(today=today, status="all", customer_id=pk, override_given_up=override_given_up),
             "invoices": customer_invoices(customer_id=pk),
             "today": today,
             "can_manage": has_capability(request.user, "discounts.manage"),
