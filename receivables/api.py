@@ -167,11 +167,6 @@ class AgingCurrencyOut(Schema):
     customers: list[AgingCustomerOut]
 
 
-class AgingOut(Schema):
-    as_of: date
-    currencies: list[AgingCurrencyOut]
-
-
 class AgingFilters(Schema):
     as_of: Day | None = Field(None, description="Defaults to today; open amounts as of that date")
 
@@ -180,7 +175,11 @@ def _buckets(row) -> dict[str, str]:
     return {name: str(row.buckets[name]) for name in figures.BUCKETS}
 
 
-@router.get("/ar-aging", response=AgingOut, summary="AR aging by currency and customer as of a date")
+@router.get(
+    "/ar-aging",
+    response=list[AgingCurrencyOut],
+    summary="AR aging per currency (with its customers) as of a date — one object per currency, as DESIGN.md §5.1",
+)
 def ar_aging_get(request, filters: Query[AgingFilters]):
     from django.core.exceptions import ValidationError
 
@@ -191,21 +190,18 @@ def ar_aging_get(request, filters: Query[AgingFilters]):
     if as_of < date(2000, 1, 1):
         raise ValidationError({"as_of": ["Use a date from 2000 on."]})
     aging = ar_aging(as_of=as_of)
-    return {
-        "as_of": as_of,
-        "currencies": [
-            {
-                "currency": row.currency,
-                "total": str(row.total),
-                "buckets": _buckets(row),
-                "customers": [
-                    {"customer": c.customer, "name": c.customer_name, "total": str(c.total), "buckets": _buckets(c)}
-                    for c in aging.customers.get(row.currency, [])
-                ],
-            }
-            for row in aging.currencies
-        ],
-    }
+    return [
+        {
+            "currency": row.currency,
+            "total": str(row.total),
+            "buckets": _buckets(row),
+            "customers": [
+                {"customer": c.customer, "name": c.customer_name, "total": str(c.total), "buckets": _buckets(c)}
+                for c in aging.customers.get(row.currency, [])
+            ],
+        }
+        for row in aging.currencies
+    ]
 
 
 class DsoOut(Schema):
