@@ -15,6 +15,8 @@ import pytest
 import time_machine
 from django.test import Client
 
+from contracts.tests.factories import contract_payload
+
 pytestmark = pytest.mark.django_db
 
 ENTITY = {
@@ -33,59 +35,8 @@ CUSTOMER = {
     "tax_id": "GB123456789",
     "address": {"line1": "1 Main St", "city": "London", "postal_code": "EC1A 1AA", "country": "GB"},
 }
-CONTRACT = {
-    "customer": "acme-ltd",
-    "number": "C-1001",
-    "title": "Platform services 2026",
-    "start_date": "2026-01-15",
-    "end_date": "2026-12-31",
-    "currency": "USD",
-    "payment_terms_days": 30,
-    "po_number": "PO-7781",
-    "po_required": True,
-    "billing_anchor": "calendar",
-    "auto_renew": True,
-    "renewal_term_months": 12,
-    "notice_period_days": 30,
-    "price_lines": [
-        {
-            "kind": "recurring",
-            "description": "Retainer",
-            "amount": "3100.00",
-            "frequency": "monthly",
-            "timing": "advance",
-            "included_hours": "20",
-            "overage_rate": "150.00",
-        },
-        {
-            "kind": "milestone",
-            "description": "Phase 1 go-live",
-            "amount": "12000.00",
-            "reference": "PROJ-12",
-            "expected_date": "2026-03-31",
-        },
-        {
-            "kind": "time_and_materials",
-            "description": "Extra engineering",
-            "rates": [{"role": "engineer", "hourly_rate": "150.00"}],
-            "cap": "20000.00",
-        },
-        {"kind": "fixed_fee", "description": "Onboarding", "amount": "5000.00", "bill_on": "2026-01-15"},
-        {
-            "kind": "usage",
-            "description": "API calls",
-            "metric": "api_calls",
-            "frequency": "monthly",
-            "charge_model": "graduated",
-            "free_units": "0",
-            "minimum_commitment": "0",
-            "tiers": [
-                {"up_to": "100", "unit_amount": "1.00", "flat_amount": "0"},
-                {"up_to": None, "unit_amount": "0.50", "flat_amount": "0"},
-            ],
-        },
-    ],
-}
+# The contract of §5 lives in the factories (other tests post it too).
+CONTRACT = contract_payload()
 
 
 @pytest.fixture
