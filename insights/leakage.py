@@ -25,6 +25,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -52,7 +53,7 @@ from billing.models import (
 )
 from insights.models import LeakageRule
 from revexos.money import quantize
-from revexos.pricing import Period, price_recurring, price_usage
+from revexos.pricing import Period, price_overage_hours, price_recurring, price_usage
 from revexos.schedule import LinePeriod, line_periods, period_label
 
 ZERO = Decimal(0)
@@ -78,9 +79,9 @@ RULE_DEFINITIONS: dict[str, dict[str, str]] = {
     },
     "L2": {
         "name": LeakageRule.L2.label,
-        "what": "Billable hours booked to a time-and-materials line are still unbilled a day after the billing run that closed their period (or after the contract was entered, if later).",
-        "amount": "Hours × the rate card rate of the role on the work date (a price override in force replaces it). A role without a rate is estimated at the highest rate on the card.",
-        "fix": "Run billing for the period, or add the missing role to the rate card; non-billable time should be marked so.",
+        "what": "Billable hours booked to a time-and-materials line are still unbilled a day after the billing run that closed their period (or after the contract was entered, if later) — or, on a retainer with included hours, hours over the allowance of a closed month (often hours logged late, after the month was invoiced) that no overage line bills.",
+        "amount": "Time and materials: hours × the rate card rate of the role on the work date (a price override in force replaces it); a role without a rate is estimated at the highest rate on the card. Retainer: the month's billable hours beyond the included hours × the overage rate, less the overage already billed for that month.",
+        "fix": "Run billing for the period (late hours over a retainer's allowance are billed as extra overage), or add the missing role to the rate card; non-billable time should be marked so.",
     },
     "L3": {
         "name": LeakageRule.L3.label,
@@ -451,6 +452,12 @@ def _time_days(queryset) -> list[dict]:
 
 
 def rule_l2(ctx: ScanContext) -> list[Candidate]:
+    """Unbilled billable time whose period has closed: on time-and-materials lines, and over the
+    included hours of retainers (``_retainer_overage``)."""
+    return _tm_unbilled(ctx) + _retainer_overage(ctx)
+
+
+def _tm_unbilled(ctx: ScanContext) -> list[Candidate]:
     """Unbilled billable time on time-and-materials lines whose period has closed."""
     from contracts.models import PriceLine
 
@@ -514,6 +521,129 @@ def rule_l2(ctx: ScanContext) -> list[Candidate]:
                 + ("; " + "; ".join(sorted(notes)) if notes else ""),
                 rows=out,
                 facts={"line_ref": ref, "price_line": line.pk, "hours": hours},
+            )
+        )
+    return found
+
+
+def _hours_in_windows(windows: list[tuple[int, str, date, date]]) -> dict[tuple, Decimal]:
+    """Billable hours (billed or not) per (contract, line_ref, first day, last day): one query."""
+    if not windows:
+        return {}
+    values = ", ".join(["(%s::bigint, %s::text, %s::date, %s::date)"] * len(windows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT w.c, w.ref, w.s, w.e, coalesce(sum(t.hours), 0)
+            FROM (VALUES {values}) AS w(c, ref, s, e)
+            LEFT JOIN {TimeEntry._meta.db_table} t
+              ON t.contract_id = w.c AND t.line_ref = w.ref AND t.billable AND t.work_date BETWEEN w.s AND w.e
+            GROUP BY 1, 2, 3, 4
+            """,
+            [value for window in windows for value in window],
+        )
+        return {(c, ref, start, end): hours for c, ref, start, end, hours in cursor.fetchall()}
+
+
+def _retainer_overage(ctx: ScanContext) -> list[Candidate]:
+    """Hours over a retainer's included hours in a closed period that no overage line bills.
+
+    Billing's overage trigger prices a closed period's billable hours beyond the allowance at the
+    overage rate and bills what the period's overage lines do not already bill (hours logged late,
+    after the month was invoiced, come back as extra overage). A period with unbilled hours whose
+    overage is short of what the hours make is money earned and not billed. The same arithmetic as
+    billing (``revexos.pricing.price_overage_hours`` over the period's hours after any cut-over).
+    """
+    from contracts.models import PriceLine
+
+    retainers = PriceLine.objects.filter(
+        kind="recurring", included_hours__isnull=False, overage_rate__isnull=False
+    ).values("version__contract_id")
+    days = _time_days(
+        TimeEntry.objects.filter(ctx.scoped(), billable=True, work_date__lt=ctx.as_of, contract_id__in=retainers)
+        .exclude(line_ref="")
+        .filter(_unbilled_fact())
+    )
+    ctx.load(r["contract_id"] for r in days)
+    periods = _Periods(ctx)
+    buckets: dict[tuple, list[dict]] = defaultdict(list)
+    windows: dict[tuple, tuple[int, str, date, date]] = {}
+    for r in days:
+        cid = r["contract_id"]
+        lp = periods.containing(cid, r["line_ref"], "recurring", r["work_date"])
+        if lp is None or lp.line.included_hours is None or lp.line.overage_rate is None:
+            continue
+        if not ctx.billing_had_its_chance(cid, lp.period.end + timedelta(days=1)):
+            continue
+        # Hours up to a cut-over were billed by the system the contract came from (billing's rule):
+        # the period counts from the day after it.
+        if ctx.cut_over(cid, r["work_date"]):
+            continue
+        first = lp.period.start
+        if ctx.cut_over(cid, first):
+            first = ctx.contract(cid).billed_through + timedelta(days=1)
+        key = (cid, r["line_ref"], lp)
+        buckets[key].append(r)
+        windows[key] = (cid, r["line_ref"], first, lp.period.end)
+    if not buckets:
+        return []
+    hours_all = _hours_in_windows(sorted(set(windows.values())))
+    billed: dict[tuple, tuple[Decimal, Decimal]] = {
+        (r["contract_id"], r["line_ref"], r["period_start"]): (r["q"] or ZERO, r["a"] or ZERO)
+        for r in InvoiceLine.objects.filter(
+            contract_id__in={cid for cid, _, _ in buckets}, kind=InvoiceLineKind.OVERAGE
+        )
+        .exclude(invoice__status=VOID)
+        .values("contract_id", "line_ref", "period_start")
+        .annotate(q=Sum("quantity"), a=Sum("amount"))
+    }
+    found = []
+    for (contract_id, ref, lp), rows in buckets.items():
+        line, period, currency = lp.line, lp.period, lp.version.currency
+        used = hours_all.get(windows[(contract_id, ref, lp)], ZERO)
+        over_hours, over_amount = price_overage_hours(
+            hours_used=used, included_hours=line.included_hours, overage_rate=line.overage_rate, currency=currency
+        )
+        billed_hours, billed_amount = billed.get((contract_id, ref, period.start), (ZERO, ZERO))
+        missing = over_amount - billed_amount
+        if missing <= 0:
+            continue  # within the allowance, or the overage is billed: the retainer line covers these hours
+        unbilled = sum((r["logged"] for r in rows), ZERO)
+        found.append(
+            Candidate(
+                rule="L2",
+                key=f"overage:{ref}:{period.start}",
+                contract_id=contract_id,
+                customer_id=rows[0]["contract__customer_id"],
+                title=f"{_number(ctx, contract_id)}: {_fmt(over_hours - billed_hours)} h over the "
+                f"{_fmt(line.included_hours)} h included in “{line.description}” in {period_label(period)} not invoiced",
+                amount=quantize(missing, currency),
+                currency=currency,
+                period_start=period.start,
+                period_end=period.end,
+                basis=f"Retainer overage: ({_fmt(used)} h in the period − {_fmt(line.included_hours)} h included) "
+                f"× overage rate {_fmt(line.overage_rate)}, less {_fmt(billed_amount)} of overage already billed",
+                rows=[
+                    {
+                        "work_date": r["work_date"],
+                        "role": r["role"],
+                        "hours": r["logged"],
+                        "entries": r["entries"],
+                        "time_entry_ids": r["ids"][:MAX_IDS],
+                    }
+                    for r in rows
+                ],
+                facts={
+                    "line_ref": ref,
+                    "price_line": line.pk,
+                    "hours": unbilled,
+                    "hours_in_period": used,
+                    "included_hours": line.included_hours,
+                    "overage_rate": line.overage_rate,
+                    "overage_hours": over_hours,
+                    "overage_billed_hours": billed_hours,
+                    "overage_billed": billed_amount,
+                },
             )
         )
     return found

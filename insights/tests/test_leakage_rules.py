@@ -136,6 +136,62 @@ def test_l2_role_without_a_rate_is_estimated_at_the_highest_card_rate():
     assert finding.amount == D("300.00") and "no rate" in finding.evidence["basis"]
 
 
+RETAINER_20H = {**RETAINER, "included_hours": D("20"), "overage_rate": D("150.00")}
+
+
+def test_l2_late_hours_over_a_retainers_allowance_are_found_as_overage():
+    contract = contract_with(RETAINER_20H, start=START)
+    hours(contract, "9", date(2026, 5, 12), line_ref="L1")
+    hours(contract, "9", date(2026, 5, 13), line_ref="L1")
+    bill(contract, as_of=date(2026, 6, 1))  # May closed inside the allowance: no overage line
+    hours(contract, "5", date(2026, 5, 28), line_ref="L1")  # logged after May was invoiced
+    scan()
+    [finding] = found("L2", contract)
+    assert finding.amount == D("450.00")  # (23 h − 20 h included) × 150.00
+    assert (finding.period_start, finding.period_end) == (date(2026, 5, 1), date(2026, 5, 31))
+    assert "3 h over the 20 h included" in finding.title
+    assert finding.evidence["facts"]["hours_in_period"] == "23" and finding.evidence["facts"]["overage_billed"] == "0"
+    assert [r["hours"] for r in finding.evidence["rows"]] == ["5"]
+    # Billing bills the late hours as extra overage; the next scan resolves the finding.
+    bill(contract)
+    scan()
+    assert [f.status for f in found("L2", contract)] == ["resolved"]
+    assert InvoiceLine.objects.get(contract=contract, kind="overage").amount == D("450.00")
+
+
+def test_l2_retainer_overage_less_what_was_already_billed():
+    contract = contract_with(RETAINER_20H, start=START)
+    hours(contract, "13", date(2026, 5, 12), line_ref="L1")
+    hours(contract, "12", date(2026, 5, 13), line_ref="L1")
+    bill(contract, as_of=date(2026, 6, 1))  # 25 h: 5 h overage billed, 750.00
+    hours(contract, "2", date(2026, 5, 29), line_ref="L1")
+    scan()
+    [finding] = found("L2", contract)
+    assert finding.amount == D("300.00")  # (27 − 20) × 150 − 750 already billed
+    assert "less 750" in finding.evidence["basis"]
+
+
+def test_l2_late_hours_inside_a_retainers_allowance_are_not_a_leak():
+    contract = contract_with(RETAINER_20H, start=START)
+    hours(contract, "10", date(2026, 5, 12), line_ref="L1")
+    bill(contract, as_of=date(2026, 6, 1))
+    hours(contract, "6", date(2026, 5, 28), line_ref="L1")  # 16 h of 20: the retainer covers them
+    retainer_without_allowance = contract_with(RETAINER, start=START)
+    hours(retainer_without_allowance, "6", date(2026, 5, 28), line_ref="L1")
+    scan()
+    assert found("L2", contract) == [] and found("L2", retainer_without_allowance) == []
+
+
+def test_l2_retainer_overage_waits_for_the_run_after_the_period_closed():
+    contract = contract_with(RETAINER_20H, start=START)
+    hours(contract, "12", date(2026, 5, 20), line_ref="L1")
+    hours(contract, "12", date(2026, 5, 21), line_ref="L1")
+    scan(as_of=date(2026, 6, 1))
+    assert live("L2", contract) == []
+    scan(as_of=date(2026, 6, 2))
+    assert [f.amount for f in live("L2", contract)] == [D("600.00")]
+
+
 def test_l2_billed_time_is_clean_and_billing_resolves():
     clean = contract_with(TM, start=START)
     hours(clean, "10", date(2026, 5, 10), line_ref="L1")
