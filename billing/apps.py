@@ -26,3 +26,12 @@ class BillingConfig(AppConfig):
         from discounts.hooks import on_discount_changed
 
         on_discount_changed(invoice_discounts_reapply_for)
+
+        # A held draft is checked again when its contract or customer changes: the reasons it
+        # shows are what is wrong now (a PO added by an amendment releases it).
+        from billing.services.invoicing import held_drafts_recheck, held_drafts_recheck_for_discount
+        from contracts.hooks import on_contract_changed, on_customer_changed
+
+        on_contract_changed(held_drafts_recheck)
+        on_customer_changed(held_drafts_recheck)
+        on_discount_changed(held_drafts_recheck_for_discount)

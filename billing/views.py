@@ -247,8 +247,16 @@ def invoice_po_view(request, invoice_id: int):
     try:
         if not form.is_valid():
             raise ValidationError(form.errors)
-        invoice_po_record(invoice_id=invoice_id, po_number=form.cleaned_data["po_number"], user=request.user)
-        messages.success(request, f"PO {form.cleaned_data['po_number']} is recorded on the draft.")
+        invoice = invoice_po_record(invoice_id=invoice_id, po_number=form.cleaned_data["po_number"], user=request.user)
+        po = form.cleaned_data["po_number"]
+        if invoice.hold_reasons:
+            messages.warning(
+                request, f"PO {po} is recorded on the draft; it is still held: " + " ".join(invoice.hold_reasons)
+            )
+        else:
+            messages.success(
+                request, f"PO {po} is recorded on the draft and every check passes: approve it to issue and send it."
+            )
     except ValidationError as exc:
         messages.error(request, _errors(exc))
     return _to_invoice(invoice_id)

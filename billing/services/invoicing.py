@@ -28,7 +28,7 @@ from billing.services.adjustments import invoice_adjustments_apply, invoice_cred
 from billing.services.checks import invoice_presend_problems
 from billing.services.context import current_tenant, tenant_today
 from billing.services.numbering import document_number_assign
-from billing.services.reviews import review_task_raise
+from billing.services.reviews import review_task_raise, review_tasks_resolve_for_invoice
 from revexos.money import quantize, to_decimal
 from revexos.tax import credit_tax_reversal
 from revexos.webhooks.publish import event_publish
@@ -266,7 +266,6 @@ def _after_issue(invoice: Invoice) -> None:
     """An issued invoice leaves: its e-mail is queued in the issuing transaction (sent by a task
     on commit, PDF rendered there), and a pre-send review task it had is resolved."""
     from billing.services.delivery import invoice_send
-    from billing.services.reviews import review_tasks_resolve_for_invoice
 
     review_tasks_resolve_for_invoice(
         invoice_id=invoice.pk,
@@ -349,20 +348,59 @@ class ApproveResult:
         return not self.problems
 
 
+def _holds_refresh(invoice: Invoice, *, quiet: bool = False) -> list[str]:
+    """A locked draft against the contract and customer as they are now: terms re-read, totals
+    recomputed, checks run. The hold reasons follow what is wrong now, never what was wrong when
+    the draft was made; a draft that passes is released (its pre-send task resolved) and waits for
+    approval. Nothing is issued. ``quiet``: a draft still held for the same reasons keeps its review
+    task as it is (a change elsewhere on the contract does not reopen a task someone resolved)."""
+    _draft_terms_refresh(invoice)
+    _draft_totals_refresh(invoice, on=max(tenant_today(), invoice.billing_date))
+    problems = invoice_presend_problems(invoice)
+    if problems:
+        if not quiet or problems != invoice.hold_reasons:
+            invoice_hold(invoice=invoice, problems=problems)
+    elif invoice.hold_reasons:
+        invoice.hold_reasons = []
+        invoice.save(update_fields=["hold_reasons"])
+        review_tasks_resolve_for_invoice(
+            invoice_id=invoice.pk,
+            kind=ReviewTaskKind.PRESEND_CHECK,
+            resolution="Every pre-send check passes now; the draft waits for approval.",
+        )
+    return problems
+
+
 def invoice_recheck(*, invoice_id: int) -> list[str]:
     """Re-read the contract's terms into a draft and run the checks again: the hold reasons (and
     the review task) follow what is wrong now. Returns the problems; nothing is issued."""
     with transaction.atomic():
-        invoice = _draft_for_update(invoice_id)
-        _draft_terms_refresh(invoice)
-        _draft_totals_refresh(invoice, on=max(tenant_today(), invoice.billing_date))
-        problems = invoice_presend_problems(invoice)
-        if problems:
-            invoice_hold(invoice=invoice, problems=problems)
-        elif invoice.hold_reasons:
-            invoice.hold_reasons = []
-            invoice.save(update_fields=["hold_reasons"])
-    return problems
+        return _holds_refresh(_draft_for_update(invoice_id))
+
+
+def held_drafts_recheck(*, contract_id: int | None = None, customer_id: int | None = None) -> int:
+    """Check the held drafts of a contract or a customer again after it changed (an amendment with
+    the PO, a billing e-mail added): a draft never keeps showing a reason that no longer holds.
+    Registered with ``contracts.hooks``; runs in the transaction of the change. Returns how many
+    drafts were released."""
+    drafts = Invoice.objects.filter(status=InvoiceStatus.DRAFT).exclude(hold_reasons=[])
+    if contract_id is not None:
+        drafts = drafts.filter(contract_id=contract_id)
+    if customer_id is not None:
+        drafts = drafts.filter(customer_id=customer_id)
+    released = 0
+    for invoice_id in drafts.order_by("pk").values_list("pk", flat=True):
+        if not _holds_refresh(_draft_for_update(invoice_id), quiet=True):
+            released += 1
+    return released
+
+
+def held_drafts_recheck_for_discount(*, discount) -> int:
+    """A discount revoked, ended or extended: its held drafts are checked again (after their totals
+    were recomputed by ``invoice_discounts_reapply_for``)."""
+    if discount.contract_id:
+        return held_drafts_recheck(contract_id=discount.contract_id)
+    return held_drafts_recheck(customer_id=discount.customer_id)
 
 
 def invoice_approve(*, invoice_id: int, user=None, issue_date: date | None = None) -> ApproveResult:
@@ -393,6 +431,8 @@ def invoice_po_record(*, invoice_id: int, po_number: str, user=None) -> Invoice:
         invoice = _draft_for_update(invoice_id)
         invoice.po_number = po_number
         invoice.save(update_fields=["po_number"])
+        if invoice.hold_reasons:
+            _holds_refresh(invoice)  # "requires a PO" must not outlive the PO
     return invoice
 
 

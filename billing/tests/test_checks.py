@@ -229,3 +229,83 @@ def test_a_resolved_task_reopens_when_the_draft_fails_again(in_tenant_a):
     assert not invoice_approve(invoice_id=invoice.pk).issued
     task.refresh_from_db()
     assert task.status == "open" and BillingReviewTask.objects.filter(invoice=invoice).count() == 1
+
+
+# --------------------------------------------------------------------------- hold reasons follow what is wrong now
+
+
+def test_saving_the_po_on_a_held_draft_clears_requires_a_po_at_once(in_tenant_a):
+    invoice = draft(po_required=True, po_number="")
+    assert any("requires a PO" in reason for reason in invoice.hold_reasons)
+    assert BillingReviewTask.objects.get(invoice=invoice).status == "open"
+    invoice_po_record(invoice_id=invoice.pk, po_number="PO-7781")
+    released = fresh(invoice)
+    assert released.hold_reasons == [] and released.status == "draft"  # waits for approval, not issued
+    task = BillingReviewTask.objects.get(invoice=invoice)
+    assert task.status == "resolved" and "waits for approval" in task.resolution
+
+
+def test_saving_the_po_keeps_only_the_reasons_that_still_hold(in_tenant_a):
+    invoice = draft(po_required=True, po_number="")
+    invoice.customer.billing_emails = []
+    invoice.customer.save()
+    invoice_recheck(invoice_id=invoice.pk)
+    assert len(fresh(invoice).hold_reasons) == 2
+    invoice_po_record(invoice_id=invoice.pk, po_number="PO-7781")
+    (reason,) = fresh(invoice).hold_reasons
+    assert "no billing e-mail" in reason and "PO" not in reason
+    assert "PO" not in BillingReviewTask.objects.get(invoice=invoice).detail
+
+
+def test_an_amendment_with_the_po_releases_the_held_draft(in_tenant_a):
+    from contracts.services.contracts import contract_amend
+
+    contract = contract_with(RETAINER, start=date(2026, 2, 1), auto_issue=False, po_required=True, po_number="")
+    (february,) = contract_bill_due(contract_id=contract.pk, as_of=date(2026, 2, 1)).invoices
+    (march,) = contract_bill_due(contract_id=contract.pk, as_of=date(2026, 3, 1)).invoices
+    february, march = fresh(february), fresh(march)
+    assert february.hold_reasons and march.hold_reasons
+    # The PO covers the terms from March: the March draft is released, February still needs one.
+    contract_amend(contract=contract, effective_from=date(2026, 3, 1), changes={"po_number": "PO-2026-9"})
+    released = fresh(march)
+    assert released.hold_reasons == [] and released.po_number == "PO-2026-9" and released.version.version == 2
+    assert BillingReviewTask.objects.get(invoice=march).status == "resolved"
+    assert "requires a PO" in fresh(february).hold_reasons[0]
+
+
+def test_a_billing_email_added_to_the_customer_releases_the_held_draft(in_tenant_a):
+    from contracts.services.customers import customer_update
+
+    invoice = draft()
+    invoice.customer.billing_emails = []
+    invoice.customer.save()
+    invoice_recheck(invoice_id=invoice.pk)
+    assert fresh(invoice).hold_reasons
+    customer_update(customer=invoice.customer, data={"billing_emails": ["ap@example.com"]})
+    assert fresh(invoice).hold_reasons == []
+
+
+def test_an_unrelated_change_does_not_reopen_a_task_someone_resolved(in_tenant_a):
+    from billing.services.reviews import review_task_resolve
+    from contracts.services.contracts import contract_update
+
+    invoice = draft(po_required=True, po_number="")
+    task = BillingReviewTask.objects.get(invoice=invoice)
+    review_task_resolve(task_id=task.pk, note="Asked the customer for a PO")
+    contract_update(contract=invoice.contract, data={"title": "Renamed"})
+    task.refresh_from_db()
+    assert task.status == "resolved" and fresh(invoice).hold_reasons  # still held, task left as resolved
+
+
+def test_the_invoice_page_shows_the_po_saved_message_and_no_stale_reason(in_tenant_a):
+    from django.urls import reverse
+
+    from tests.helpers import client_for
+
+    invoice = draft(po_required=True, po_number="")
+    client = client_for(in_tenant_a, email=in_tenant_a.users["finance"])
+    page = client.post(
+        reverse("billing:invoice_po", kwargs={"invoice_id": invoice.pk}), {"po_number": "PO-55"}, follow=True
+    )
+    html = page.content.decode()
+    assert "every check passes" in html and "requires a PO" not in html and 'id="hold-reasons"' not in html

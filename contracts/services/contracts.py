@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contracts.diffing import TermsDiff, terms_diff
+from contracts.hooks import contract_changed
 from contracts.models import (
     Contract,
     ContractStatus,
@@ -485,6 +486,7 @@ def contract_update(*, contract: Contract, data: Mapping[str, Any], user=None, s
             if new_terms is not None:
                 _replace_terms(version=latest, terms=new_terms, user=user, note="Contract updated")
             _milestones_sync(contract=contract, user=user, note="Contract updated")
+            contract_changed(contract_id=contract.pk)
     except IntegrityError as exc:
         raise _integrity_to_validation(exc) from exc
     return contract
@@ -708,6 +710,7 @@ def contract_amend(
             stamp(contract, user=user, note=note)
             contract.save(update_fields=["updated_at"])
             _milestones_sync(contract=contract, user=user, note=note)
+            contract_changed(contract_id=contract.pk)
             event_publish(
                 "contract.amended",
                 {

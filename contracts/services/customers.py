@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from contracts.hooks import customer_changed
 from contracts.models import Customer
 from contracts.services._audit import stamp
 from contracts.services.tax import tax_id_problem
@@ -144,4 +145,5 @@ def customer_update(*, customer: Customer, data: Any, user=None, partial: bool =
         setattr(customer, name, value)
     stamp(customer, user=user, note=note or "Updated")
     customer.save()
+    customer_changed(customer_id=customer.pk)
     return customer
