@@ -156,6 +156,11 @@ class ContractIn(_Open):
     notice_period_days: Int_ = None
     renewal_uplift_pct: Decimal_ = None
     renewal_window_days: Int_ = None
+    renewal_lead_days: Int_ = Field(
+        None,
+        description="Days before the notice deadline the renewal alert must come (default 30): the alert is raised "
+        "at max(renewal window, notice period + this lead time) before the end date",
+    )
     auto_issue: Bool_ = None
     billed_through: Date_ = Field(
         None,
@@ -210,6 +215,7 @@ class ContractOut(Schema):
     notice_period_days: int
     renewal_uplift_pct: str
     renewal_window_days: int | None
+    renewal_lead_days: int
     auto_issue: bool | None
     billed_through: str | None
     current_version: VersionSummaryOut | None

@@ -267,6 +267,12 @@ class ContractForm(ServiceForm):
     renewal_term_months = _text("Renewal term (months)", inputmode="numeric")
     notice_period_days = _text("Notice period (days)", inputmode="numeric")
     renewal_uplift_pct = _text("Renewal uplift %", inputmode="decimal")
+    renewal_lead_days = _text(
+        "Alert lead time (days)",
+        "How long before the notice deadline the owner is alerted. The alert comes at the renewal "
+        "window or at notice period + lead time before the end, whichever is earlier.",
+        inputmode="numeric",
+    )
     billed_through = _date(
         "Billed elsewhere through",
         "Moving from another billing system? The last day it billed: RevExOS bills only the periods after it.",
@@ -294,6 +300,7 @@ class ContractForm(ServiceForm):
         "renewal_term_months",
         "notice_period_days",
         "renewal_uplift_pct",
+        "renewal_lead_days",
         "billed_through",
     )
     TERMS = ("currency", "payment_terms_days", "billing_anchor", "po_number", "po_required")
@@ -322,6 +329,7 @@ class ContractForm(ServiceForm):
                 "renewal_term_months": "12",
                 "notice_period_days": "30",
                 "renewal_uplift_pct": "0",
+                "renewal_lead_days": "30",
             }
         from contracts.wire import contract_to_wire
 

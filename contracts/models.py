@@ -193,6 +193,15 @@ class Contract(models.Model):
         blank=True,
         help_text="Days before the end date to raise the renewal alert; empty uses the tenant default (60).",
     )
+    renewal_lead_days = models.PositiveSmallIntegerField(
+        default=30,
+        db_default=30,
+        verbose_name="renewal alert lead time (days)",
+        help_text=(
+            "Days before the notice deadline the renewal alert must reach its owner: the alert comes at "
+            "the renewal window or at notice period + this lead time before the end, whichever is earlier."
+        ),
+    )
     billed_through = models.DateField(
         null=True,
         blank=True,
@@ -232,6 +241,13 @@ class Contract(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} · {self.title}"
+
+    def renewal_window_for(self, tenant_window: int) -> int:
+        """Days before the end date the renewal alert is raised: the contract's window (else the
+        tenant's), or earlier when the notice period plus the lead time needs it — a 90-day notice
+        period with a 60-day window would alert after the notice deadline."""
+        window = self.renewal_window_days if self.renewal_window_days is not None else tenant_window
+        return max(window, self.notice_period_days + self.renewal_lead_days)
 
 
 class BillingAnchor(models.TextChoices):

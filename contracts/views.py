@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -302,6 +303,8 @@ def contract_detail(request, pk: int):
         "can_manage": has_capability(request.user, "contracts.manage"),
         "can_deliver": has_capability(request.user, "milestones.deliver"),
         "terms_editable": bool(versions) and version_is_editable(versions[-1], contract),
+        "renewal_alert_days": (alert_days := contract.renewal_window_for(request.tenant.renewal_window_days)),
+        "renewal_alert_on": contract.end_date - timedelta(days=alert_days) if contract.end_date else None,
     }
     if request.htmx and request.GET.get("partial") == "terms":
         return render(request, "contracts/contract_detail.html#version-terms", context)

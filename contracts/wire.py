@@ -89,6 +89,7 @@ CONTRACT_FIELDS = (
     "notice_period_days",
     "renewal_uplift_pct",
     "renewal_window_days",
+    "renewal_lead_days",
     "auto_issue",
     "billed_through",
 )
@@ -747,6 +748,8 @@ def contract_read(data: Any, errors: FieldErrors, *, partial: bool = False) -> C
         values["renewal_uplift_pct"] = r.percent("renewal_uplift_pct", default=Decimal("0"), label="renewal uplift")
     if want("renewal_window_days"):
         values["renewal_window_days"] = r.integer("renewal_window_days", minimum=1, maximum=730)
+    if want("renewal_lead_days"):
+        values["renewal_lead_days"] = r.integer("renewal_lead_days", default=30, minimum=0, maximum=365)
     if want("auto_issue"):
         values["auto_issue"] = r.boolean("auto_issue", default=None)
     if want("billed_through"):
@@ -910,6 +913,7 @@ def contract_to_wire(contract, version) -> dict[str, Any]:
         "notice_period_days": contract.notice_period_days,
         "renewal_uplift_pct": decimal_out(contract.renewal_uplift_pct),
         "renewal_window_days": contract.renewal_window_days,
+        "renewal_lead_days": contract.renewal_lead_days,
         "auto_issue": contract.auto_issue,
         "billed_through": _date_out(contract.billed_through),
         "current_version": version_summary_to_wire(version) if version is not None else None,

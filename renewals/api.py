@@ -6,6 +6,7 @@ Money is a decimal string in the currency's own digits ("37200.00"); ids are str
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.shortcuts import get_object_or_404
@@ -33,6 +34,11 @@ class RenewalAlertFilters(PageFilters):
     notice_before: Day | None = Field(None, description="Notice deadline on or before this date")
 
 
+class StakePartOut(Schema):
+    what: str = Field(examples=["milestones"])
+    amount: str = Field(examples=["24000.00"])
+
+
 class RenewalAlertOut(Schema):
     id: str
     contract: str = Field(description="The contract's number")
@@ -47,6 +53,12 @@ class RenewalAlertOut(Schema):
     currency: str
     annual_recurring_value: str = Field(examples=["37200.00"])
     remaining_value: str = Field(examples=["12400.00"])
+    value_at_stake: str = Field(
+        examples=["37200.00"],
+        description="A year of recurring value; for a contract with nothing recurring, its value over the term",
+    )
+    value_basis: Literal["annual", "term"] = Field(description="annual: a year of recurring value; term: over the term")
+    value_parts: list[StakePartOut] = Field(description="What the value at stake is made of")
     owner: str | None = Field(description="The account manager's e-mail")
     auto_renew: bool
     escalated_at: datetime | None
@@ -105,6 +117,12 @@ def alert_to_wire(alert: RenewalAlert) -> dict[str, Any]:
         "currency": alert.currency,
         "annual_recurring_value": str(quantize(alert.annual_recurring_value, alert.currency)),
         "remaining_value": str(quantize(alert.remaining_value, alert.currency)),
+        "value_at_stake": str(quantize(alert.value_at_stake, alert.currency)),
+        "value_basis": alert.value_basis,
+        "value_parts": [
+            {"what": p["what"], "amount": str(quantize(Decimal(p["amount"]), alert.currency))}
+            for p in alert.value_parts or []
+        ],
         "owner": alert.owner.email if alert.owner_id else None,
         "auto_renew": alert.contract.auto_renew,
         "escalated_at": alert.escalated_at,

@@ -72,6 +72,16 @@ class RenewalAlert(models.Model):
         decimal_places=3,
         help_text="Committed value from the raising day to the end date.",
     )
+    # What the owner stands to keep or lose (renewals/valuation.py): the annual recurring value, or
+    # for a contract with nothing recurring its value over the term, with the parts named.
+    value_at_stake = models.DecimalField(max_digits=20, decimal_places=3, default=0, db_default=0)
+    value_basis = models.CharField(
+        max_length=6,
+        choices=[("annual", "A year of recurring value"), ("term", "Value over the term")],
+        default="annual",
+        db_default="annual",
+    )
+    value_parts = models.JSONField(default=list, blank=True, db_default=[])
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -100,7 +110,7 @@ class RenewalAlert(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["notice_deadline", "-annual_recurring_value", "id"]
+        ordering = ["notice_deadline", "-value_at_stake", "id"]
         constraints = [
             models.UniqueConstraint(fields=["contract", "end_date"], name="renewal_alert_one_per_term"),
             models.CheckConstraint(
@@ -108,7 +118,7 @@ class RenewalAlert(models.Model):
                 name="renewal_alert_snooze_has_date",
             ),
             models.CheckConstraint(
-                condition=Q(annual_recurring_value__gte=0) & Q(remaining_value__gte=0),
+                condition=Q(annual_recurring_value__gte=0) & Q(remaining_value__gte=0) & Q(value_at_stake__gte=0),
                 name="renewal_alert_value_non_negative",
             ),
             models.CheckConstraint(

@@ -90,7 +90,7 @@ def renewal_queue(*, user, status: str = "action", owner: str = "", quarter: str
         alerts = alerts.filter(end_date__range=bounds)
     decisions = RenewalDecision.objects.select_related("decided_by").order_by("-decided_at", "-id")
     return alerts.prefetch_related(Prefetch("decisions", queryset=decisions)).order_by(
-        "notice_deadline", "-annual_recurring_value", "pk"
+        "notice_deadline", "-value_at_stake", "pk"
     )
 
 
@@ -108,7 +108,7 @@ def renewal_alert_for_row(*, pk: int) -> RenewalAlert:
 class Totals:
     count: int = 0
     escalated: int = 0
-    by_currency: list[tuple[str, Decimal]] = field(default_factory=list)  # annual recurring value at stake
+    by_currency: list[tuple[str, Decimal]] = field(default_factory=list)  # value at stake (RenewalAlert.value_at_stake)
 
 
 def renewal_totals(alerts: QuerySet[RenewalAlert]) -> Totals:
@@ -119,7 +119,7 @@ def renewal_totals(alerts: QuerySet[RenewalAlert]) -> Totals:
         .annotate(
             n=Count("pk"),
             escalated=Count("pk", filter=Q(escalated_at__isnull=False)),
-            value=Sum("annual_recurring_value"),
+            value=Sum("value_at_stake"),
         )
         .order_by("currency")
     )
@@ -197,7 +197,7 @@ def renewals_by_quarter(*, user, owner: str = "all", start: date, quarters: int 
         .values("q", "currency", "status")
         .annotate(
             n=Count("pk"),
-            value=Sum("annual_recurring_value"),
+            value=Sum("value_at_stake"),
             escalated=Count("pk", filter=Q(escalated_at__isnull=False)),
         )
         .order_by()
@@ -258,7 +258,7 @@ def renewal_alert_api_list(
         alerts = alerts.filter(end_date__lte=due_before)
     if notice_before is not None:
         alerts = alerts.filter(notice_deadline__lte=notice_before)
-    return alerts.order_by("notice_deadline", "-annual_recurring_value", "pk")
+    return alerts.order_by("notice_deadline", "-value_at_stake", "pk")
 
 
 def renewal_alerts_of_contract(*, contract_id: int) -> list[RenewalAlert]:

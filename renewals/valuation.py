@@ -5,6 +5,11 @@ Two figures go on a renewal alert, both from the terms in force on the day it is
 * **annual recurring value** — every recurring line and every usage minimum commitment at its
   full-period amount, scaled to twelve months (3,100.00 monthly → 37,200.00). Usage above the
   commitment and time & materials are not committed money, so they are not in it.
+* **value at stake** — what the owner stands to keep or lose: the annual recurring value when the
+  contract has one; for a contract with nothing recurring (milestones, fees, usage without a
+  minimum) the contract's value over its term instead — its fixed fees and milestones plus usage
+  and hours at their run rate (billed per month over the three months before last month, whose
+  billing is complete) over the term's months — with the parts named, so "0.00 at stake" never stands for a contract worth 80,000.00.
 * **remaining value** — what the contract still commits from the raising day to its end date:
   recurring lines and minimum commitments over their billing periods, priced the way billing prices
   them (periods clipped to the contract, prorated by days; the period the raising day falls in counts
@@ -136,6 +141,60 @@ def renewal_value(
             lines=lines, currency=currency, contract_start=contract_start, end=end, anchor=anchor, as_of=as_of
         ),
     )
+
+
+RUN_RATE_MONTHS = 3  # usage and hours billed over this many months before the alert, per month
+
+
+def term_months(start: date, end: date) -> int:
+    """Calendar months a term spans, counting a started month: 15 Jan – 31 Dec = 12."""
+    return max((end.year - start.year) * 12 + end.month - start.month + (1 if end.day >= start.day else 0), 1)
+
+
+@dataclass(frozen=True)
+class StakeValue:
+    amount: Decimal
+    basis: str  # "annual": a year of recurring value; "term": the contract's value over its term
+    parts: tuple[tuple[str, Decimal], ...]  # (what, amount), e.g. ("milestones", 24000.00)
+
+    def parts_json(self) -> list[dict[str, str]]:
+        return [{"what": what, "amount": format(amount, "f")} for what, amount in self.parts]
+
+
+def stake_value(
+    *,
+    annual_recurring: Decimal,
+    lines: Sequence[Any],
+    currency: str,
+    term_start: date,
+    term_end: date,
+    run_rate_per_month: Decimal = ZERO,
+) -> StakeValue:
+    """The value at stake on a renewal alert (module docstring). ``run_rate_per_month``: usage,
+    hours and overage billed per month lately (computed by the caller from the invoices)."""
+    if annual_recurring > 0:
+        return StakeValue(annual_recurring, "annual", (("recurring, a year", annual_recurring),))
+    fees = sum((to_decimal(line.amount) for line in lines if line.kind == "fixed_fee" and line.amount), ZERO)
+    milestones = ZERO
+    for line in lines:
+        if line.kind != "milestone":
+            continue
+        if line.amount is not None:
+            milestones += to_decimal(line.amount)
+        elif line.percent_of_fixed_fee is not None:
+            milestones += fees * to_decimal(line.percent_of_fixed_fee) / HUNDRED
+    months = term_months(term_start, term_end)
+    parts = []
+    if milestones:
+        parts.append(("milestones", quantize(milestones, currency)))
+    if fees:
+        parts.append(("fixed fees", quantize(fees, currency)))
+    if run_rate_per_month > 0:
+        parts.append(
+            (f"usage and hours at the run rate × {months} months", quantize(run_rate_per_month * months, currency))
+        )
+    total = quantize(sum((amount for _, amount in parts), ZERO), currency)
+    return StakeValue(total, "term", tuple(parts))
 
 
 # --------------------------------------------------------------------------- next term

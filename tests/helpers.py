@@ -12,3 +12,8 @@ def client_for(tenant, *, email: str | None = None) -> Client:
         response = client.post("/accounts/login/", {"username": email, "password": PASSWORD})
         assert response.status_code == 302, f"login as {email} failed: {response.status_code}"
     return client
+
+
+def api_client(tenant) -> Client:
+    """An API client on the tenant's host with its provisioning key."""
+    return Client(HTTP_HOST=tenant.host, HTTP_AUTHORIZATION=f"Bearer {tenant.api_key}")

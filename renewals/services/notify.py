@@ -29,7 +29,7 @@ def _alerts(ids):
     return list(
         RenewalAlert.objects.filter(pk__in=ids)
         .select_related("contract", "contract__customer", "owner")
-        .order_by("notice_deadline", "-annual_recurring_value", "pk")
+        .order_by("notice_deadline", "-value_at_stake", "pk")
     )
 
 
@@ -49,21 +49,75 @@ def _send(
     return True
 
 
-def _rows(alerts) -> list[dict]:
-    return [
-        {
-            "alert": a,
-            "number": a.contract.number,
-            "customer": a.contract.customer.legal_name,
-            "value": format_money(a.annual_recurring_value, a.currency),
-            "currency": a.currency,
-        }
-        for a in alerts
-    ]
+def deadline_state(alert, as_of: date) -> tuple[str, str]:
+    """Where the notice deadline stands on ``as_of``: ("passed" | "today" | "near" | "ahead", words).
+
+    Every renewal e-mail (raised, escalated, digest) says it the same way, so no e-mail calls a
+    deadline "near" that has passed, and the digest and the escalation never disagree.
+    """
+    left = (alert.notice_deadline - as_of).days
+    if left < 0:
+        days = -left
+        consequence = (
+            "the contract renews automatically unless the customer agrees otherwise"
+            if alert.contract.auto_renew
+            else "the contract ends on its end date unless renewed"
+        )
+        return "passed", f"notice deadline passed {days} day{'s' if days != 1 else ''} ago ({consequence})"
+    if left == 0:
+        return "today", "notice deadline today"
+    if left <= 7:
+        return "near", f"notice deadline in {left} day{'s' if left != 1 else ''}"
+    return "ahead", f"notice deadline in {left} days"
 
 
-def alerts_raised_notify(*, alert_ids: list[int]) -> int:
+def _value_words(alert) -> str:
+    money = f"{format_money(alert.value_at_stake, alert.currency)} {alert.currency}"
+    if alert.value_basis == "term":
+        parts = ", ".join(p["what"] for p in alert.value_parts or []) or "nothing billed yet"
+        return f"{money} over the term ({parts})"
+    return f"{money} a year"
+
+
+def _rows(alerts, as_of: date) -> list[dict]:
+    rows = []
+    for a in alerts:
+        state, words = deadline_state(a, as_of)
+        rows.append(
+            {
+                "alert": a,
+                "number": a.contract.number,
+                "customer": a.contract.customer.legal_name,
+                "value": _value_words(a),
+                "currency": a.currency,
+                "deadline_state": state,
+                "deadline": words,
+            }
+        )
+    return rows
+
+
+def _deadline_counts(rows: list[dict]) -> dict[str, int]:
+    counts = {"passed": 0, "today": 0, "near": 0, "ahead": 0}
+    for row in rows:
+        counts[row["deadline_state"]] += 1
+    return counts
+
+
+def _today() -> date:
+    from renewals.services._common import tenant_today
+
+    return tenant_today()
+
+
+def _deadline_context(rows: list[dict]) -> dict:
+    counts = _deadline_counts(rows)
+    return {"rows": rows, "count": len(rows), "passed": counts["passed"], "due_soon": counts["today"] + counts["near"]}
+
+
+def alerts_raised_notify(*, alert_ids: list[int], as_of: date | None = None) -> int:
     """One e-mail per owner listing the alerts just raised for them. Returns e-mails sent."""
+    as_of = as_of or _today()
     by_owner = defaultdict(list)
     for alert in _alerts(alert_ids):
         if alert.owner is not None and alert.owner.is_active:
@@ -74,15 +128,17 @@ def alerts_raised_notify(*, alert_ids: list[int]) -> int:
             to=[owner.email],
             subject_template="renewals/email/raised_subject.txt",
             body_template="renewals/email/raised.txt",
-            context={"owner": owner, "rows": _rows(alerts), "count": len(alerts)},
+            context={"owner": owner, "rows": _rows(alerts, as_of), "count": len(alerts)},
         )
     return sent
 
 
-def alerts_escalated_notify(*, alert_ids: list[int]) -> int:
-    """The owner, with the tenant's admins in copy: the notice deadline is near and nobody decided."""
+def alerts_escalated_notify(*, alert_ids: list[int], as_of: date | None = None) -> int:
+    """The owner, with the tenant's admins in copy: the notice deadline is near or past and nobody
+    decided. The subject says which: deadlines passed are never called near."""
     from revexos.accounts.models import Role, User
 
+    as_of = as_of or _today()
     admins = list(User.objects.filter(role=Role.ADMIN, is_active=True).values_list("email", flat=True))
     by_owner = defaultdict(list)
     for alert in _alerts(alert_ids):
@@ -97,7 +153,7 @@ def alerts_escalated_notify(*, alert_ids: list[int]) -> int:
             cc=[e for e in admins if e not in to],
             subject_template="renewals/email/escalated_subject.txt",
             body_template="renewals/email/escalated.txt",
-            context={"owner": owner, "rows": _rows(alerts), "count": len(alerts)},
+            context={"owner": owner, **_deadline_context(_rows(alerts, as_of))},
         )
     return sent
 
@@ -138,7 +194,7 @@ def renewal_digest_send(*, as_of: date) -> list[int]:
         RenewalAlert.objects.filter(actionable, owner__isnull=False, owner__is_active=True)
         .exclude(owner__in=RenewalDigestSent.objects.filter(sent_on=as_of).values("user"))
         .select_related("contract", "contract__customer", "owner")
-        .order_by("owner_id", "notice_deadline", "-annual_recurring_value", "pk")
+        .order_by("owner_id", "notice_deadline", "-value_at_stake", "pk")
     )
     by_owner: dict[User, list] = defaultdict(list)
     for alert in alerts:
@@ -157,8 +213,7 @@ def renewal_digest_send(*, as_of: date) -> list[int]:
             body_template="renewals/email/digest.txt",
             context={
                 "owner": owner,
-                "rows": _rows(owned),
-                "count": len(owned),
+                **_deadline_context(_rows(owned, as_of)),
                 "escalated": len(escalated),
                 "as_of": as_of,
             },

@@ -124,8 +124,9 @@ def test_the_tenant_window_applies_unless_the_contract_overrides_it(am, in_tenan
     from revexos.tenancy.models import Tenant
 
     Tenant.objects.filter(schema_name=in_tenant_a.schema).update(renewal_window_days=30)  # rolled back after the test
-    default = contract_make(owner=am, end=date(2026, 12, 31))
-    override = contract_make(owner=am, end=date(2026, 12, 31), window_days=45)
+    # Short notice periods: notice + lead time (30 days) stays inside the windows.
+    default = contract_make(owner=am, end=date(2026, 12, 31), notice_days=0)
+    override = contract_make(owner=am, end=date(2026, 12, 31), window_days=45, notice_days=7)
     assert renewal_alerts_raise_due(as_of=date(2026, 11, 15)) == []
     assert renewal_alerts_raise_due(as_of=date(2026, 11, 16)) == [RenewalAlert.objects.get(contract=override).pk]
     assert not RenewalAlert.objects.filter(contract=default).exists()
