@@ -52,7 +52,7 @@ from billing.models import (
     UsageEvent,
 )
 from insights.models import LeakageRule
-from revexos.money import quantize
+from revexos.money import format_money, quantize
 from revexos.pricing import Period, price_overage_hours, price_recurring, price_usage
 from revexos.schedule import LinePeriod, line_periods, period_label
 
@@ -350,7 +350,8 @@ def _number(ctx: ScanContext, contract_id: int) -> str:
 
 
 def _fmt(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    """A quantity as a person writes it: 37.5 (not 37.500000), 2,400,000 (not 2400000)."""
+    return format(Decimal(value).normalize(), ",f")
 
 
 def _milestone_amount(version, line) -> Decimal:
@@ -622,7 +623,8 @@ def _retainer_overage(ctx: ScanContext) -> list[Candidate]:
                 period_start=period.start,
                 period_end=period.end,
                 basis=f"Retainer overage: ({_fmt(used)} h in the period − {_fmt(line.included_hours)} h included) "
-                f"× overage rate {_fmt(line.overage_rate)}, less {_fmt(billed_amount)} of overage already billed",
+                f"× overage rate {format_money(line.overage_rate, currency)}, less "
+                f"{format_money(billed_amount, currency)} {currency} of overage already billed",
                 rows=[
                     {
                         "work_date": r["work_date"],

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from insights.evidence import finding_evidence
 from insights.leakage import RULE_DEFINITIONS
 from insights.models import FindingStatus, LeakageFinding, LeakageRule
 from insights.selectors_leakage import (
@@ -73,16 +74,10 @@ def rule_definitions(request):
 
 
 def _detail_context(request, finding: LeakageFinding, **extra) -> dict:
-    rows = finding.rows
-    columns: list[str] = list((finding.evidence or {}).get("columns") or [])
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
     return {
         "finding": finding,
         "rule": RULE_DEFINITIONS[finding.rule],
-        "columns": columns,
-        "rows": rows,
-        "facts": (finding.evidence or {}).get("facts", {}),
+        "evidence": finding_evidence(finding),
         "more_rows": (finding.evidence or {}).get("more_rows", 0),
         "can_act": has_capability(request.user, "leakage.manage"),
         **extra,

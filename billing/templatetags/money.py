@@ -43,7 +43,8 @@ def quantity(value) -> str:
     if value in (None, ""):
         return ""
     value = Decimal(value).normalize()
-    return f"{value:,f}" if value != value.to_integral() else f"{value.to_integral():,}"
+    # int(): a normalized 2400000 is 2.4E+6, which "{:,}" would print as such.
+    return f"{value:,f}" if value != value.to_integral() else f"{int(value):,}"
 
 
 @register.filter

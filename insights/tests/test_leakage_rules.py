@@ -168,7 +168,7 @@ def test_l2_retainer_overage_less_what_was_already_billed():
     scan()
     [finding] = found("L2", contract)
     assert finding.amount == D("300.00")  # (27 − 20) × 150 − 750 already billed
-    assert "less 750" in finding.evidence["basis"]
+    assert "less 750.00 USD" in finding.evidence["basis"]
 
 
 def test_l2_late_hours_inside_a_retainers_allowance_are_not_a_leak():
