@@ -11,6 +11,8 @@ Billing calls the hooks at three moments and never knows who listens:
 - ``invoice_panels`` — extra cards on the invoice page (payments, write-off), rendered HTML.
 - ``invoice_pay_url`` — the customer-facing pay link of an issued invoice (e-mail, PDF, API), or
   ``""`` when the tenant has no card payments set up.
+- ``review_task_subjects`` — links from review tasks to what they are about when that lives above
+  billing (a leakage finding): the review task list shows them beside the contract and invoice.
 
 Hooks run in registration order; an exception aborts the surrounding transaction, as it should.
 """
@@ -25,6 +27,7 @@ _issued_many: list[Callable] = []
 _crediting: list[Callable] = []
 _pay_url: list[Callable] = []
 _panels: list[Callable] = []
+_task_subjects: list[Callable] = []
 
 
 def on_invoice_issued(func: Callable) -> Callable:
@@ -99,3 +102,19 @@ def invoice_pay_url(invoice) -> str:
         if url:
             return url
     return ""
+
+
+def review_task_subject_provider(func: Callable) -> Callable:
+    """Register ``func(tasks) -> {task id: [(label, url), …]}`` for a page of review tasks (one
+    query per provider, whatever the number of tasks)."""
+    if func not in _task_subjects:
+        _task_subjects.append(func)
+    return func
+
+
+def review_task_subjects(tasks: list) -> dict[int, list[tuple[str, str]]]:
+    found: dict[int, list[tuple[str, str]]] = {}
+    for func in _task_subjects:
+        for task_id, links in func(tasks).items():
+            found.setdefault(task_id, []).extend(links)
+    return found

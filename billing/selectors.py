@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from billing.models import Invoice, InvoiceLine
 from revexos.money import quantize
@@ -205,10 +205,12 @@ def invoice_workspace_list(
     due: str = "",
     held: str = "",
     payment: str = "",
+    sort: str = "",
     today: date | None = None,
 ) -> QuerySet[Invoice]:
-    """Invoices for the finance list, newest first, each with its latest delivery's state (no
-    per-row queries: the delivery comes in as two subquery columns)."""
+    """Invoices for the finance list, newest first (or by ``sort``: number, issue_date, due_date or
+    total, ``-`` for descending), each with its latest delivery's state (no per-row queries: the
+    delivery comes in as two subquery columns)."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -241,9 +243,24 @@ def invoice_workspace_list(
             qs = open_.filter(due_date__gt=today + timedelta(days=30))
         else:
             qs = open_.filter(due_date__gte=today, due_date__lte=today + timedelta(days=int(due)))
+    if sort in INVOICE_ORDERINGS:
+        return qs.order_by(*INVOICE_ORDERINGS[sort])
     # Drafts first (they wait for someone), then the newest issued first: a newly issued invoice
     # sits at the top, not among the billing dates of its periods.
     return qs.order_by(F("issue_date").desc(nulls_first=True), F("number").desc(nulls_last=True), "-id")
+
+
+# Finance sorts the list by these; drafts (no number, no dates yet) go last either way.
+INVOICE_ORDERINGS = {
+    "number": [F("number").asc(nulls_last=True), "id"],
+    "-number": [F("number").desc(nulls_last=True), "-id"],
+    "issue_date": [F("issue_date").asc(nulls_last=True), F("number").asc(nulls_last=True), "id"],
+    "-issue_date": [F("issue_date").desc(nulls_last=True), F("number").desc(nulls_last=True), "-id"],
+    "due_date": [F("due_date").asc(nulls_last=True), F("number").asc(nulls_last=True), "id"],
+    "-due_date": [F("due_date").desc(nulls_last=True), F("number").desc(nulls_last=True), "-id"],
+    "total": [F("total").asc(), "id"],
+    "-total": [F("total").desc(), "-id"],
+}
 
 
 def invoice_totals(qs: QuerySet[Invoice]) -> list[dict]:
@@ -314,6 +331,15 @@ def review_task_list(*, status: str = "open", kind: str = "", assignee: str = ""
     elif (assignee_id := parse_id(assignee)) is not None:
         qs = qs.filter(assignee_id=assignee_id)
     return qs.order_by("-created_at", "-id")
+
+
+def review_task_counts() -> dict[str, int]:
+    """Open tasks, and how many nobody has taken yet: one query."""
+    from billing.models import BillingReviewTask
+
+    return BillingReviewTask.objects.filter(status="open").aggregate(
+        open=Count("id"), unassigned=Count("id", filter=Q(assignee__isnull=True))
+    )
 
 
 def delivery_list(*, status: str = "") -> QuerySet:

@@ -16,6 +16,7 @@ urlpatterns = [
     path("invoices/<id:invoice_id>/resend/", views.invoice_resend, name="invoice_resend"),
     path("invoices/<id:invoice_id>/credit-notes/", views.credit_note_create_view, name="credit_note_create"),
     path("review-tasks/", views.review_task_list, name="review_task_list"),
+    path("review-tasks/bulk/", views.review_tasks_bulk_view, name="review_tasks_bulk"),
     path("review-tasks/<id:task_id>/assign/", views.review_task_assign_view, name="review_task_assign"),
     path("review-tasks/<id:task_id>/resolve/", views.review_task_resolve_view, name="review_task_resolve"),
     path("outbox/", views.outbox, name="outbox"),

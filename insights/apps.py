@@ -16,3 +16,9 @@ class InsightsConfig(AppConfig):
             return leakage_scan(as_of=as_of, contract_ids=contract_ids).as_dict()
 
         cycle_step_register("leakage", order=60, run=run)
+
+        # A leakage review task links to its finding on the review task list (billing never imports insights).
+        from billing.hooks import review_task_subject_provider
+        from insights.selectors_leakage import findings_of_review_tasks
+
+        review_task_subject_provider(findings_of_review_tasks)

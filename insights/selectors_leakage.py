@@ -71,3 +71,18 @@ def leakage_finding_detail(*, pk: int) -> LeakageFinding:
         "review_task",
         "status_changed_by",
     ).get(pk=pk)
+
+
+def findings_of_review_tasks(tasks) -> dict[int, list[tuple[str, str]]]:
+    """The finding each leakage review task is about, as (label, url): one query for a page of tasks."""
+    from django.urls import reverse
+
+    ids = [t.pk for t in tasks if t.kind == "leakage"]
+    if not ids:
+        return {}
+    found: dict[int, list[tuple[str, str]]] = {}
+    for pk, rule, task_id in LeakageFinding.objects.filter(review_task_id__in=ids).values_list(
+        "pk", "rule", "review_task_id"
+    ):
+        found.setdefault(task_id, []).append((f"{rule} finding", reverse("leakage:detail", args=[pk])))
+    return found

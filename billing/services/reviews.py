@@ -86,3 +86,32 @@ def review_task_resolve(*, task_id: int, note: str, user=None) -> BillingReviewT
             task.assignee = user
         task.save(update_fields=["status", "resolution", "resolved_at", "assignee"])
     return task
+
+
+def review_tasks_resolve(*, task_ids: list[int], note: str, user=None) -> int:
+    """Resolve several open tasks with one note (a batch of findings settled the same way): one
+    UPDATE. Tasks already resolved are left as they are. Returns how many were resolved."""
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": ["Say what you decided or did; the note stays with each task."]})
+    if not task_ids:
+        raise ValidationError({"task": ["Select the tasks to resolve."]})
+    who = (user.get_full_name() or user.email) if user is not None else "system"
+    tasks = BillingReviewTask.objects.filter(pk__in=task_ids, status=ReviewTaskStatus.OPEN)
+    with transaction.atomic():
+        if user is not None:
+            tasks.filter(assignee__isnull=True).update(assignee=user)
+        return tasks.update(status=ReviewTaskStatus.RESOLVED, resolution=f"{note}\n— {who}", resolved_at=timezone.now())
+
+
+def review_tasks_assign(*, task_ids: list[int], assignee_id: int | None, user=None) -> int:
+    """Give several open tasks to one person (or back to nobody): one UPDATE."""
+    from revexos.accounts.models import User
+
+    if not task_ids:
+        raise ValidationError({"task": ["Select the tasks to assign."]})
+    if assignee_id is not None and not User.objects.filter(pk=assignee_id, is_active=True).exists():
+        raise ValidationError({"assignee": ["Choose an active user of this workspace."]})
+    return BillingReviewTask.objects.filter(pk__in=task_ids, status=ReviewTaskStatus.OPEN).update(
+        assignee_id=assignee_id
+    )

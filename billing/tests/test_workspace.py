@@ -149,7 +149,7 @@ def test_review_tasks_are_assigned_and_resolved_with_a_note(finance, in_tenant_a
     row = finance.post(
         f"/billing/review-tasks/{task.pk}/assign/", {"assignee": me.pk}, HTTP_HX_REQUEST="true"
     ).content.decode()
-    assert row.lstrip().startswith(f'<tbody id="task-{task.pk}">') and "✓ Assigned" in row
+    assert row.lstrip().startswith(f'<tr id="task-{task.pk}"') and "✓ Assigned" in row
     row = finance.post(
         f"/billing/review-tasks/{task.pk}/resolve/", {"note": ""}, HTTP_HX_REQUEST="true"
     ).content.decode()
