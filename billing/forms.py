@@ -7,6 +7,18 @@ from django import forms
 from billing.models import InvoiceStatus, PaymentStatus, ReviewTaskKind
 from billing.selectors import DUE_WINDOWS
 
+INVOICE_SORTS = [
+    ("", "Drafts, then newest issued"),
+    ("-number", "Number, highest first"),
+    ("number", "Number, lowest first"),
+    ("-issue_date", "Issued, newest first"),
+    ("issue_date", "Issued, oldest first"),
+    ("due_date", "Due, soonest first"),
+    ("-due_date", "Due, latest first"),
+    ("-total", "Total, largest first"),
+    ("total", "Total, smallest first"),
+]
+
 
 class InvoiceFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *InvoiceStatus.choices])
@@ -21,6 +33,7 @@ class InvoiceFilterForm(forms.Form):
     payment = forms.ChoiceField(
         required=False, choices=[("", "Any payment state"), ("open", "Open (not settled)"), *PaymentStatus.choices]
     )
+    sort = forms.ChoiceField(required=False, choices=INVOICE_SORTS)
 
     def __init__(self, *args, customers=(), **kwargs):
         super().__init__(*args, **kwargs)

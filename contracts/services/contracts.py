@@ -123,7 +123,7 @@ def _assign_refs(
             continue
         name = f"price_lines.{index}.line_ref"
         if ref in taken:
-            errors.add(name, f"Two lines name line_ref {ref}; each line has its own.")
+            errors.add(name, f"Two lines use the line reference {ref}; each line has its own.")
             continue
         old = next((p for p in unmatched if p.line_ref == ref), None)
         if old is not None:
@@ -169,7 +169,7 @@ def contract_validate(*, data: Any) -> PreparedContract:
     if clean.customer_ref:
         customer = customer_by_ref(clean.customer_ref)
         if customer is None:
-            errors.add("customer", f"No customer has the id or external_id “{clean.customer_ref}”.")
+            errors.add("customer", f"No customer has the id or external id “{clean.customer_ref}”.")
     values["customer"] = customer
     if values.get("number") and Contract.objects.filter(number=values["number"]).exists():
         errors.add("number", f"A contract numbered {values['number']} already exists.")
@@ -395,7 +395,7 @@ def contract_update(*, contract: Contract, data: Mapping[str, Any], user=None, s
             if "customer" in data and clean.customer_ref:
                 customer = customer_by_ref(clean.customer_ref)
                 if customer is None:
-                    errors.add("customer", f"No customer has the id or external_id “{clean.customer_ref}”.")
+                    errors.add("customer", f"No customer has the id or external id “{clean.customer_ref}”.")
                 elif customer.pk != contract.customer_id and not was_draft:
                     errors.add(
                         "customer",
@@ -432,13 +432,13 @@ def contract_update(*, contract: Contract, data: Mapping[str, Any], user=None, s
                 elif len(versions) > 1 and new_start >= versions[1].effective_from:
                     errors.add(
                         "start_date",
-                        f"The start date must be before version 2 takes effect ({versions[1].effective_from.isoformat()}).",
+                        f"The start date must be before version 2 takes effect ({versions[1].effective_from:%-d %b %Y}).",
                     )
             end = merged["end_date"]
             if end and end < latest.effective_from:
                 errors.add(
                     "end_date",
-                    f"Version {latest.version} takes effect on {latest.effective_from.isoformat()}; the end date cannot be before it.",
+                    f"Version {latest.version} takes effect on {latest.effective_from:%-d %b %Y}; the end date cannot be before it.",
                 )
 
             terms_given = any(k in data for k in (*TERMS_FIELDS, "price_lines"))
@@ -447,7 +447,7 @@ def contract_update(*, contract: Contract, data: Mapping[str, Any], user=None, s
                 if not version_is_editable(latest, contract):
                     errors.add(
                         "non_field_errors",
-                        f"Version {latest.version} is in force since {latest.effective_from.isoformat()} and cannot be edited; amend the contract instead.",
+                        f"Version {latest.version} is in force since {latest.effective_from:%-d %b %Y} and cannot be edited; amend the contract instead.",
                     )
                 else:
                     new_terms = _merged_terms(latest, clean.terms)
@@ -608,17 +608,17 @@ def contract_amend_prepare(*, contract: Contract, effective_from: Any, changes: 
     if when and previous is not None and when <= previous.effective_from:
         errors.add(
             "effective_from",
-            f"An amendment must take effect after version {previous.version} ({previous.effective_from.isoformat()}).",
+            f"An amendment must take effect after version {previous.version} ({previous.effective_from:%-d %b %Y}).",
         )
     if when and when < contract.start_date:
         errors.add(
             "effective_from",
-            f"The contract starts on {contract.start_date.isoformat()}; an amendment cannot take effect before it.",
+            f"The contract starts on {contract.start_date:%-d %b %Y}; an amendment cannot take effect before it.",
         )
     if when and contract.end_date and when > contract.end_date:
         errors.add(
             "effective_from",
-            f"The contract ends on {contract.end_date.isoformat()}; an amendment must take effect before that.",
+            f"The contract ends on {contract.end_date:%-d %b %Y}; an amendment must take effect before that.",
         )
     terms = _merged_terms(previous, given)
     if given.price_lines is None:
@@ -686,7 +686,7 @@ def contract_amend(
         with transaction.atomic():
             contract = Contract.objects.select_for_update().get(pk=contract.pk)
             prepared = contract_amend_prepare(contract=contract, effective_from=effective_from, changes=changes)
-            note = f"Amendment v{prepared.number} from {prepared.effective_from.isoformat()}"
+            note = f"Amendment v{prepared.number} from {prepared.effective_from:%-d %b %Y}"
             lines = prepared.lines
             if prepared.terms.price_lines is not None and lines and lines[0].line.pk is not None:
                 # Copied lines are rows of the previous version: write them as new rows.

@@ -133,3 +133,29 @@ def line_summary(line, currency: str) -> str:
             text += f" · minimum {money(line.minimum_commitment, c)}"
         return text
     return ""
+
+
+# Names of service fields a form has no field for, as a person calls them (errors listed above a form).
+ERROR_LABELS = {
+    "issuing_entity": "Issuing entity",
+    "effective_from": "Takes effect",
+    "renewal_window_days": "Renewal window",
+    "renewal_lead_days": "Alert lead time",
+    "auto_issue": "Automatic issuing",
+    "external_id": "External id",
+    "billing_emails": "Billing e-mails",
+    "po_number": "PO number",
+    "payment_terms_days": "Payment terms",
+}
+NO_LABEL = {"non_field_errors", "price_lines", "__all__", ""}
+
+
+@register.filter
+def error_label(name: str) -> str:
+    """``issuing_entity`` → "Issuing entity", ``address.country`` → "Address country"; "" for errors
+    about the whole form. Never shows a person an internal field name."""
+    if name in NO_LABEL:
+        return ""
+    if name in ERROR_LABELS:
+        return ERROR_LABELS[name]
+    return name.replace(".", " ").replace("_", " ").strip().capitalize()

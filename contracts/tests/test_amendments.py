@@ -222,7 +222,7 @@ def test_amendments_record_who_and_why_in_history(contract, tenant_a):
     assert version.created_by == admin and version.reason == "Uplift"
     events = contract_history(contract=contract)
     latest = events[0]
-    assert latest.who == str(admin) and latest.note == "Amendment v2 from 2026-04-01"
+    assert latest.who == str(admin) and latest.note == "Amendment v2 from 1 Apr 2026"
     changed = [item for item in latest.items if item.action == "changed"]
     assert changed[0].subject.startswith("Retainer") and ("amount", "3100.00", "3500.00") in changed[0].changes
     assert any("carried over unchanged" in item.subject for item in latest.items)

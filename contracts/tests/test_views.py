@@ -241,7 +241,7 @@ def test_amending_through_the_form_shows_the_diff_before_saving(admin_client, se
         version = ContractVersion.objects.get(version=2)
         assert version.reason == "Scope extended" and version.price_lines.get(line_ref="L1").amount == 3500
     detail = admin_client.get(f"/contracts/{seeded['contract']}/").content.decode()
-    assert "Amendment v2 from 2026-03-15" in detail and "3500.00" in detail
+    assert "Amendment v2 from 15 Mar 2026" in detail and "3500.00" in detail
 
 
 def test_an_invalid_amendment_is_shown_with_its_errors(admin_client, seeded, in_a):

@@ -36,8 +36,8 @@ from revexos.parsing import date_in_bounds
 
 MAX_VALUE = Decimal("1000000000000")
 NO_EXPIRY_HELP = (
-    "Give an end date or a number of billing cycles (max_cycles). A discount that never expires needs a "
-    "written reason in no_expiry_reason."
+    "Give an end date or a number of billing cycles. A discount that never expires needs a "
+    "written reason why it has no expiry."
 )
 
 
@@ -134,7 +134,7 @@ def discount_create(
         errors.add("start_date", "Give the first day the discount applies.")
     errors.dates_in_bounds(start_date=start_date, end_date=end_date)
     if end_date is not None and start_date is not None and end_date < start_date:
-        errors.add("end_date", f"The end date {end_date} is before the start date {start_date}.")
+        errors.add("end_date", f"The end date {end_date:%-d %b %Y} is before the start date {start_date:%-d %b %Y}.")
     if max_cycles is not None and max_cycles < 1:
         errors.add("max_cycles", "The number of billing cycles must be at least 1.")
     if end_date is None and max_cycles is None and not no_expiry_reason:
@@ -143,7 +143,7 @@ def discount_create(
         errors.add("reason", "Say why the discount is granted (e.g. launch offer, SLA breach).")
     if contract is None and customer is None:
         errors.add(
-            "contract", "Name the contract (number or id) or the customer (external_id or id) the discount is for."
+            "contract", "Name the contract (number or id) or the customer (external id or id) the discount is for."
         )
     if contract is not None and customer is not None and contract.customer_id != customer.pk:
         errors.add("customer", f"Contract {contract.number} belongs to another customer.")
@@ -225,7 +225,7 @@ def credit_create(
     reason, no_expiry_reason = (reason or "").strip(), (no_expiry_reason or "").strip()
     currency = (currency or (customer.currency if customer else "")).upper()
     if customer is None:
-        errors.add("customer", "Name the customer (external_id or id) the credit is for.")
+        errors.add("customer", "Name the customer (external id or id) the credit is for.")
     if contract is not None and customer is not None and contract.customer_id != customer.pk:
         errors.add("contract", f"Contract {contract.number} belongs to another customer.")
     if currency not in MINOR_UNITS:
@@ -240,7 +240,7 @@ def credit_create(
         errors.add("amount", f"A {currency} amount has at most {MINOR_UNITS[currency]} decimals.")
     errors.dates_in_bounds(expires_on=expires_on)
     if expires_on is None and not no_expiry_reason:
-        errors.add("expires_on", "Give the last day the credit can be used, or a written reason in no_expiry_reason.")
+        errors.add("expires_on", "Give the last day the credit can be used, or a written reason why it never expires.")
     if not reason:
         errors.add("reason", "Say why the credit is granted (e.g. SLA credit).")
     pins = [p.strip() for p in (pinned_invoices or []) if p and p.strip()]
@@ -314,7 +314,7 @@ def price_override_create(
     if end_date is None:
         errors.add("end_date", "A custom rate needs an end date; after it the contract rate applies again.")
     elif start_date is not None and end_date < start_date:
-        errors.add("end_date", f"The end date {end_date} is before the start date {start_date}.")
+        errors.add("end_date", f"The end date {end_date:%-d %b %Y} is before the start date {start_date:%-d %b %Y}.")
     if not reason:
         errors.add("reason", "Say why the custom rate was agreed.")
     approval = _approval(approved_by=approved_by, approved_label=approved_label, created_by=created_by, errors=errors)

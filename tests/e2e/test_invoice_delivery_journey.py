@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import uuid
 from datetime import timedelta
@@ -121,6 +122,8 @@ def test_finance_fixes_the_po_approves_the_held_invoice_and_the_pdf_arrives_by_e
             page.get_by_role("button", name="Review changes").click()
             page.get_by_role("button", name="Save amendment").first.click()
             page.wait_for_selector("text=Amendment saved")
+            # Redirect after POST: the saved amendment shows on the contract's page, not on /amend/.
+            page.wait_for_url(re.compile(rf"/contracts/{contract.pk}/$"))
             shot("contract-amended")
 
             # Approve the held invoice: it takes the amended terms, passes its checks, is issued and queued.
