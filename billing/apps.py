@@ -35,3 +35,9 @@ class BillingConfig(AppConfig):
         on_contract_changed(held_drafts_recheck)
         on_customer_changed(held_drafts_recheck)
         on_discount_changed(held_drafts_recheck_for_discount)
+
+        # The shell's search box finds invoices by number and PO (revexos/search.py).
+        from billing.search import invoices_find
+        from revexos.search import search_provider_register
+
+        search_provider_register("invoices", label="Invoices", order=10, capability="invoices.view", find=invoices_find)

@@ -11,6 +11,7 @@ from insights.views_home import home
 from revexos.api import api
 from revexos.tenancy import views_settings
 from revexos.views import favicon
+from revexos.views_search import search_page
 
 admin.site.site_header = "RevExOS administration"
 admin.site.site_title = "RevExOS admin"
@@ -18,6 +19,7 @@ admin.site.site_title = "RevExOS admin"
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("", home, name="home"),
+    path("search/", search_page, name="search"),
     path("accounts/", include("revexos.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
