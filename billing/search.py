@@ -1,6 +1,8 @@
-"""What the shell's search finds in billing: invoices by number or PO number (``revexos/search.py``).
+"""What the shell's search finds in billing: invoices by number, PO number or customer name
+(``revexos/search.py``).
 
-One query, ranked: the exact number or PO first, then numbers starting with the text, newest first.
+One query, ranked: the exact number or PO first, then numbers starting with the text, then the
+rest (a customer's invoices), newest first.
 "Draft #123" (or "#123") finds a draft by its id, as the invoice list names drafts.
 """
 
@@ -20,7 +22,7 @@ _DRAFT = re.compile(r"^(?:draft\s*)?#(\d{1,18})$", re.IGNORECASE)
 
 
 def invoices_find(*, text: str, limit: int) -> list[SearchHit]:
-    condition = Q(number__icontains=text) | Q(po_number__icontains=text)
+    condition = Q(number__icontains=text) | Q(po_number__icontains=text) | Q(customer__legal_name__icontains=text)
     if (match := _DRAFT.match(text)) and (pk := parse_id(match.group(1))) is not None:
         condition |= Q(pk=pk, status="draft")
     rows = (

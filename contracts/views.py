@@ -176,7 +176,7 @@ def tax_rate_list(request):
     if request.method == "POST":
         try:
             rate = tax_rate_create(data=form.to_wire(), user=request.user)
-            messages.success(request, f"{rate.name} applies from {rate.valid_from:%d %b %Y}.")
+            messages.success(request, f"{rate.name} applies from {rate.valid_from:%-d %b %Y}.")
             return redirect("contracts:tax_rate_list")
         except ValidationError as exc:
             for _name, errs in form.add_service_errors(exc).items():

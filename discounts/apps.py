@@ -14,7 +14,7 @@ class DiscountsConfig(AppConfig):
         def run(*, as_of, contract_ids=None):
             from discounts.services.lifecycle import exceptions_lifecycle_run
 
-            return exceptions_lifecycle_run(as_of=as_of, actor_label=f"cycle as of {as_of:%d %b %Y}")
+            return exceptions_lifecycle_run(as_of=as_of, actor_label=f"cycle as of {as_of:%-d %b %Y}")
 
         cycle_step_register("discounts", order=45, run=run)
 

@@ -393,13 +393,13 @@ def exception_rows(
         lines = book.lines_for(contract_id=d.contract_id, customer_id=d.customer_id) if book else []
         expires = _discount_expiry(d, used.get(d.pk, set()), lines)
         if d.max_cycles and d.end_date:
-            label = f"{d.end_date:%d %b %Y} or {d.max_cycles} cycles"
+            label = f"{d.end_date:%-d %b %Y} or {d.max_cycles} cycles"
         elif d.max_cycles:
             label = f"after {d.max_cycles} cycle{'s' if d.max_cycles > 1 else ''}" + (
-                f" (≈ {expires:%d %b %Y})" if expires else ""
+                f" (≈ {expires:%-d %b %Y})" if expires else ""
             )
         elif d.end_date:
-            label = f"{d.end_date:%d %b %Y}"
+            label = f"{d.end_date:%-d %b %Y}"
         else:
             label = "no expiry"
         ahead: list[PeriodUplift] = []
@@ -447,7 +447,7 @@ def exception_rows(
                 currency=c.currency,
                 start=None,
                 expires_on=c.expires_on,
-                expiry_label=f"{c.expires_on:%d %b %Y}" if c.expires_on else "no expiry",
+                expiry_label=f"{c.expires_on:%-d %b %Y}" if c.expires_on else "no expiry",
                 status=c.status,
                 status_label=c.get_status_display(),
                 given_up=quantize(c.amount - c.balance, c.currency),
@@ -483,7 +483,7 @@ def exception_rows(
                 currency=o.currency,
                 start=o.start_date,
                 expires_on=o.end_date,
-                expiry_label=f"{o.end_date:%d %b %Y}",
+                expiry_label=f"{o.end_date:%-d %b %Y}",
                 status=o.status,
                 status_label=o.get_status_display(),
                 given_up=quantize(override_given.get(o.pk, ZERO), o.currency)

@@ -119,7 +119,8 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         "Undecided renewals, contracts ending without renewing, and overdue receivables, to the quarter's end.",
         _text(
             "Three disjoint groups. Renewals without a decision: open or snoozed renewal alerts for terms ending by the",
-            "end of this quarter, at their annual recurring value. Contracts ending: active contracts ending by the",
+            "end of this quarter, at their value at stake (a year of recurring value, or the term's value for a",
+            "contract with nothing recurring). Contracts ending: active contracts ending by the",
             "quarter's end that will not renew by themselves (no auto-renew, or a churn decision) and are not already an",
             "open renewal or being renewed, at the annual recurring value of the terms in force. Overdue receivables:",
             "issued or sent invoices past their due date, at the amount still due.",

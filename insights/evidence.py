@@ -54,6 +54,7 @@ MONEY_KEYS = {
     "annual_recurring_value",
     "credited",
     "total",
+    "unbilled_usage_in_l3",
 }
 UNIT_PRICE_KEYS = {"rate", "contract_rate", "invoiced_unit", "overage_rate", "unit_amount"}
 HOUR_KEYS = {"hours", "overage_hours", "hours_in_period", "included_hours", "overage_billed_hours"}
@@ -92,6 +93,7 @@ LABELS = {
     "overage_billed": "Overage billed",
     "overage_billed_hours": "Overage hours billed",
     "discount_id": "Discount",
+    "unbilled_usage_in_l3": "Unbilled usage (L3)",
 }
 
 

@@ -415,7 +415,7 @@ def rule_l1(ctx: ScanContext) -> list[Candidate]:
                 key=f"milestone:{r['pk']}",
                 contract_id=r["contract_id"],
                 customer_id=r["contract__customer_id"],
-                title=f"{_number(ctx, r['contract_id'])}: milestone “{r['name']}” delivered {day:%d %b %Y}, not invoiced",
+                title=f"{_number(ctx, r['contract_id'])}: milestone “{r['name']}” delivered {day:%-d %b %Y}, not invoiced",
                 amount=amount,
                 currency=currency,
                 period_start=day,
@@ -1085,9 +1085,9 @@ def rule_l4(ctx: ScanContext) -> list[Candidate]:
     for (discount_id, contract_id, currency), apps in grouped.items():
         window_end = apps[0]["discount__end_date"]
         window = (
-            f"{apps[0]['discount__start_date']:%d %b %Y} – {window_end:%d %b %Y}"
+            f"{apps[0]['discount__start_date']:%-d %b %Y} – {window_end:%-d %b %Y}"
             if window_end
-            else f"from {apps[0]['discount__start_date']:%d %b %Y}"
+            else f"from {apps[0]['discount__start_date']:%-d %b %Y}"
         )
         found.append(
             Candidate(
@@ -1245,7 +1245,7 @@ def rule_l5(ctx: ScanContext) -> list[Candidate]:
                 key=f"term:{r['end_date']}",
                 contract_id=r["pk"],
                 customer_id=r["customer_id"],
-                title=f"{r['number']}: ends {r['end_date']:%d %b %Y}, notice deadline {r['deadline']:%d %b %Y} passed with no renewal decision",
+                title=f"{r['number']}: ends {r['end_date']:%-d %b %Y}, notice deadline {r['deadline']:%-d %b %Y} passed with no renewal decision",
                 amount=arv,
                 currency=currency,
                 period_start=r["deadline"],
@@ -1566,7 +1566,7 @@ def rule_l8(ctx: ScanContext) -> list[Candidate]:
                 currency=r["currency"],
                 period_start=r["ref_date"],
                 period_end=r["ref_date"],
-                basis=f"The invoice's open total (total − credited), at risk of rejection; terms of version {r['v_number']} in force on {r['ref_date']:%d %b %Y}",
+                basis=f"The invoice's open total (total − credited), at risk of rejection; terms of version {r['v_number']} in force on {r['ref_date']:%-d %b %Y}",
                 rows=diffs,
                 facts={
                     "invoice": r["number"],

@@ -366,7 +366,8 @@ def revenue_at_risk(*, today: date, owner=None) -> AtRisk:
     """Three disjoint groups this quarter, each row with its amount and where to act (4 queries).
 
     * renewal — alerts with no decision (open or snoozed) for terms ending by the quarter's end:
-      the annual recurring value the alert carries.
+      the value at stake the alert carries (a year of recurring value, or the term's value for a
+      contract with nothing recurring).
     * ending — active contracts ending by the quarter's end that will not renew by themselves
       (no auto-renew, or an alert saying churning/churned) and are not already counted as an open
       renewal or a renewal being negotiated: the annual recurring value of the terms in force.
@@ -390,9 +391,10 @@ def revenue_at_risk(*, today: date, owner=None) -> AtRisk:
             RiskRow(
                 group="renewal",
                 currency=a.currency,
-                amount=quantize(a.annual_recurring_value, a.currency),
+                amount=quantize(a.value_at_stake, a.currency),
                 label=f"{a.contract.number} · {a.contract.customer.legal_name}",
-                detail=f"ends {a.end_date:%d %b %Y}, notice by {a.notice_deadline:%d %b %Y}, {a.get_status_display().lower()}",
+                detail=f"ends {a.end_date:%-d %b %Y}, notice by {a.notice_deadline:%-d %b %Y}, {a.get_status_display().lower()}"
+                + (", value over the term" if a.value_basis == "term" else ""),
                 url=reverse("renewals:queue") + f"?status=all&quarter={quarter_of(a.end_date)}#alert-{a.pk}",
                 contract_number=a.contract.number,
                 customer=a.contract.customer.legal_name,
@@ -444,7 +446,7 @@ def revenue_at_risk(*, today: date, owner=None) -> AtRisk:
                 currency=in_force.currency,
                 amount=value,
                 label=f"{c.number} · {c.customer.legal_name}",
-                detail=f"ends {c.end_date:%d %b %Y}"
+                detail=f"ends {c.end_date:%-d %b %Y}"
                 + (", churn decided" if c.pk in churn else ", does not auto-renew"),
                 url=reverse("contracts:contract_detail", args=[c.pk]),
                 contract_number=c.number,
@@ -463,7 +465,7 @@ def revenue_at_risk(*, today: date, owner=None) -> AtRisk:
                 currency=inv.currency,
                 amount=inv.amount_open,
                 label=f"{inv.number} · {inv.customer.legal_name}",
-                detail=f"due {inv.due_date:%d %b %Y}, {(today - inv.due_date).days} days overdue",
+                detail=f"due {inv.due_date:%-d %b %Y}, {(today - inv.due_date).days} days overdue",
                 url=reverse("billing:invoice_detail", args=[inv.pk]),
                 contract_number=inv.contract.number,
                 customer=inv.customer.legal_name,

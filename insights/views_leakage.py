@@ -172,7 +172,7 @@ def scan_now(request):
     result = leakage_scan()
     messages.success(
         request,
-        f"Scan as of {result.as_of:%d %b %Y}: {result.found} finding{'s' if result.found != 1 else ''} "
+        f"Scan as of {result.as_of:%-d %b %Y}: {result.found} finding{'s' if result.found != 1 else ''} "
         f"({result.created} new, {result.resolved} resolved, {result.reopened} reopened).",
     )
     return redirect(reverse("leakage:list"))

@@ -29,6 +29,7 @@ SKIP_PREFIXES = ("/admin/", "/api/", "/static/", "/media/", "/accounts/logout/")
 PER_PAGE_PATTERN = 4
 PER_QUERY_PATTERN = 1
 PER_HTMX_PATTERN = 6
+SEARCH_SAMPLE = "Ltd"
 
 
 @dataclass
@@ -68,6 +69,9 @@ class _Links(HTMLParser):
             self.links.append((attrs["src"], False))
         if attrs.get("hx-get"):
             self.links.append((attrs["hx-get"], True))
+        if tag == "form" and attrs.get("role") == "search" and attrs.get("action"):
+            # The shell's search box: search for what most demo customers are called.
+            self.links.append((f"{attrs['action']}?q={SEARCH_SAMPLE}", False))
 
 
 def _local(href: str) -> str | None:

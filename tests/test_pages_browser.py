@@ -22,6 +22,8 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 # Which role's view of a page is photographed: the one that sees the most of it.
 SHOT_ORDER = [Role.FINANCE, Role.ADMIN, Role.ACCOUNT_MANAGER, Role.VIEWER]
+# Pages that differ by role are photographed for every role (home-account_manager-phone.png …).
+PER_ROLE_SHOTS = {"home"}
 OVERFLOW = """() => {
   const doc = document.documentElement;
   const wide = [...document.querySelectorAll('body *')]
@@ -78,8 +80,9 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, committed_db, live_server_
                     problems.append(
                         f"{visit.url} at {size['width']} px: page is {measured['scroll']} px wide; {measured['wide']}"
                     )
-                if keep.get(view) == role:
-                    name = f"{_slug(view)}-{'phone' if size is PHONE else 'desktop'}.png"
+                if keep.get(view) == role or view in PER_ROLE_SHOTS:
+                    who = f"-{role}" if view in PER_ROLE_SHOTS else ""
+                    name = f"{_slug(view)}{who}-{'phone' if size is PHONE else 'desktop'}.png"
                     page.screenshot(path=os.path.join(shots_dir, name), full_page=True)
         assert not problems, "\n".join(problems)
     finally:

@@ -138,7 +138,7 @@ def billing_error_tasks_resolve(*, contract_ids: list[int], as_of: date) -> int:
         dedupe_key__startswith="billing-error:",
     ).update(
         status=ReviewTaskStatus.RESOLVED,
-        resolution=f"Billed without error by the run as of {as_of:%d %b %Y}.",
+        resolution=f"Billed without error by the run as of {as_of:%-d %b %Y}.",
         resolved_at=timezone.now(),
     )
 

@@ -103,7 +103,7 @@ def check_terms_match_contract(invoice: Invoice) -> list[str]:
     if invoice.payment_terms_days != version.payment_terms_days:
         problems.append(
             f"Payment terms are net {invoice.payment_terms_days} days but contract {number} (version {version.version}, "
-            f"in force on {when:%d %b %Y}) says net {version.payment_terms_days}: approve the draft again to take the "
+            f"in force on {when:%-d %b %Y}) says net {version.payment_terms_days}: approve the draft again to take the "
             "contract's terms, or amend the contract if the invoice is right."
         )
     if invoice.currency != version.currency:
@@ -214,7 +214,7 @@ def check_rates_match_contract(invoice: Invoice) -> list[str]:
         if contract_line is None:
             problems.append(
                 f"“{line.description}” bills price line {line.line_ref}, which contract {invoice.contract.number} "
-                f"(version {version.version if version else '?'}) does not have on {on:%d %b %Y}: check the contract's lines."
+                f"(version {version.version if version else '?'}) does not have on {on:%-d %b %Y}: check the contract's lines."
             )
             continue
         if per_unit_usage and contract_line.charge_model != "per_unit":
@@ -230,7 +230,7 @@ def check_rates_match_contract(invoice: Invoice) -> list[str]:
         if line.unit_amount not in expected:
             problems.append(
                 f"“{line.description}” is billed at {_fmt(line.unit_amount, invoice.currency)} but the contract's rate "
-                f"(version {version.version}, {on:%d %b %Y}) is {_fmt(expected[0], invoice.currency)}: correct the contract "
+                f"(version {version.version}, {on:%-d %b %Y}) is {_fmt(expected[0], invoice.currency)}: correct the contract "
                 "or add a price override, then re-run billing for this period."
             )
     return problems

@@ -200,7 +200,7 @@ def _already_imported(parsed: ParsedExport) -> list[ExportProblem]:
         ExportProblem(
             parsed.file_name,
             f"Invoice {i.number} was already imported from {existing[i.number][0]} on "
-            f"{existing[i.number][1]:%d %b %Y}; remove it from this file or delete that import first.",
+            f"{existing[i.number][1]:%-d %b %Y}; remove it from this file or delete that import first.",
             i.first_row,
             column,
         )

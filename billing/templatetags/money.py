@@ -64,3 +64,12 @@ def css_string(value) -> str:
     # Safe: quotes, backslashes and angle brackets are escaped above, and HTML entities would
     # print literally inside <style> ("Smith &amp; Co").
     return mark_safe("".join(out))
+
+
+@register.filter
+def problem_only(reason: str) -> str:
+    """A pre-send reason without its advice: "Contract C-1047 requires a PO number and none is on
+    its terms" (the reasons read "<what is wrong>: <how to fix it>"; the invoice page has both)."""
+    text = str(reason or "")
+    head, sep, _ = text.partition(": ")
+    return (head if sep and len(head) >= 20 else text).rstrip(". ")

@@ -57,7 +57,9 @@ def issued(contract, *, number: str, issue_date: date, terms: int, amount: str) 
 
 @pytest.fixture
 def invoices(in_tenant_a):
-    contract = contract_with({"kind": "recurring", "amount": D("100.00"), "frequency": "monthly"}, start=date(2026, 1, 1))
+    contract = contract_with(
+        {"kind": "recurring", "amount": D("100.00"), "frequency": "monthly"}, start=date(2026, 1, 1)
+    )
     return [
         issued(contract, number=f"SRT-{n + 1:04d}", issue_date=day, terms=terms, amount=amount).pk
         for n, (day, terms, amount) in enumerate(

@@ -159,3 +159,16 @@ def error_label(name: str) -> str:
     if name in ERROR_LABELS:
         return ERROR_LABELS[name]
     return name.replace(".", " ").replace("_", " ").strip().capitalize()
+
+
+@register.filter
+def email_wrap(address: str):
+    """An e-mail address that wraps only where a person would break it: before the @ and the dots
+    of the domain, never inside a word (accounts.payable@bluepeak.exa / mple)."""
+    from django.utils.html import escape
+    from django.utils.safestring import mark_safe
+
+    local, at, domain = str(address or "").partition("@")
+    if not at:
+        return escape(address)
+    return mark_safe(f"{escape(local)}<wbr>@{'<wbr>.'.join(escape(part) for part in domain.split('.'))}")

@@ -39,7 +39,9 @@ def invoice_discount_problems(invoice) -> list[str]:
             cov = Decimal(1) if d.start_date <= day and (d.end_date is None or day <= d.end_date) else Decimal(0)
         if cov <= 0:
             window = (
-                f"{d.start_date:%d %b %Y} to {d.end_date:%d %b %Y}" if d.end_date else f"from {d.start_date:%d %b %Y}"
+                f"{d.start_date:%-d %b %Y} to {d.end_date:%-d %b %Y}"
+                if d.end_date
+                else f"from {d.start_date:%-d %b %Y}"
             )
             problems.append(
                 f"Discount {d.reference} reduces “{line.description}” outside its window ({window}): "

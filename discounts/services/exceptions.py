@@ -451,7 +451,7 @@ def exception_extend(
             start = getattr(obj, "start_date", None)
             if old_end is not None and end_date <= old_end:
                 errors.add(
-                    date_field, f"Extending moves the end later than {old_end:%d %b %Y}; to end earlier, revoke it."
+                    date_field, f"Extending moves the end later than {old_end:%-d %b %Y}; to end earlier, revoke it."
                 )
             elif start is not None and end_date < start:
                 errors.add(date_field, f"The end date is before the start date {start}.")
@@ -521,13 +521,13 @@ def exception_end(*, kind: str, pk: int, end_date: date | None, reason: str, use
             if end_date < today:
                 errors.add(
                     date_field,
-                    f"{end_date:%d %b %Y} is in the past; invoices may already have used it. To stop it now, revoke it.",
+                    f"{end_date:%-d %b %Y} is in the past; invoices may already have used it. To stop it now, revoke it.",
                 )
             elif start is not None and end_date < start:
-                errors.add(date_field, f"It starts on {start:%d %b %Y}; to cancel it before then, revoke it.")
+                errors.add(date_field, f"It starts on {start:%-d %b %Y}; to cancel it before then, revoke it.")
             elif old_end is not None and end_date >= old_end:
                 errors.add(
-                    date_field, f"It already ends on {old_end:%d %b %Y}; to move the end later, extend it instead."
+                    date_field, f"It already ends on {old_end:%-d %b %Y}; to move the end later, extend it instead."
                 )
         errors.raise_if_any()
         setattr(obj, date_field, end_date)

@@ -139,9 +139,9 @@ def _discounts_step(*, as_of: date, actor_label: str) -> dict:
                 if action == EventAction.EXPIRED and max_cycles is not None and cycles >= max_cycles:
                     action, reason = EventAction.CYCLES_USED, f"{cycles} of {max_cycles} billing cycles used"
                 elif action == EventAction.EXPIRED:
-                    reason = f"End date {end:%d %b %Y} passed"
+                    reason = f"End date {end:%-d %b %Y} passed"
                 else:
-                    reason = f"Start date {start:%d %b %Y} reached"
+                    reason = f"Start date {start:%-d %b %Y} reached"
                 ExceptionEvent.objects.create(
                     discount=discount,
                     action=action,
@@ -181,9 +181,9 @@ def _overrides_step(*, as_of: date, actor_label: str) -> dict:
                     effective_on=day,
                     actor_label=actor_label,
                     detail={"as_of": as_of.isoformat()},
-                    reason=f"End date {end:%d %b %Y} passed"
+                    reason=f"End date {end:%-d %b %Y} passed"
                     if new_status == ExceptionStatus.EXPIRED
-                    else f"Start date {start:%d %b %Y} reached",
+                    else f"Start date {start:%-d %b %Y} reached",
                 )
                 counts["overrides_activated" if new_status == ExceptionStatus.ACTIVE else "overrides_expired"] += 1
     return counts
@@ -206,7 +206,7 @@ def _credits_step(*, as_of: date, actor_label: str) -> dict:
                 to_status=CreditStatus.EXPIRED,
                 effective_on=credit.expires_on + timedelta(days=1),
                 actor_label=actor_label,
-                reason=f"Expired on {credit.expires_on:%d %b %Y} with {credit.balance.normalize():f} {credit.currency} unused",
+                reason=f"Expired on {credit.expires_on:%-d %b %Y} with {credit.balance.normalize():f} {credit.currency} unused",
                 detail={"as_of": as_of.isoformat(), "balance_lapsed": str(credit.balance)},
             )
             expired += 1

@@ -190,7 +190,7 @@ def leakage_scan(
             if finding.status == FindingStatus.RESOLVED:
                 # The cause is back (or was never fixed after a manual resolve): open it again.
                 finding.status, finding.resolved_at = FindingStatus.OPEN, None
-                finding.status_note = f"Found again on the scan of {as_of:%d %b %Y}."
+                finding.status_note = f"Found again on the scan of {as_of:%-d %b %Y}."
                 result.reopened += 1
                 if finding.review_task_id:
                     reopened_tasks.append(finding.review_task_id)
@@ -244,7 +244,7 @@ def leakage_scan(
         result.resolved = gone.update(
             status=FindingStatus.RESOLVED,
             resolved_at=now,
-            status_note=f"The cause was gone on the scan of {as_of:%d %b %Y}.",
+            status_note=f"The cause was gone on the scan of {as_of:%-d %b %Y}.",
             status_changed_at=now,
             status_changed_by=None,
         )
@@ -252,7 +252,7 @@ def leakage_scan(
             BillingReviewTask.objects.filter(pk__in=gone_tasks, status=ReviewTaskStatus.OPEN).update(
                 status=ReviewTaskStatus.RESOLVED,
                 resolved_at=now,
-                resolution=f"Resolved by the leakage scan of {as_of:%d %b %Y}: the cause is gone.",
+                resolution=f"Resolved by the leakage scan of {as_of:%-d %b %Y}: the cause is gone.",
             )
     return result
 

@@ -122,6 +122,7 @@ def alert(contract, *, status="open", currency="USD", annual="0", proposed_terms
         notice_deadline=end - timedelta(days=30),
         currency=currency,
         annual_recurring_value=D(annual),
+        value_at_stake=D(annual),
         remaining_value=D("0"),
         status=status,
         owner=contract.owner,

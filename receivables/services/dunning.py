@@ -161,7 +161,7 @@ def reminder_text(*, invoice: Invoice, step: DunningStep, as_of: date) -> tuple[
     values = {
         "invoice": invoice.number,
         "amount": amount,
-        "due_date": f"{invoice.due_date:%d %b %Y}",
+        "due_date": f"{invoice.due_date:%-d %b %Y}",
         "days_overdue": str(days_overdue),
         "customer": invoice.customer.legal_name,
     }
@@ -223,8 +223,8 @@ def _final_review_task(*, invoice: Invoice, step: DunningStep, as_of: date) -> N
         dedupe_key=key,
         title=f"{invoice.number} ({invoice.customer.legal_name}) got its final notice: call the customer",
         detail=(
-            f"{step.name} sent on {as_of:%d %b %Y}: {quantize(invoice.amount_open, invoice.currency)} {invoice.currency} "
-            f"open, due {invoice.due_date:%d %b %Y}. Decide with finance: payment plan, pause, credit note or write-off."
+            f"{step.name} sent on {as_of:%-d %b %Y}: {quantize(invoice.amount_open, invoice.currency)} {invoice.currency} "
+            f"open, due {invoice.due_date:%-d %b %Y}. Decide with finance: payment plan, pause, credit note or write-off."
         ),
         contract_id=invoice.contract_id,
         invoice_id=invoice.pk,

@@ -215,7 +215,7 @@ def _endpoint_failed(endpoint: WebhookEndpoint, now) -> None:
         endpoint.is_active = False
         endpoint.disabled_at = now
         endpoint.disabled_reason = (
-            f"Every delivery failed since {endpoint.failing_since:%d %b %Y %H:%M} UTC (three days); fix the receiver, "
+            f"Every delivery failed since {endpoint.failing_since:%-d %b %Y %H:%M} UTC (three days); fix the receiver, "
             "enable the endpoint again and redeliver what it missed."
         )
         endpoint.save(update_fields=["is_active", "disabled_at", "disabled_reason"])

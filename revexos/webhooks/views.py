@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from revexos.accounts.decorators import requires
@@ -13,6 +17,18 @@ from revexos.webhooks.api import VERIFY_SNIPPET
 from revexos.webhooks.events import EVENT_TYPES
 from revexos.webhooks.models import WebhookDelivery, WebhookEndpoint
 from revexos.webhooks.services import endpoint_create, endpoint_enable, webhook_redeliver
+
+
+def _snippet_parts() -> tuple[list[str], str]:
+    """The verification notes (written as Markdown for the API reference) as the page shows them:
+    paragraphs with `inline code` in <code>, and the Python example as a code block."""
+    prose, _, rest = VERIFY_SNIPPET.partition("```python")
+    code, _, tail = rest.partition("```")
+    paragraphs = []
+    for block in (prose + tail).strip().split("\n\n"):
+        text = escape(" ".join(block.split()))
+        paragraphs.append(mark_safe(re.sub(r"`([^`]+)`", r"<code>\1</code>", text)))
+    return paragraphs, code.strip("\n")
 
 
 @requires("webhooks.manage")
@@ -38,7 +54,7 @@ def endpoint_list(request):
         "event_types": EVENT_TYPES.items(),
         "values": values,
         "errors": errors,
-        "snippet": VERIFY_SNIPPET,
+        "snippet": _snippet_parts(),
     }
     return render(request, "webhooks/endpoint_list.html", context, status=400 if errors else 200)
 
