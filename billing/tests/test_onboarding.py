@@ -125,7 +125,7 @@ def test_an_amendment_outside_the_contract_is_reported_on_its_row_and_nothing_is
         preview = contracts_import_preview(text=to_csv(rows))
         assert [r.line for r in preview.bad_rows] == [4]
         assert (
-            "effective_from" in preview.bad_rows[0].errors[0] and "ends on 2027-12-31" in preview.bad_rows[0].errors[0]
+            "effective_from" in preview.bad_rows[0].errors[0] and "ends on 31 Dec 2027" in preview.bad_rows[0].errors[0]
         )
         with pytest.raises(ImportRejected):
             contracts_import_commit(text=to_csv(rows))

@@ -99,7 +99,7 @@ def test_a_line_ref_cannot_change_kind(contract):
     [
         (date(2026, 1, 15), "after version 1"),
         (date(2026, 1, 1), "after version 1"),
-        (date(2027, 1, 1), "ends on 2026-12-31"),
+        (date(2027, 1, 1), "ends on 31 Dec 2026"),
     ],
 )
 def test_the_effective_date_must_follow_the_latest_version_and_fall_inside_the_contract(contract, when, message):

@@ -180,7 +180,7 @@ def test_admin_creates_customer_and_contract_amends_it_and_sees_history(page, te
     assert api.get(f"/api/v1/contracts/{number}?as_of={effective}").json()["price_lines"][0]["amount"] == "3500.00"
 
     page.click("nav >> text=Contracts")
-    page.fill("input[name=q]", number)
+    page.fill("main input[name=q]", number)
     expect(page.locator("#contract-table tbody tr")).to_have_count(1)
     shot("08-contract-list")
     page.set_viewport_size({"width": 420, "height": 900})
@@ -225,5 +225,5 @@ def test_admin_imports_customers_sees_the_bad_row_then_imports_the_fixed_file(
     page.screenshot(path=os.path.join(artifacts_dir, "contracts-11-import-ready.png"), full_page=True)
     page.click("button:has-text('Import 12 rows')")
     expect(page.locator(".messages")).to_contain_text("Imported 12 customers: 12 created.")
-    page.fill("input[name=q]", f"Imported {suffix}")
+    page.fill("main input[name=q]", f"Imported {suffix}")
     expect(page.locator("#customer-table tbody tr")).to_have_count(12)
