@@ -247,13 +247,14 @@ def _invoice_row(line: Invoiced) -> dict:
     }
 
 
-def expected_discount(owed: Owed, windows: list[DiscountWindow]) -> Decimal:
+def expected_discount(owed: Owed, windows: list[DiscountWindow], *, billed_on: date | None = None) -> Decimal:
     """The discount the contract grants on one obligation: its windows' coverage of the period
     (``discounts.applicator.coverage``, the rule billing uses), percentage of the amount or the
-    fixed amount per period, never more than the amount."""
+    fixed amount per period, never more than the amount. A fee or milestone has no period: like
+    billing, it is dated on the day it was invoiced (``billed_on``), else its own day."""
     total = ZERO
-    day_start = owed.period_start or owed.on
-    day_end = owed.period_end or owed.on
+    day_start = owed.period_start or billed_on or owed.on
+    day_end = owed.period_end or billed_on or owed.on
     if day_start is None or day_end is None:
         return ZERO
     for window in windows:
@@ -345,8 +346,11 @@ def _compare_one(item: Owed, lines: list[Invoiced], windows: list[DiscountWindow
             findings.append(_finding("L6", item, shortfall, f"{what}: invoiced below the contract rate", evidence))
     deducted = sum((line.discount * line.sign for line in lines), ZERO)
     if deducted > tolerance:
-        allowed = expected_discount(item, windows)
-        excess = deducted - allowed
+        allowed = expected_discount(item, windows, billed_on=None if item.period_start else lines[0].issue_date)
+        # Never more than the net still short of the contract once the rate shortfall is counted:
+        # a "discount" that only brings a list price down to the contract's cap lost nothing.
+        net = sum((line.net * line.sign for line in lines), ZERO)
+        excess = min(deducted - allowed, item.amount - allowed - net - max(shortfall, ZERO))
         if excess > tolerance:
             title = (
                 f"{what}: discount deducted after it ended"

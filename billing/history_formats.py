@@ -180,8 +180,9 @@ class ExportLine:
 
     @property
     def gross_amount(self) -> Decimal:
-        """Quantity × unit price before the line discount (the amount itself when no unit price)."""
-        if self.unit_amount is None:
+        """The amount before the line's discount: quantity × unit price when the line has a discount,
+        else the amount itself (a difference without a discount — a cap, a rounding — is not one)."""
+        if self.unit_amount is None or not self.discount_percent:
             return self.amount
         return self.quantity * self.unit_amount
 

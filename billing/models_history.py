@@ -169,6 +169,7 @@ class ExternalInvoiceLine(models.Model):
 
     @property
     def gross_amount(self) -> Decimal:
-        if self.unit_amount is None:
+        """Before the line's discount (see ``billing.history_formats.ExportLine.gross_amount``)."""
+        if self.unit_amount is None or not self.discount_percent:
             return self.amount
         return self.quantity * self.unit_amount

@@ -25,6 +25,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
@@ -33,6 +34,7 @@ from audits.rules import DiscountWindow, Invoiced, InvoiceTerms, Owed, audit_com
 from billing.history_formats import ExportProblem, ExportRejected, sniff_text
 from billing.history_matching import obligation_key
 from revexos.dates import current_tenant
+from revexos.money import quantize
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -379,7 +381,9 @@ def _usage_import(name: str, raw: bytes) -> int:
 # --------------------------------------------------------------------------- comparison
 
 
-def _compare(audit: Audit, counts: dict, progress) -> dict:
+def _compare(audit: Audit, counts: dict, progress, *, contract_ids: list[int] | None = None) -> dict:
+    """What the contracts say against what was billed, as findings and the report's figures.
+    ``contract_ids`` narrows it to some contracts (tests comparing with the real run)."""
     from audits import report as figures
     from audits.report import HistoryInvoice
     from billing.models_history import BILLED_EXTERNAL_STATUSES, ExternalInvoice, ExternalInvoiceLine
@@ -389,12 +393,17 @@ def _compare(audit: Audit, counts: dict, progress) -> dict:
     from discounts.models import Discount
     from revexos.schedule import version_in_force
 
-    invoices = list(ExternalInvoice.objects.select_related("customer"))
+    invoices = ExternalInvoice.objects.select_related("customer")
+    contract_rows = Contract.objects.select_related("customer")
+    if contract_ids is not None:
+        invoices = invoices.filter(contract_id__in=contract_ids)
+        contract_rows = contract_rows.filter(pk__in=contract_ids)
+    invoices = list(invoices)
     first_invoice = min((i.issue_date for i in invoices), default=None)
     last_invoice = max((i.issue_date for i in invoices), default=None)
     as_of = audit.as_of or default_as_of(last_invoice) or timezone.localdate()
     history_from = audit.history_from or (first_invoice.replace(day=1) if first_invoice else None)
-    contracts = {c.pk: c for c in Contract.objects.select_related("customer")}
+    contracts = {c.pk: c for c in contract_rows}
     versions = contract_versions_many(contract_ids=list(contracts))
     version_by_id = {v.pk: v for vs in versions.values() for v in vs}
 
@@ -461,6 +470,8 @@ def _compare(audit: Audit, counts: dict, progress) -> dict:
         .exclude(obligation_key="")
         .select_related("invoice")
     )
+    if contract_ids is not None:
+        lines = lines.filter(contract_id__in=contract_ids)
     invoiced = [
         Invoiced(
             key=line.obligation_key,
@@ -478,7 +489,9 @@ def _compare(audit: Audit, counts: dict, progress) -> dict:
         for line in lines
     ]
     windows = []
-    for d in Discount.objects.exclude(status="revoked"):
+    for d in Discount.objects.exclude(status="revoked").filter(
+        Q(contract_id__in=list(contracts)) | Q(customer_id__in={c.customer_id for c in contracts.values()})
+    ):
         targets = (
             [d.contract_id] if d.contract_id else [c.pk for c in contracts.values() if c.customer_id == d.customer_id]
         )
@@ -523,8 +536,22 @@ def _compare(audit: Audit, counts: dict, progress) -> dict:
         # Keys without database ids: a re-run in a new sandbox names the same finding the same way.
         f.key = f"{f.rule}:{f.contract_number}:{f.key.split(':', 2)[-1]}"
 
+    # A fee or milestone takes the discount in force on the day it was invoiced (billing's rule, and
+    # the L4 rule's): the month's "would have billed" then differs from "billed" only by findings.
+    first_billed: dict[str, date] = {}
+    for line in invoiced:
+        if not line.credit_note and (line.key not in first_billed or line.issue_date < first_billed[line.key]):
+            first_billed[line.key] = line.issue_date
     owed_by_month = [
-        (o.period_start or o.on, o.currency, o.amount - expected_discount(o, windows))
+        (
+            o.period_start or o.on,
+            o.currency,
+            o.amount
+            - quantize(
+                expected_discount(o, windows, billed_on=None if o.period_start else first_billed.get(o.key)),
+                o.currency,
+            ),
+        )
         for o in owed
         if (o.period_start or o.on)
     ]

@@ -111,6 +111,17 @@ def test_a_period_straddling_the_discounts_end_allows_its_share():
     assert rules([finding]) == [("L4", D("140.00"))]
 
 
+def test_a_discount_only_down_to_the_contracts_cap_is_no_leak_and_below_the_rate_it_adds_to_l6():
+    capped = owed(kind="time_and_materials", amount="1000.00", quantity=D("11"), unit_amount=D("150"))
+    # 11 h at 150 list, "discounted" to the 1,000 cap the contract sets: what was owed was billed.
+    to_cap = billed(capped.key, gross="1650.00", net="1000.00", qty="11", unit="150.00")
+    assert audit_compare(owed=[capped], invoiced=[to_cap]) == []
+    # Below the new rate and a lapsed discount on top: each counted once, together the whole gap.
+    o = owed(amount="4500.00")
+    found = audit_compare(owed=[o], invoiced=[billed(o.key, gross="4000.00", net="3600.00")])
+    assert rules(found) == [("L6", D("500.00")), ("L4", D("400.00"))]
+
+
 def test_a_milestone_billed_twice_is_the_excess_and_a_credit_note_cancels_it():
     o = owed(kind="milestone", amount="12000.00", start=None, end=None, key="milestone:1:L2")
     twice = [billed(o.key, gross="12000.00", invoice="INV-1"), billed(o.key, gross="12000.00", invoice="INV-2")]
