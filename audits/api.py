@@ -34,10 +34,14 @@ AUDIT_POST_DOC = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["name", "customers", "contracts", "invoices"],
+                    "required": ["name", "contracts", "invoices"],
                     "properties": {
                         "name": {"type": "string", "description": "Whose revenue cycle is audited"},
-                        "customers": {**_FILE, "description": "customers CSV (the customers import format)"},
+                        "customers": {
+                            **_FILE,
+                            "description": "customers CSV (the customers import format); without it, customers are "
+                            "made from the contracts and named as the invoices name them",
+                        },
                         "contracts": {**_FILE, "description": "contracts CSV (the contracts import format)"},
                         "invoices": {**_FILE, "description": "Xero or QuickBooks Online invoice export (CSV)"},
                         "time_entries": {**_FILE, "description": "Harvest or Toggl detailed time export (CSV)"},

@@ -23,9 +23,9 @@ def _nice_max(value: Decimal) -> Decimal:
     return 10 * base
 
 
-def monthly_chart(currency: str, months: list[dict]) -> dict:
+def monthly_chart(currency: str, months: list[dict], *, height: int = HEIGHT) -> dict:
     top = _nice_max(max([Decimal(m["owed"]) for m in months] + [Decimal(m["billed"]) for m in months] + [Decimal(0)]))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - TOP - BOTTOM
     slot = plot_w / max(len(months), 1)
     bar_w = min(slot * 0.36, 22)
     bars = []
@@ -53,7 +53,7 @@ def monthly_chart(currency: str, months: list[dict]) -> dict:
     return {
         "currency": currency,
         "width": WIDTH,
-        "height": HEIGHT,
+        "height": height,
         "left": LEFT,
         "bars": bars,
         "ticks": ticks,

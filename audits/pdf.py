@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from audits.charts import monthly_chart
 from audits.models import Audit
 from audits.selectors import audit_report_context
+from revexos.dates import current_tenant
 
 EVIDENCE_FINDINGS = 60  # the PDF lists the largest findings' evidence; the page has every one
 
@@ -16,7 +17,7 @@ def audit_report_pdf(*, audit: Audit) -> bytes:
     from weasyprint import HTML
 
     context = audit_report_context(audit)
-    tenant = getattr(connection, "tenant", None)
+    tenant = current_tenant()
     findings = sorted((f for s in context["sections"] for f in s["findings"]), key=lambda f: (-f.amount, f.position))[
         :EVIDENCE_FINDINGS
     ]
@@ -24,6 +25,11 @@ def audit_report_pdf(*, audit: Audit) -> bytes:
     for section in context["sections"]:
         section["pdf_findings"] = [f for f in section["findings"] if f.pk in wanted]
         section["pdf_more"] = len(section["findings"]) - len(section["pdf_findings"])
+    # A wider, flatter chart than the page's: it shares page 1 with the summary.
+    context["charts"] = [
+        monthly_chart(currency, months, height=150)
+        for currency, months in sorted((audit.report or {}).get("monthly", {}).items())
+    ]
     context.update(tenant_name=getattr(tenant, "name", ""), generated=timezone.now())
     html = render_to_string("audits/pdf/report.html", context)
     return HTML(string=html, base_url=".").write_pdf()

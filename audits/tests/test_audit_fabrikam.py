@@ -149,6 +149,30 @@ def test_the_fabrikam_audit_finds_each_planted_leak_and_nothing_on_clean_contrac
     assert not [name for name, schema in module_env if schema.startswith("sbx_")]
 
 
+def test_the_pdf_report_leads_with_the_money_and_carries_the_evidence(fabrikam, in_a, artifacts_dir):
+    """Rendered by WeasyPrint, kept under test-artifacts/ with its pages as PNGs for a person to read."""
+    import io
+    import os
+    import subprocess
+
+    from pypdf import PdfReader
+
+    from audits.pdf import audit_report_pdf
+
+    data = audit_report_pdf(audit=Audit.objects.get(pk=fabrikam.pk))
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+    first = pages[0]
+    assert "6,900.00 GBP" in first and "12,000.00 GBP" in first and "43.5 days" in first
+    for heading in ("Where it leaked", "By customer", "Largest findings", "Per month"):
+        assert heading in first, heading
+    evidence = "\n".join(pages[1:])
+    assert "Invoice INV-1037, row 43" in evidence and "v2 from 2026-01-01" in evidence
+    path = os.path.join(artifacts_dir, "audit-fabrikam.pdf")
+    with open(path, "wb") as handle:
+        handle.write(data)
+    subprocess.run(["pdftoppm", "-png", "-r", "60", path, path[:-4]], check=False, timeout=60)
+
+
 def test_re_running_the_same_audit_gives_the_same_report(fabrikam, in_a):
     audit = fabrikam
     first, first_report = report_rows(audit), audit.report
