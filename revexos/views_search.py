@@ -28,6 +28,7 @@ def search_page(request):
             "text": text,
             "groups": groups,
             "found": sum(len(g.hits) for g in groups),
+            "more": any(g.more for g in groups),
             "problem": problem,
         },
     )
