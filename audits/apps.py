@@ -10,8 +10,16 @@ class AuditsConfig(AppConfig):
         from billing.cycle import cycle_step_register
 
         def run(*, as_of, contract_ids=None):
-            from audits.services.audits import audits_purge_expired
+            from django.utils import timezone
 
-            return {"audits_purged": audits_purge_expired()}
+            from audits.services.audits import audits_purge_expired
+            from revexos.dates import current_tenant
+            from revexos.tenancy.services.provisioning import tenant_sandboxes_purge
+
+            now = timezone.now()
+            purged = audits_purge_expired(now=now)
+            # Then any sandbox of this tenant past its retention that no audit named (never another tenant's).
+            dropped = tenant_sandboxes_purge(now=now, owner=current_tenant())
+            return {"audits_purged": purged, "sandboxes_dropped": len(dropped)}
 
         cycle_step_register("audit_retention", order=90, run=run)

@@ -220,12 +220,33 @@ def test_the_sandbox_never_shares_a_row_with_a_live_tenant_and_is_gone_after_ret
     finally:
         patch.undo()
     assert tenant_a.schema in recorder.schemas and sandbox.schema_name not in recorder.schemas
-    # Before the retention: kept. After it: the sandbox schema, the tenant row, the files and the findings are gone.
+    # Before the retention: kept. After it, the tenant's cycle step (beat's) removes the sandbox
+    # schema, the tenant row, the files and the findings — and a sandbox of this tenant that no audit
+    # names any more (a worker killed mid-way), but never another tenant's.
+    from billing.cycle import cycle_run
+    from revexos.tenancy.services.provisioning import tenant_sandbox_create
+
     assert audits_purge_expired() == 0
     paths = [entry["path"] for entry in audit.files.values()]
     assert all(default_storage.exists(p) for p in paths)
-    with time_machine.travel(audit.expires_at + timedelta(minutes=1)):
-        assert audits_purge_expired(now=timezone.now()) == 1
+    owners = {t.schema_name: t for t in Tenant.objects.filter(schema_name__in=[tenant_a.schema, tenant_b.schema])}
+    orphan = tenant_sandbox_create(owner=owners[tenant_a.schema], label="orphan", purge_after=audit.expires_at)
+    theirs = tenant_sandbox_create(owner=owners[tenant_b.schema], label="theirs", purge_after=audit.expires_at)
+    try:
+        with time_machine.travel(audit.expires_at - timedelta(minutes=1)):
+            step = cycle_run(as_of=timezone.localdate(), only=["audit_retention"])["audit_retention"]
+        assert step == {"audits_purged": 0, "sandboxes_dropped": 0}
+        assert schema_exists(sandbox.schema_name) and schema_exists(orphan.schema_name)
+        with time_machine.travel(audit.expires_at + timedelta(minutes=1)):
+            step = cycle_run(as_of=timezone.localdate(), only=["audit_retention"])["audit_retention"]
+        assert step == {"audits_purged": 1, "sandboxes_dropped": 1}
+        assert not schema_exists(orphan.schema_name) and not Tenant.objects.filter(pk=orphan.pk).exists()
+        assert schema_exists(theirs.schema_name)
+    finally:
+        from revexos.tenancy.services.provisioning import tenant_sandbox_drop
+
+        for extra in (orphan, theirs):
+            tenant_sandbox_drop(schema_name=extra.schema_name)
     audit.refresh_from_db()
     assert audit.status == AuditStatus.EXPIRED and audit.purged_at is not None
     assert not schema_exists(sandbox.schema_name)

@@ -126,10 +126,13 @@ def tenant_sandbox_drop(*, schema_name: str) -> bool:
         return True
 
 
-def tenant_sandboxes_purge(*, now) -> list[str]:
-    """Drop every sandbox whose retention has passed (the safety net behind each audit's own purge)."""
+def tenant_sandboxes_purge(*, now, owner: Tenant | None = None) -> list[str]:
+    """Drop every sandbox (of ``owner``, when given) whose retention has passed: the safety net
+    behind each audit's own purge, for a sandbox no audit names any more (a worker killed between
+    creating it and recording it, an audit row deleted)."""
     with schema_context("public"):
-        due = list(
-            Tenant.objects.filter(sandbox_of__isnull=False, purge_after__lte=now).values_list("schema_name", flat=True)
-        )
+        due = Tenant.objects.filter(sandbox_of__isnull=False, purge_after__lte=now)
+        if owner is not None:
+            due = due.filter(sandbox_of=owner)
+        due = list(due.values_list("schema_name", flat=True))
     return [schema for schema in due if tenant_sandbox_drop(schema_name=schema)]
