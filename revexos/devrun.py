@@ -52,6 +52,7 @@ def main() -> int:
             print(f"local Stripe server: {os.environ['STRIPE_API_BASE']}", file=sys.stderr)
         manage("migrate_schemas", "--shared", "-v", "0")
         manage("migrate_schemas", "--tenant", "-v", "0")
+        manage("tenant_template", "-v", "0")
         manage("demo_setup")
         if os.environ.get("STRIPE_API_BASE") and not os.environ.get("STRIPE_API_KEY"):
             manage("stripe_dev_webhooks")

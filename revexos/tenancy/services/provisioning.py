@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django_tenants.utils import schema_context, schema_exists
 
 from revexos.tenancy.models import Domain, Tenant
+from revexos.tenancy.services.template import tenant_template_refresh
 from revexos.tenancy.slugs import schema_name_for, slug_problems
 
 
@@ -63,7 +64,8 @@ def tenant_provision(
 ) -> ProvisionedTenant:
     """Create the tenant's schema, its domain and its first admin in one transaction.
 
-    PostgreSQL DDL is transactional, so a failure anywhere (a migration, a duplicate domain,
+    The schema is cloned from the migrated template (``services/template.py``, well under the 2 s
+    a sign-up may take). PostgreSQL DDL is transactional, so a failure anywhere (the clone, a duplicate domain,
     the admin user) rolls back the schema as well: there is never a half-made tenant.
     ``extra_users`` are ``(email, password, role[, full_name])`` tuples (the demo tenant, tests).
     """
@@ -76,6 +78,7 @@ def tenant_provision(
     if errors:
         raise ValidationError(errors)
 
+    tenant_template_refresh()  # committed on its own: a failed sign-up never undoes the template's migration
     with transaction.atomic():
         tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name or slug)
         tenant.save(verbosity=0)
@@ -111,7 +114,8 @@ def tenant_sandbox_create(*, owner: Tenant, label: str, purge_after) -> Tenant:
         purge_after=purge_after,
     )
     with schema_context("public"):
-        tenant.save(verbosity=0)
+        tenant_template_refresh()
+        tenant.save(verbosity=0)  # the schema is a clone of the template (Tenant.create_schema)
     return tenant
 
 

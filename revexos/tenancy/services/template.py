@@ -1,0 +1,268 @@
+"""New tenant schemas cloned from a template schema kept at the latest migration.
+
+Running every migration for a new tenant takes tens of seconds (dozens of migrations, each
+introspecting and altering); copying an already-migrated schema's definitions takes well under a
+second. The template ``_tenant_template`` (no slug maps to a leading underscore, so no tenant can
+take the name) is migrated like any tenant schema by ``migrate_schemas`` and is never used: it holds
+exactly what migrating leaves behind — tables, the ``django_migrations`` rows, the content types
+and permissions written after migrating.
+
+A clone is made in one statement batch: tables (``LIKE``: columns, types, defaults, identity and
+generated columns, checks), the rows migrating wrote, primary keys and unique constraints, the
+other indexes, foreign keys, the schema's trigger functions and their triggers — all read from the
+catalog with the template's name swapped for the new schema's. Identity sequences are the new
+tables' own, left where migrating leaves them; business tables are empty in the template, so no
+tenant data can ever be copied. ``tests/test_tenant_template.py`` compares a clone's catalog with a
+freshly migrated schema's.
+
+django-tenants' own ``CloneSchema`` (``TENANT_BASE_SCHEMA``) was measured first: its generic
+PL/pgSQL clone took 6 s here (plus the faked ``migrate_schemas`` it needs afterwards), over
+the 2 s budget; this one takes about 0.5 s.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from django.core.management import call_command
+from django.db import connection, transaction
+from django_tenants.utils import schema_exists
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_SCHEMA = "_tenant_template"
+_LOCK_KEY = 0x7E4A_7E11  # pg_advisory_xact_lock: one refresh of the template at a time
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+@cache
+def _migrations_on_disk() -> frozenset[tuple[str, str]]:
+    """Every migration a fully migrated schema has recorded (files do not change while a process runs)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    return frozenset(loader.graph.nodes)
+
+
+def _template_applied() -> frozenset[tuple[str, str]] | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [f"{TEMPLATE_SCHEMA}.django_migrations"])
+        if cursor.fetchone()[0] is None:
+            return None
+        cursor.execute(f"SELECT app, name FROM {_quote(TEMPLATE_SCHEMA)}.django_migrations")
+        return frozenset(cursor.fetchall())
+
+
+def template_is_current() -> bool:
+    """The template exists and has recorded every migration on disk."""
+    applied = _template_applied()
+    return applied is not None and _migrations_on_disk() <= applied
+
+
+def tenant_template_refresh(*, verbosity: int = 0) -> bool:
+    """Create or migrate the template when it lags behind the migrations on disk; True when it did.
+
+    Runs in its own transaction under an advisory lock, so two sign-ups racing a deploy migrate it once.
+    """
+    connection.set_schema_to_public()
+    if template_is_current():
+        return False
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        if template_is_current():
+            return False
+        log.info("migrating the tenant template schema %s", TEMPLATE_SCHEMA)
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(TEMPLATE_SCHEMA)}")
+        call_command(
+            "migrate_schemas", tenant=True, schema_name=TEMPLATE_SCHEMA, interactive=False, verbosity=verbosity
+        )
+        connection.set_schema_to_public()
+    _clone_script.cache_clear()
+    return True
+
+
+def _rows(sql: str, params=None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return cursor.fetchall()
+
+
+@cache
+def _clone_script(applied: frozenset[tuple[str, str]]) -> tuple[str, ...]:
+    """The statements that rebuild the template under the placeholder schema name ``{schema}``.
+
+    Cached per template state (``applied``): the catalog is read once per process and migration.
+    Read with the search path on ``public``, so every template object comes back qualified with
+    the template's name, which is what gets swapped.
+    """
+    connection.set_schema_to_public()
+    template = _quote(TEMPLATE_SCHEMA)
+    prefix = f"{_rows('SELECT quote_ident(%s)', [TEMPLATE_SCHEMA])[0][0]}."  # as the catalog functions print it
+    ns = "%s::regnamespace"
+    tables = [
+        name
+        for (name,) in _rows(
+            f"SELECT relname FROM pg_class WHERE relnamespace = {ns} AND relkind = 'r' ORDER BY relname",
+            [TEMPLATE_SCHEMA],
+        )
+    ]
+    # INCLUDING ALL copies indexes and key constraints as parsed trees (re-running pg_get_indexdef's
+    # text would reword partial-index predicates); they get default names, renamed below.
+    statements = ["CREATE SCHEMA {schema}"]
+    statements += [f"CREATE TABLE {{schema}}.{_quote(t)} (LIKE {template}.{_quote(t)} INCLUDING ALL)" for t in tables]
+    statements += _index_renames(statements, prefix)
+
+    # The rows migrating wrote (django_migrations, content types, permissions), ids kept.
+    if tables:
+        probe = " UNION ALL ".join(
+            f"SELECT {i} FROM (SELECT 1 FROM {template}.{_quote(t)} LIMIT 1) AS x{i}" for i, t in enumerate(tables)
+        )
+        filled = [tables[i] for (i,) in _rows(probe)]
+    else:
+        filled = []
+    for table in filled:
+        columns = [
+            _quote(c)
+            for (c,) in _rows(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+                [f"{TEMPLATE_SCHEMA}.{table}"],
+            )
+        ]
+        cols = ", ".join(columns)
+        statements.append(
+            f"INSERT INTO {{schema}}.{_quote(table)} ({cols}) OVERRIDING SYSTEM VALUE "
+            f"SELECT {cols} FROM {template}.{_quote(table)}"
+        )
+    # Sequences that migrating moved (those of the filled tables), set where the template's stand.
+    for seq, last_value in _rows(
+        f"SELECT c.relname, s.last_value FROM pg_class c JOIN pg_sequences s "
+        f"ON s.schemaname = %s AND s.sequencename = c.relname "
+        f"WHERE c.relnamespace = {ns} AND c.relkind = 'S' AND s.last_value IS NOT NULL ORDER BY 1",
+        [TEMPLATE_SCHEMA, TEMPLATE_SCHEMA],
+    ):
+        seq_name = f"{{schema}}.{_quote(seq)}".replace("'", "''")
+        statements.append(f"SELECT setval('{seq_name}', {int(last_value)}, true)")
+
+    foreign = _rows(
+        f"""SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
+            FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+            WHERE r.relnamespace = {ns} AND c.contype = 'f' ORDER BY c.conrelid::regclass::text, c.conname""",
+        [TEMPLATE_SCHEMA],
+    )
+
+    def add_constraint(table: str, name: str, definition: str) -> str:
+        table = table.removeprefix(prefix)
+        return f"ALTER TABLE {{schema}}.{table} ADD CONSTRAINT {_quote(name)} {_swap(definition, prefix)}"
+
+    statements += [add_constraint(t, n, d) for t, n, d in foreign]
+    statements += [
+        _swap(definition, prefix)
+        for (definition,) in _rows(
+            f"SELECT pg_get_functiondef(p.oid) FROM pg_proc p WHERE p.pronamespace = {ns} ORDER BY p.proname",
+            [TEMPLATE_SCHEMA],
+        )
+    ]
+    statements += [
+        _swap(definition, prefix)
+        for (definition,) in _rows(
+            f"""SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid
+                WHERE r.relnamespace = {ns} AND NOT t.tgisinternal ORDER BY r.relname, t.tgname""",
+            [TEMPLATE_SCHEMA],
+        )
+    ]
+    unsupported = _rows(
+        f"""SELECT relname, relkind FROM pg_class WHERE relnamespace = {ns} AND relkind NOT IN ('r', 'i', 'S')
+            UNION ALL SELECT typname, typtype FROM pg_type WHERE typnamespace = {ns} AND typtype NOT IN ('c', 'b')""",
+        [TEMPLATE_SCHEMA, TEMPLATE_SCHEMA],
+    )
+    if unsupported:
+        # A migration added a view, partitioned table or type: cloning would silently miss it.
+        raise NotImplementedError(f"the tenant template holds objects the clone does not copy: {unsupported}")
+    return tuple(statements)
+
+
+_INDEXES = """
+    SELECT r.relname, i.relname, regexp_replace(pg_get_indexdef(x.indexrelid), '^(CREATE (UNIQUE )?INDEX )\\S+ ON \\S+', '\\1'),
+           coalesce(c.contype, '-')
+    FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class r ON r.oid = x.indrelid
+    LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.contype IN ('p', 'u', 'x')
+    WHERE r.relnamespace = %s::regnamespace ORDER BY 1, 3, 4, 2"""
+
+
+_SEQUENCES = """
+    SELECT sequencename, data_type::text, start_value, increment_by, min_value, max_value, cache_size, cycle
+    FROM pg_sequences WHERE schemaname = %s ORDER BY 1"""
+
+
+def _index_renames(create: list[str], prefix: str) -> list[str]:
+    """ALTER INDEX statements giving a clone's indexes (and their constraints) the template's names,
+    and ALTER SEQUENCE ones where a clone's identity sequence options differ from the template's.
+
+    ``LIKE ... INCLUDING INDEXES`` names indexes by PostgreSQL's default rule, deterministically for
+    a given template: the names are learnt once from a probe clone made and rolled back here, and
+    each index matched to the template's by table and definition. Renamed in two steps, as a
+    default name may be another index's template name.
+    """
+    probe = f"{TEMPLATE_SCHEMA}_probe"
+
+    class Probed(Exception):
+        pass
+
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(";\n".join(create).format(schema=_quote(probe)))
+            cloned = _rows(_INDEXES, [probe])
+            cloned_sequences = {r[0]: r[1:] for r in _rows(_SEQUENCES, [probe])}
+            raise Probed
+    except Probed:
+        pass
+    original = _rows(_INDEXES, [TEMPLATE_SCHEMA])
+    wanted: dict[tuple, list[str]] = {}
+    for table, name, definition, kind in original:
+        wanted.setdefault((table, definition, kind), []).append(name)
+    if sorted((t, d, k) for t, _, d, k in cloned) != sorted((t, d, k) for t, _, d, k in original):
+        raise NotImplementedError("a clone's indexes do not match the tenant template's")
+    first, second = [], []
+    for n, (table, name, definition, kind) in enumerate(cloned):
+        target = wanted[(table, definition, kind)].pop(0)
+        if target != name:
+            step = f"_clone_index_{n}"
+            first.append(f"ALTER INDEX {{schema}}.{_quote(name)} RENAME TO {_quote(step)}")
+            second.append(f"ALTER INDEX {{schema}}.{_quote(step)} RENAME TO {_quote(target)}")
+    # LIKE gives an identity sequence its column's type; migrating may have left another (an
+    # integer sequence behind a column widened to bigint): restate what differs.
+    for name, options in ((r[0], r[1:]) for r in _rows(_SEQUENCES, [TEMPLATE_SCHEMA])):
+        if cloned_sequences.get(name) != options:
+            data_type, start, increment, minimum, maximum, cache_size, cycle = options
+            second.append(
+                f"ALTER SEQUENCE {{schema}}.{_quote(name)} AS {data_type} INCREMENT BY {int(increment)} "
+                f"MINVALUE {int(minimum)} MAXVALUE {int(maximum)} START WITH {int(start)} "
+                f"CACHE {int(cache_size)} {'CYCLE' if cycle else 'NO CYCLE'}"
+            )
+    return first + second
+
+
+def _swap(definition: str, prefix: str) -> str:
+    # ``{schema}`` is filled with str.format later: escape the definition's own braces first.
+    return definition.replace("{", "{{").replace("}", "}}").replace(prefix, "{schema}.")
+
+
+def tenant_schema_clone(schema_name: str) -> None:
+    """Create ``schema_name`` as a copy of the template's definitions (the caller's transaction)."""
+    if schema_exists(schema_name):
+        raise ValueError(f"schema {schema_name} already exists")
+    tenant_template_refresh()
+    connection.set_schema_to_public()
+    applied = _template_applied()
+    script = ";\n".join(_clone_script(applied)).format(schema=_quote(schema_name))
+    with connection.cursor() as cursor:
+        cursor.execute(script)
+    connection.set_schema_to_public()
