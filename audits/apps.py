@@ -22,4 +22,15 @@ class AuditsConfig(AppConfig):
             dropped = tenant_sandboxes_purge(now=now, owner=current_tenant())
             return {"audits_purged": purged, "sandboxes_dropped": len(dropped)}
 
-        cycle_step_register("audit_retention", order=90, run=run)
+        def due(*, as_of):
+            from django.db import connection
+
+            from audits.models import Audit
+            from revexos.tenancy.models import Tenant
+
+            return [
+                Audit.objects.filter(purged_at__isnull=True),
+                Tenant.objects.filter(sandbox_of__schema_name=connection.schema_name),  # sandboxes left behind
+            ]
+
+        cycle_step_register("audit_retention", order=90, run=run, due=due)

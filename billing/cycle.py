@@ -32,7 +32,21 @@ def _billing_prepare(*, as_of: date) -> dict:
     return {"delivery_events_processed": delivery_events_process_pending()}
 
 
-cycle_step_register("billing", order=50, run=_billing_run, contract_ids=_billing_contract_ids, prepare=_billing_prepare)
+def _billing_due(*, as_of: date) -> list:
+    from billing.models import DeliveryEvent
+    from contracts.models import Contract
+
+    return [DeliveryEvent.objects.filter(processed_at__isnull=True), Contract.objects.all()]
+
+
+cycle_step_register(
+    "billing",
+    order=50,
+    run=_billing_run,
+    contract_ids=_billing_contract_ids,
+    prepare=_billing_prepare,
+    due=_billing_due,
+)
 
 
 def _overdue_run(*, as_of: date, contract_ids: list[int] | None = None) -> dict:
@@ -42,4 +56,10 @@ def _overdue_run(*, as_of: date, contract_ids: list[int] | None = None) -> dict:
 
 
 # After billing and collections: announces invoice.overdue to webhook endpoints, once per invoice.
-cycle_step_register("invoices_overdue", order=95, run=_overdue_run)
+def _overdue_due(*, as_of: date) -> list:
+    from billing.models import Invoice
+
+    return [Invoice.objects.exclude(status="draft")]
+
+
+cycle_step_register("invoices_overdue", order=95, run=_overdue_run, due=_overdue_due)

@@ -21,8 +21,9 @@ CHUNK_SIZE = settings.BILLING_CHUNK_SIZE
 def cycle_tenant(as_of: str | None = None) -> dict:
     """The tenant's cycle as of its local today: per-contract steps fan out in chunks.
 
-    Starts with the cheap "anything due?" (``beat_cycle_needed``): the hourly beat over a thousand
-    tenants costs each idle tenant a couple of queries. The cycle is recorded as a beat run whose
+    Starts with the cheap "anything due?" (``beat_cycle_steps_due``: today's run, then every step's
+    ``due`` rows in one query): the hourly beat over a thousand tenants costs each idle tenant a
+    couple of queries, and only the steps with something due run. The cycle is recorded as a beat run whose
     chunks are tasks of their own; the last chunk to finish closes the run, and the runs sweep
     re-sends a chunk whose task was lost.
     """
@@ -30,14 +31,15 @@ def cycle_tenant(as_of: str | None = None) -> dict:
 
     from billing.cycle import cycle_steps
     from billing.services.context import tenant_today
-    from billing.services.runs import beat_cycle_needed, beat_run_finish_if_done, beat_run_start, beat_step_record
+    from billing.services.runs import beat_cycle_steps_due, beat_run_finish_if_done, beat_run_start, beat_step_record
 
     day = date.fromisoformat(as_of) if as_of else tenant_today()
-    if as_of is None and not beat_cycle_needed(day=day):
+    steps = beat_cycle_steps_due(day=day) if as_of is None else cycle_steps()
+    if not steps:
         return {"idle": True}
     run = beat_run_start(day=day)
     fanned: dict[str, int] = {}
-    for step in cycle_steps():
+    for step in steps:
         prepared = step.prepare(as_of=day) if step.prepare is not None else {}
         if step.contract_ids is None:
             beat_step_record(run, step=step.name, summary={**prepared, **step.run(as_of=day)})

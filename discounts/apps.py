@@ -16,7 +16,12 @@ class DiscountsConfig(AppConfig):
 
             return exceptions_lifecycle_run(as_of=as_of, actor_label=f"cycle as of {as_of:%-d %b %Y}")
 
-        cycle_step_register("discounts", order=45, run=run)
+        def due(*, as_of):
+            from discounts.models import Credit, Discount, PriceOverride
+
+            return [Discount.objects.all(), PriceOverride.objects.all(), Credit.objects.all()]
+
+        cycle_step_register("discounts", order=45, run=run, due=due)
 
         # A contract's discount as columns of the contracts CSV import.
         from contracts.services.imports import ImportExtension, import_columns_register

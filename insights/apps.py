@@ -15,7 +15,13 @@ class InsightsConfig(AppConfig):
 
             return leakage_scan(as_of=as_of, contract_ids=contract_ids).as_dict()
 
-        cycle_step_register("leakage", order=60, run=run)
+        def due(*, as_of):
+            from contracts.models import Contract
+            from insights.models import LeakageFinding
+
+            return [Contract.objects.all(), LeakageFinding.objects.all()]  # scan contracts, resolve findings
+
+        cycle_step_register("leakage", order=60, run=run, due=due)
 
         # A leakage review task links to its finding on the review task list (billing never imports insights).
         from billing.hooks import review_task_subject_provider

@@ -16,7 +16,18 @@ class IntegrationsConfig(AppConfig):
 
             return {**inbox_process_pending(), **harvest_pulls_due()}
 
-        cycle_step_register("integrations", order=30, run=run)
+        def due(*, as_of):
+            from integrations.models import Connection, InboxEvent, InboxStatus, Source
+            from integrations.services.inbox import MAX_ATTEMPTS
+
+            return [
+                InboxEvent.objects.filter(
+                    status__in=[InboxStatus.PENDING, InboxStatus.FAILED], attempts__lt=MAX_ATTEMPTS
+                ),
+                Connection.objects.filter(source=Source.HARVEST, is_active=True).exclude(api_token=""),
+            ]
+
+        cycle_step_register("integrations", order=30, run=run, due=due)
 
         # Stripe's keys belong to collections (receivables, below us): POST /api/v1/integrations
         # {"source": "stripe", …} connects the account there and GET lists it.

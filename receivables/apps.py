@@ -38,4 +38,11 @@ class ReceivablesConfig(AppConfig):
             return collections_run(as_of=as_of)
 
         # After billing (50): invoices issued today are already in the ledger.
-        cycle_step_register("collections", order=60, run=run)
+        def due(*, as_of):
+            from billing.models import Invoice
+            from receivables.models import Payment
+
+            # Reminders chase issued invoices; statements list invoices and payments.
+            return [Invoice.objects.exclude(status="draft"), Payment.objects.all()]
+
+        cycle_step_register("collections", order=60, run=run, due=due)

@@ -14,4 +14,9 @@ class RenewalsConfig(AppConfig):
 
             return renewals_cycle_step(as_of=as_of, contract_ids=contract_ids)
 
-        cycle_step_register("renewals", order=40, run=run)
+        def due(*, as_of):
+            from contracts.models import Contract
+
+            return [Contract.objects.all()]  # alerts and renewals all hang off contracts
+
+        cycle_step_register("renewals", order=40, run=run, due=due)

@@ -403,6 +403,14 @@ def beat_cycle_needed(*, day: date) -> bool:
     return Contract.objects.filter(Q(pk__in=changed) | Q(pk__in=amended)).exists()
 
 
+def beat_cycle_steps_due(*, day: date) -> list:
+    """The cycle steps the beat should run now: none when today's run stands (``beat_cycle_needed``)
+    or when no step has anything due (one query over every step's ``due`` rows)."""
+    from revexos.cycle import cycle_steps_due
+
+    return cycle_steps_due(as_of=day) if beat_cycle_needed(day=day) else []
+
+
 def beat_run_start(*, day: date) -> BillingRun:
     now = timezone.now()
     return BillingRun.objects.create(
