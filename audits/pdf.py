@@ -9,13 +9,12 @@ from audits.charts import monthly_chart
 from audits.models import Audit
 from audits.selectors import audit_report_context
 from revexos.dates import current_tenant
+from revexos.pdf import pdf_render
 
 EVIDENCE_FINDINGS = 60  # the PDF lists the largest findings' evidence; the page has every one
 
 
 def audit_report_pdf(*, audit: Audit) -> bytes:
-    from weasyprint import HTML
-
     context = audit_report_context(audit)
     tenant = current_tenant()
     findings = sorted((f for s in context["sections"] for f in s["findings"]), key=lambda f: (-f.amount, f.position))[
@@ -32,4 +31,4 @@ def audit_report_pdf(*, audit: Audit) -> bytes:
     ]
     context.update(tenant_name=getattr(tenant, "name", ""), generated=timezone.now())
     html = render_to_string("audits/pdf/report.html", context)
-    return HTML(string=html, base_url=".").write_pdf()
+    return pdf_render(html)

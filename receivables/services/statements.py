@@ -89,13 +89,13 @@ def statement_data(*, customer, as_of: date) -> dict:
 
 
 def statement_pdf_render(*, customer, as_of: date) -> bytes:
-    from weasyprint import HTML
+    from revexos.pdf import pdf_render
 
     context = statement_data(customer=customer, as_of=as_of)
     tenant = getattr(connection, "tenant", None)
     context["tenant_name"] = getattr(tenant, "name", "")
     html = render_to_string("receivables/pdf/statement.html", context)
-    return HTML(string=html, base_url=".").write_pdf()
+    return pdf_render(html)
 
 
 def statement_filename(customer, as_of: date) -> str:
