@@ -46,6 +46,8 @@ def monthly_chart(currency: str, months: list[dict], *, height: int = HEIGHT) ->
                 "billed_y": TOP + plot_h - h_billed,
                 "billed_h": h_billed,
                 "short": owed - billed > 0,
+                "over": owed - Decimal(m["billed"]) < 0,  # billed more than the contracts say
+                "gap_abs": abs(owed - Decimal(m["billed"])),
                 "show_label": len(months) <= 12 or i % 2 == 0,
             }
         )
@@ -56,6 +58,7 @@ def monthly_chart(currency: str, months: list[dict], *, height: int = HEIGHT) ->
         "height": height,
         "left": LEFT,
         "bars": bars,
+        "any_over": any(b["over"] for b in bars),
         "ticks": ticks,
         "baseline": TOP + plot_h,
         "owed_colour": OWED_COLOUR,

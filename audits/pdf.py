@@ -26,7 +26,7 @@ def audit_report_pdf(*, audit: Audit) -> bytes:
         section["pdf_more"] = len(section["findings"]) - len(section["pdf_findings"])
     # A wider, flatter chart than the page's: it shares page 1 with the summary.
     context["charts"] = [
-        monthly_chart(currency, months, height=150)
+        monthly_chart(currency, months, height=125)
         for currency, months in sorted((audit.report or {}).get("monthly", {}).items())
     ]
     context.update(tenant_name=getattr(tenant, "name", ""), generated=timezone.now())

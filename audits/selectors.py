@@ -88,6 +88,48 @@ def _day(text):
         return None
 
 
+def _percent(part: Decimal, whole: Decimal) -> str:
+    return format((part / whole * 100).quantize(Decimal("0.1")), "f") if whole > 0 else ""
+
+
+def _headlines(report: dict, findings: list[AuditFinding]) -> list[dict]:
+    """Per currency, the report's first sentence in plain words: how much leaked, over which months,
+    as a share of what the contracts bill, on how many contracts and customers, mostly where."""
+    monthly = report.get("monthly", {})
+    contracts = report.get("counts", {}).get("contracts", 0)
+    lines = []
+    for total in report.get("totals", []):
+        currency = total["currency"]
+        months = monthly.get(currency, [])
+        owed = sum((Decimal(m["owed"]) for m in months), Decimal(0))
+        leaked = Decimal(total["leaked"])
+        leaks = [f for f in findings if f.currency == currency and f.rule in LEAK_RULES]
+        twice = [f for f in findings if f.currency == currency and f.rule == "A1"]
+        top_rules = sorted(
+            (r for r in report.get("by_rule", []) if r["leak"] and r["currency"] == currency),
+            key=lambda r: -Decimal(r["amount"]),
+        )[:2]
+        lines.append(
+            {
+                "currency": currency,
+                "leaked": leaked,
+                "owed": owed,
+                "share": _percent(leaked, owed),
+                "months": len(months),
+                "first": _day(f"{months[0]['month']}-01") if months else None,
+                "last": _day(f"{months[-1]['month']}-01") if months else None,
+                "contracts": contracts,
+                "leak_contracts": len({f.contract_number for f in leaks}),
+                "leak_customers": len({f.customer for f in leaks}),
+                "top_rules": top_rules,
+                "billed_twice": Decimal(total["billed_twice"]),
+                "twice_customers": sorted({f.customer for f in twice}),
+                "terms_at_risk": Decimal(total["terms_at_risk"]),
+            }
+        )
+    return lines
+
+
 def audit_report_context(audit: Audit) -> dict:
     """Everything the report page and the PDF show, from the stored report and findings."""
     report = audit.report or {}
@@ -113,6 +155,7 @@ def audit_report_context(audit: Audit) -> dict:
         "report": report,
         "period_from": _day(report.get("history_from")),
         "period_to": _day(report.get("as_of")),
+        "headlines": _headlines(report, findings),
         "totals": [
             {**t, "has_twice": Decimal(t["billed_twice"]) > 0, "has_terms": Decimal(t["terms_at_risk"]) > 0}
             for t in report.get("totals", [])

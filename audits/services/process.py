@@ -556,8 +556,13 @@ def _compare(audit: Audit, counts: dict, progress, *, contract_ids: list[int] | 
         if (o.period_start or o.on)
     ]
     billed_by_month = []
+    owed_keys = {o.key for o in owed}
     for line in lines:
         day = line.period_start or line.invoice.issue_date
+        if line.obligation_key not in owed_keys and (line.period_end or day) >= as_of:
+            # Billed ahead of when the contract bills it (March hours invoiced on 31 March, due on
+            # 1 April): not yet owed on the audit date, so not set against that month's figure.
+            continue
         billed_by_month.append(
             (day, line.invoice.currency, line.amount * (-1 if line.invoice.kind == "credit_note" else 1))
         )

@@ -137,9 +137,11 @@ def test_the_fabrikam_audit_finds_each_planted_leak_and_nothing_on_clean_contrac
         report["counts"]["time_entries"] > 0 and report["counts"]["matched_lines"] == report["counts"]["invoice_lines"]
     )
     assert report["unmatched"] == []
-    # March: the contracts bill 3,000 + 4,500 + 2,000 + 1,500 = 11,000; billed 4,000 + 1,800 + 1,500 (+ March hours, not yet due)
+    # March: the contracts bill 3,000 + 4,500 + 2,000 + 1,500 = 11,000; billed 4,000 + 1,800 + 1,500. The
+    # March hours invoiced on 31 March are due on 1 April (arrears): not set against March, so the
+    # month's gap is exactly its findings (3,000 + 500 + 200).
     march = next(m for m in report["monthly"]["GBP"] if m["month"] == "2026-03")
-    assert march["owed"] == "11000.00"
+    assert (march["owed"], march["billed"], march["gap"]) == ("11000.00", "7300.00", "3700.00")
     assert report["dso"]["GBP"]["method"] == "export_snapshot" and report["dso"]["GBP"]["dso"]
     # Every finding carries the contract term and, where there is one, the invoice rows it rests on.
     a1 = audit.findings.get(rule="A1")
@@ -160,17 +162,23 @@ def test_the_pdf_report_leads_with_the_money_and_carries_the_evidence(fabrikam, 
     from audits.pdf import audit_report_pdf
 
     data = audit_report_pdf(audit=Audit.objects.get(pk=fabrikam.pk))
-    pages = [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
-    first = pages[0]
-    assert "6,900.00 GBP" in first and "12,000.00 GBP" in first and "43.5 days" in first
-    for heading in ("Where it leaked", "By customer", "Largest findings", "Per month"):
-        assert heading in first, heading
-    evidence = "\n".join(pages[1:])
-    assert "Invoice INV-1037, row 43" in evidence and "v2 from 2026-01-01" in evidence
     path = os.path.join(artifacts_dir, "audit-fabrikam.pdf")
     with open(path, "wb") as handle:
         handle.write(data)
     subprocess.run(["pdftoppm", "-png", "-r", "60", path, path[:-4]], check=False, timeout=60)
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+    first = pages[0]
+    assert "6,900.00 GBP" in first and "12,000.00 GBP" in first and "43.5 days" in first
+    # The first sentence says it in plain words: how much, over which months, what share, on how many contracts.
+    assert (
+        "did not bill 6,900.00 GBP that its contracts say was due from July 2025 to March 2026 (9 months)"
+        in " ".join(first.split())
+    )
+    assert "on 4 of its 6 contracts" in " ".join(first.split())
+    for heading in ("Where it leaked", "By customer", "Largest findings", "Per month"):
+        assert heading in first, heading
+    evidence = "\n".join(pages[1:])
+    assert "Invoice INV-1037, row 43" in evidence and "v2 from 2026-01-01" in evidence
 
 
 def test_re_running_the_same_audit_gives_the_same_report(fabrikam, in_a):

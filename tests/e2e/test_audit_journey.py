@@ -109,6 +109,11 @@ def test_upload_three_files_watch_progress_read_the_report_and_the_pdf(
     shot("progress", full_page=False)
     page.wait_for_selector("#kpi-leaked-GBP", timeout=180000)
     assert "6,900.00" in page.inner_text("#kpi-leaked-GBP")
+    # The first sentence: how much, over which months, what share, on how many contracts.
+    headline = page.inner_text("#headline-GBP")
+    for words in ("did not bill 6,900.00 GBP", "from July 2025 to March 2026 (9 months)", "5.1 %",
+                  "on 4 of its 6 contracts", "billed twice to Hooli Ltd"):  # fmt: skip
+        assert words in headline, (words, headline)
     by_rule = page.inner_text("#audit-by-rule")
     for label, amount in [("Periods never invoiced", "3,000.00"), ("Invoiced below the contract rate", "1,500.00"),
                           ("Discounts outside their window", "600.00"), ("Hours never billed", "1,800.00"),
@@ -130,8 +135,12 @@ def test_upload_three_files_watch_progress_read_the_report_and_the_pdf(
     subprocess.run(["pdftoppm", "-png", "-r", "60", pdf_path, pdf_path[:-4]], check=True, timeout=60)
     from pypdf import PdfReader
 
-    text = PdfReader(pdf_path).pages[0].extract_text()
+    reader = PdfReader(pdf_path)
+    text = " ".join(reader.pages[0].extract_text().split())
     assert "REVENUE NEVER BILLED" in text.upper() and "6,900.00 GBP" in text
+    # Page 1 is the whole summary a CFO reads: the sentence, where, who, the largest, the monthly chart.
+    for words in ("from July 2025 to March 2026", "Where it leaked", "By customer", "Largest findings", "Per month"):
+        assert words in text, words
 
     # Phone width.
     page.set_viewport_size({"width": 390, "height": 844})
@@ -143,6 +152,11 @@ def test_upload_three_files_watch_progress_read_the_report_and_the_pdf(
              .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))"""
     )
     assert page.evaluate("document.documentElement.scrollWidth") <= 392, wide
+    # The month-by-month figures fit inside their card (no column cut off).
+    assert page.evaluate(
+        "() => { const t = document.querySelector('.monthly-table').getBoundingClientRect();"
+        " const c = document.querySelector('.chart-card').getBoundingClientRect(); return t.right <= c.right; }"
+    )
     shot("report-phone")
     page.set_viewport_size({"width": 1280, "height": 860})
 
@@ -239,4 +253,14 @@ def test_a_live_tenant_imports_contracts_with_billed_through_and_the_first_run_b
 
     page.goto(tenant_a.url(live_server_url, f"/billing/invoices/?contract=CUT-{tag}-1"))
     page.wait_for_selector(f"text=CUT-{tag}-1")
+    assert page.locator("table.stack tbody tr").count() == 1
     shot("first-run-invoices")
+    # The invoice the first run made: one line, this month's period, none of the months already billed.
+    page.click("table.stack tbody tr a")
+    page.wait_for_selector("#pdf-preview")
+    lines = page.locator("table.stack").last.inner_text()
+    month_end = (this_month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    period = f"1 {this_month:%b %Y} – {month_end.day} {month_end:%b %Y}"
+    assert period in lines and "3,100.00" in lines, (period, lines)
+    assert page.locator("table.stack").last.locator("tbody tr").count() == 1
+    shot("first-run-invoice")
