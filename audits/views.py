@@ -139,7 +139,7 @@ def audit_new(request):
         only_dates = (
             exc.needs_date_format
             and not exc.problems[1:]
-            and all(k in uploads for k in ("customers", "contracts", "invoices"))
+            and all(k in uploads for k, (required, _what) in FILE_KINDS.items() if required)
         )
         if only_dates:
             # Keep the files: the only question left is how to read the export's dates.
