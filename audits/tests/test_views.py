@@ -96,9 +96,7 @@ def nothing_stored(tenant, media_root) -> bool:
         ({"invoices": None}, "Upload the invoice export"),
     ],
 )
-def test_a_bad_upload_is_named_on_the_page_and_nothing_is_stored(
-    client, tenant_a, media, no_broker, override, message
-):
+def test_a_bad_upload_is_named_on_the_page_and_nothing_is_stored(client, tenant_a, media, no_broker, override, message):
     page = client.post("/audits/new/", form(**override))
     assert page.status_code == 400
     assert message in page.content.decode()
