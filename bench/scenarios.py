@@ -28,6 +28,9 @@ class Row:
     p99_ms: float | None = None
     copy_seconds: float | None = None
     note: str = ""
+    max_rss_mb: float | None = None
+    p95_ms: float | None = None
+    queries: int | None = None
 
     @property
     def rate(self) -> float:
@@ -174,7 +177,7 @@ def copy_rows(*, table: str, columns: list[str], rows_sql: str, schema: str) -> 
         cursor.execute(f'SET search_path TO "{schema}", public')
         cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
         cursor.execute(
-            f"CREATE TABLE {scratch} (LIKE {table} INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS)"
+            f"CREATE TABLE {scratch} (LIKE {table} INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS)"
         )
         buffer = []
         with cursor.copy(f"COPY ({rows_sql}) TO STDOUT") as out:
@@ -190,7 +193,11 @@ def copy_rows(*, table: str, columns: list[str], rows_sql: str, schema: str) -> 
 
 
 def usage_copy_baseline(*, schema: str) -> float:
-    cols = ["id", "transaction_id", "contract_id", "metric", "quantity", "timestamp", "properties", "received_at"]
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'SET search_path TO "{schema}", public')
+    cols = _stored_columns("billing_usageevent")
     return copy_rows(
         table="billing_usageevent",
         columns=cols,
@@ -200,18 +207,25 @@ def usage_copy_baseline(*, schema: str) -> float:
 
 
 def _billing_worker(args) -> dict:
-    """One billing worker process (like one Celery worker taking chunks)."""
+    """One billing worker process (like one Celery worker taking chunks of the month-end run)."""
+    import resource
+
     import django
 
     django.setup()
     from django_tenants.utils import schema_context
 
-    from billing.services.runs import billing_run
+    from billing.services.runs import billing_run_chunked
 
     schema, as_of, ids = args
     with schema_context(schema):
-        summary = billing_run(as_of=date.fromisoformat(as_of), contract_ids=ids)
-    return {"invoices": summary["invoices_created"], "errors": summary["errors"][:3]}
+        summary = billing_run_chunked(as_of=date.fromisoformat(as_of), contract_ids=ids)
+    return {
+        "invoices": summary["invoices_created"],
+        "errors": summary["errors"][:3],
+        "pid": os.getpid(),
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+    }
 
 
 def month_end_run(*, schema: str, as_of: date, contract_ids: list[int], workers: int, chunk: int) -> Row:
@@ -227,75 +241,48 @@ def month_end_run(*, schema: str, as_of: date, contract_ids: list[int], workers:
     if errors:
         raise RuntimeError(f"billing errors, e.g. {errors[0]}")
     invoices = sum(r["invoices"] for r in results)
-    return Row(
+    rss: dict[int, float] = {}
+    for r in results:
+        rss[r["pid"]] = max(rss.get(r["pid"], 0.0), r["max_rss_mb"])
+    row = Row(
         scenario=f"month-end billing run ({workers} worker processes, chunks of {chunk})",
         rows=invoices,
         seconds=seconds,
         unit="invoices",
-        note=f"{len(contract_ids):,} contracts",
+        note=f"{len(contract_ids):,} contracts; max RSS per worker {', '.join(f'{v:.0f} MB' for v in rss.values())}",
     )
+    row.max_rss_mb = max(rss.values()) if rss else 0.0
+    return row
+
+
+def _stored_columns(table: str) -> list[str]:
+    """The table's columns a COPY writes: all but dropped and generated ones (``amount_open`` is computed)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+            "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+            [table],
+        )
+        return [f'"{name}"' for (name,) in cursor.fetchall()]
 
 
 def invoice_copy_baseline(*, schema: str) -> tuple[float, int]:
-    """COPY the invoices and lines the run produced into empty copies: (seconds, lines)."""
+    """COPY the invoices and lines the run produced into empty copies: (seconds, lines).
+
+    Every stored column is copied (read from the catalog), so new invoice columns — NOT NULL ones
+    like ``written_off`` included — never break the baseline."""
     from django.db import connection
 
-    inv_cols = [
-        "id",
-        "contract_id",
-        "customer_id",
-        "issuing_entity_id",
-        "version_id",
-        "number",
-        "status",
-        "currency",
-        "billing_date",
-        "issue_date",
-        "due_date",
-        "po_number",
-        "payment_terms_days",
-        "subtotal",
-        "discount_total",
-        "tax_total",
-        "total",
-        "credit_applied",
-        "amount_due",
-        "hold_reasons",
-        "created_at",
-        "issued_at",
-        "amount_paid",
-        "credited_total",
-    ]
-    line_cols = [
-        "id",
-        "invoice_id",
-        "contract_id",
-        "position",
-        "kind",
-        "description",
-        "quantity",
-        "unit_amount",
-        "amount",
-        "period_start",
-        "period_end",
-        "price_line_id",
-        "line_ref",
-        "milestone_id",
-        "billing_key",
-        "source",
-    ]
-    seconds = copy_rows(
-        table="billing_invoice",
-        columns=inv_cols,
-        schema=schema,
-        rows_sql=f"SELECT {', '.join(inv_cols)} FROM billing_invoice",
-    )
-    seconds += copy_rows(
-        table="billing_invoiceline",
-        columns=line_cols,
-        schema=schema,
-        rows_sql=f"SELECT {', '.join(line_cols)} FROM billing_invoiceline",
-    )
+    seconds = 0.0
+    for table in ("billing_invoice", "billing_invoiceline"):
+        with connection.cursor() as cursor:
+            cursor.execute(f'SET search_path TO "{schema}", public')
+        columns = _stored_columns(table)
+        seconds += copy_rows(
+            table=table, columns=columns, schema=schema, rows_sql=f"SELECT {', '.join(columns)} FROM {table}"
+        )
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM billing_invoiceline")
         lines = cursor.fetchone()[0]
