@@ -179,6 +179,7 @@ def test_the_pdf_report_leads_with_the_money_and_carries_the_evidence(fabrikam, 
         assert heading in first, heading
     evidence = "\n".join(pages[1:])
     assert "Invoice INV-1037, row 43" in evidence and "v2 from 2026-01-01" in evidence
+    assert "12 × 150.00" in evidence  # the hours never billed, as hours × the contract's rate
 
 
 def test_re_running_the_same_audit_gives_the_same_report(fabrikam, in_a):
