@@ -69,6 +69,7 @@ def invoice_amounts(
     used: dict[int, set[str]],
     tax_date: date | None = None,
     tax_rates=None,
+    tax_categories: dict[int, str] | None = None,
 ):
     """THE totals of an invoice from its lines, in DESIGN.md §4's order: line amounts → line-scoped
     discounts → invoice-scoped discounts → tax. Both ways of making invoices call it — one draft
@@ -97,6 +98,7 @@ def invoice_amounts(
         on=tax_date or invoice.issue_date or invoice.billing_date,
         currency=invoice.currency,
         rates=tax_rates,
+        categories=tax_categories,
     )
     return InvoiceTotals(amounts=amounts, tax=tax)
 

@@ -300,15 +300,24 @@ def _discounts_apply(drafts: list[_Draft]) -> None:
     )
     used = cycles_used(discount_ids=[d.pk for d in discounts]) if discounts else {}
     # The chunk's tax rates, read once (the totals function would read them per invoice).
-    from contracts.services.tax import rates_for
+    from contracts.services.tax import line_categories, rates_for
 
     tax_rates = rates_for(
         countries={d.invoice.issuing_entity.country for d in drafts} | {d.invoice.customer.country for d in drafts}
     )
+    # Likewise the tax category of every price line of the chunk (the profile's top query: one per invoice).
+    tax_categories = line_categories([line.price_line_id for d in drafts for line in d.lines])
     for draft in drafts:
         invoice, lines = draft.invoice, draft.lines
         covering = [d for d in discounts if discount_covers(d, invoice=invoice, lines=lines)]
-        result = invoice_amounts(invoice=invoice, lines=lines, discounts=covering, used=used, tax_rates=tax_rates)
+        result = invoice_amounts(
+            invoice=invoice,
+            lines=lines,
+            discounts=covering,
+            used=used,
+            tax_rates=tax_rates,
+            tax_categories=tax_categories,
+        )
         invoice_amounts_set(invoice, result)
         draft.applications = discount_application_rows(invoice=invoice, lines=lines, result=result)
         for row in draft.applications:

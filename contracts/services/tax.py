@@ -244,13 +244,22 @@ def line_categories(price_line_ids: Sequence[int | None]) -> dict[int, str]:
 
 
 def invoice_tax_compute(
-    *, entity, customer, lines: Sequence[tuple[Any, int | None, Decimal]], on: date, currency: str, rates=None
+    *,
+    entity,
+    customer,
+    lines: Sequence[tuple[Any, int | None, Decimal]],
+    on: date,
+    currency: str,
+    rates=None,
+    categories: dict[int, str] | None = None,
 ) -> taxcore.TaxResult:
     """Tax of one invoice: ``lines`` are ``(key, price_line_id, net amount after discounts)``.
 
-    ``rates`` may be passed preloaded (``rates_for``) by callers that price many invoices at once.
+    ``rates`` and ``categories`` (``line_categories``) may be passed preloaded by callers that price
+    many invoices at once (a billing run's chunk: one query each, not one per invoice).
     """
-    categories = line_categories([pl for _, pl, _ in lines])
+    if categories is None:
+        categories = line_categories([pl for _, pl, _ in lines])
     if rates is None:
         rates = rates_for(countries=[entity.country, customer.country])
     return taxcore.invoice_tax(
