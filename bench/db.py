@@ -66,7 +66,7 @@ def _migrations_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def database_from_base(base_url: str, name: str) -> tuple[str, bool]:
+def database_from_base(base_url: str, name: str, base_name: str | None = None) -> tuple[str, bool]:
     """Recreate the bench database as a copy of ``<name>_base`` (public schema migrated, tenant template
     current); the base is rebuilt only when a migration changed. Returns (URL, whether it was rebuilt).
 
@@ -76,7 +76,7 @@ def database_from_base(base_url: str, name: str) -> tuple[str, bool]:
     import sys
 
     params = conninfo(base_url)
-    base_name = f"{name}_base"
+    base_name = base_name or f"{name}_base"
     fingerprint = _migrations_fingerprint()
     with psycopg.connect(**dict(params, dbname="postgres"), autocommit=True) as conn:
         row = conn.execute(

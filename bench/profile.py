@@ -26,11 +26,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--per-contract", action="store_true", help="profile the per-contract path instead")
     args = p.parse_args(argv)
 
-    from bench.db import base_database_url, database_recreate
+    from bench.db import base_database_url, database_from_base
 
     base = base_database_url()
-    name = f"{base.rsplit('/', 1)[1].split('?')[0]}_profile"
-    os.environ["DATABASE_URL"] = database_recreate(base, name)
+    stem = base.rsplit("/", 1)[1].split("?")[0]
+    # A copy of the bench's cached base database (public migrated, tenant template current).
+    os.environ["DATABASE_URL"], _ = database_from_base(base, f"{stem}_profile", base_name=f"{stem}_bench_base")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "revexos.settings")
     import django
 
