@@ -27,8 +27,6 @@ def pytest_configure(config):
 
     # Hashing strength is not under test; PBKDF2 would make every login in the suite slow.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Tests change data and read the dashboards straight after; the cache is tested on its own.
-    settings.INSIGHTS_HOME_CACHE_SECONDS = 0
 
 
 @dataclass

@@ -127,3 +127,138 @@ class LeakageFinding(models.Model):
 
 
 ZERO = Decimal(0)
+
+
+# --------------------------------------------------------------------------- projections
+#
+# The dashboards' figures stored per contract (insights/services/projections.py computes them with
+# the pure forecast and valuation and keeps them current). Rows carry the customer: a customer-wide
+# discount shares its cycles between the customer's contracts, so a customer's contracts are always
+# projected together. No foreign-key constraints: the rows are derived, written by COPY in bulk and
+# replaced whole per customer (a deleted contract's rows go with its customer's next refresh).
+
+
+def _amount(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=24, decimal_places=8, **kwargs)
+
+
+class ContractProjection(models.Model):
+    """One per active contract: the day its forecast and valuation rows were computed as of."""
+
+    contract = models.OneToOneField(
+        "contracts.Contract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "contracts.Customer", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    as_of = models.DateField(db_index=True)
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"contract {self.contract_id} as of {self.as_of}"
+
+
+class ForecastProjection(models.Model):
+    """An invoice line the forecast expects (insights.forecast.ForecastItem), within MAX_MONTHS after as_of."""
+
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "contracts.Customer", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    as_of = models.DateField()
+    kind = models.CharField(max_length=24)
+    line_ref = models.CharField(max_length=64)
+    description = models.CharField(max_length=500, blank=True)
+    billing_date = models.DateField()
+    month = models.DateField(help_text="The first day of the billing date's month.")
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    gross = _amount()
+    discount = _amount()
+    net = _amount()
+    uplift = _amount()
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    basis = models.CharField(max_length=100, blank=True)
+    renewal = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(help_text="The forecast's own order of its items.")
+    # The forecast horizons (in months) this item belongs to: an auto-renewing contract is extended
+    # by the terms that start within the horizon, so a period that crosses its end is priced whole
+    # in a long forecast and clipped at the end in a short one.
+    horizon_from = models.PositiveSmallIntegerField(default=1)
+    horizon_to = models.PositiveSmallIntegerField(default=24)
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "currency", "kind"], name="forecast_proj_month")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.line_ref} on {self.billing_date}: {self.net} {self.currency}"
+
+
+class ForecastTotal(models.Model):
+    """The forecast rows added up by month, currency, kind and horizon range, kept by the refresh
+    (it subtracts a customer's old rows and adds its new ones): the whole portfolio's monthly totals
+    are a few hundred rows to read, not every expected line."""
+
+    as_of = models.DateField()
+    month = models.DateField()
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    kind = models.CharField(max_length=24)
+    horizon_from = models.PositiveSmallIntegerField()
+    horizon_to = models.PositiveSmallIntegerField()
+    gross = _amount()
+    discount = _amount()
+    net = _amount()
+    uplift = _amount()
+    uplifted = models.IntegerField(help_text="How many of the rows carry an uplift.")
+    items = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["as_of", "month", "currency", "kind", "horizon_from", "horizon_to"],
+                name="forecast_total_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.kind}: {self.net} {self.currency}"
+
+
+class ValuationProjection(models.Model):
+    """A contract's value in one currency (insights.valuation.ContractValuation) as of ``as_of``."""
+
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "contracts.Customer", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    as_of = models.DateField()
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    committed = _amount()
+    recognized = _amount()
+    variable = _amount()
+    billed = _amount()
+    discounts = _amount()
+    value = _amount()
+    unearned = _amount()
+    deferred = _amount()
+    unbilled_receivable = _amount()
+    position = models.PositiveIntegerField(help_text="The valuation's own order of its rows.")
+
+    def __str__(self) -> str:
+        return f"contract {self.contract_id}: {self.value} {self.currency}"
+
+
+class ProjectionDirty(models.Model):
+    """A customer whose projections may be out of date: written by database triggers on every table
+    the projections read (contracts, versions, price lines, rate cards, milestones, discounts and their
+    applications, overrides, invoices and lines, time entries, renewal alerts, imported history), so a
+    bulk insert, a queryset update or raw SQL marks it as surely as a model save."""
+
+    customer_id = models.BigIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id}"

@@ -22,9 +22,12 @@ from insights.forecast import (
     Forecast,
     LineTerms,
     MilestoneTerms,
+    Money3,
+    MonthTotals,
     OverrideTerms,
     VersionTerms,
     forecast,
+    forecast_months,
 )
 from insights.valuation import (
     Billed,
@@ -35,6 +38,7 @@ from insights.valuation import (
     totals_by_currency,
 )
 from revexos.money import quantize
+from revexos.pricing import add_months
 
 ZERO = Decimal(0)
 ISSUED = ("issued", "sent", "partially_paid", "paid")
@@ -580,47 +584,164 @@ def leakage_rule_table(leakage: dict | None) -> list[dict]:
 # --------------------------------------------------------------------------- the homes
 
 
-# The portfolio figures walk every contract's schedule (seconds for 10,000 contracts), so the finance
-# home keeps them for INSIGHTS_HOME_CACHE_SECONDS per tenant (the cache key carries the schema);
-# "Refresh" recomputes them at once.
+# The portfolio figures are read from the stored projections (insights/services/projections.py):
+# caught up first (the customers whose rows are dirty or of another day are recomputed), then added
+# up in SQL, so a page's queries and time do not grow with the number of contracts.
 
 
-def finance_home_cache_key(*, today: date, months: int) -> str:
-    return f"insights:finance-home:{today.isoformat()}:{months}"
+@dataclass
+class ProjectedForecast:
+    """The forecast's months and monthly totals, as ``insights.forecast.Forecast`` gives them."""
+
+    today: date
+    months: list[date]
+    rows: list[MonthTotals]
+    currencies: list[str]
+
+    @property
+    def start(self) -> date:
+        return self.months[0]
+
+    @property
+    def end(self) -> date:
+        return add_months(self.months[-1], 1) - timedelta(days=1)
+
+    def month_total(self, month: date) -> dict[str, Money3]:
+        row = next((r for r in self.rows if r.month == month), None)
+        return dict(sorted(row.by_currency.items())) if row else {}
+
+
+@dataclass(frozen=True)
+class ContractLabel:
+    """What a dashboard row shows of its contract (the ``ContractTerms`` fields the pages read)."""
+
+    id: int
+    number: str
+    title: str
+    customer_id: int
+    customer_name: str
+
+
+def contract_label(contract) -> ContractLabel:
+    return ContractLabel(
+        id=contract.pk,
+        number=contract.number,
+        title=contract.title,
+        customer_id=contract.customer_id,
+        customer_name=contract.customer.legal_name,
+    )
+
+
+def projections_current(*, today: date) -> dict:
+    """Catch the stored projections up to ``today`` before a dashboard reads them."""
+    from insights.services.projections import projections_catch_up
+
+    return projections_catch_up(today=today)
+
+
+def projected_rows(model, *, owner=None) -> QuerySet:
+    """A projection table's rows, optionally those of one account manager's contracts."""
+    rows = model.objects.all()
+    if owner is not None:
+        rows = rows.filter(Q(contract__owner=owner) | Q(contract__customer__owner=owner))
+    return rows
+
+
+def projected_forecast_items(*, today: date, months: int, owner=None) -> QuerySet:
+    from insights.models import ForecastProjection
+
+    bucket_months = forecast_months(today=today, months=months)
+    return projected_rows(ForecastProjection, owner=owner).filter(
+        as_of=today,
+        month__gte=bucket_months[0],
+        month__lte=bucket_months[-1],
+        horizon_from__lte=months,
+        horizon_to__gte=months,
+    )
+
+
+def projected_forecast(*, today: date, months: int, owner=None) -> ProjectedForecast:
+    """The forecast's monthly totals by currency and kind (one grouped query)."""
+    bucket_months = forecast_months(today=today, months=months)
+    rows = {m: MonthTotals(month=m) for m in bucket_months}
+    currencies: set[str] = set()
+    if owner is None:
+        # The whole portfolio: the totals the refresh keeps (a few rows per month).
+        from insights.models import ForecastTotal
+
+        grouped = ForecastTotal.objects.filter(
+            as_of=today,
+            month__gte=bucket_months[0],
+            month__lte=bucket_months[-1],
+            horizon_from__lte=months,
+            horizon_to__gte=months,
+        ).values("month", "currency", "kind")
+        uplifted = Sum("uplifted")
+    else:
+        grouped = projected_forecast_items(today=today, months=months, owner=owner).values("month", "currency", "kind")
+        uplifted = Count("pk", filter=~Q(uplift=0))
+    for r in grouped.annotate(
+        gross=Sum("gross"),
+        discount=Sum("discount"),
+        net=Sum("net"),
+        uplift_total=Sum("uplift"),
+        uplifted_count=uplifted,
+    ).order_by("month", "currency", "kind"):
+        row, currency = rows[r["month"]], r["currency"]
+        currencies.add(currency)
+        row.by_currency_kind[(currency, r["kind"])] = Money3(r["gross"], r["discount"], r["net"])
+        total = row.by_currency.setdefault(currency, Money3())
+        total.gross += r["gross"]
+        total.discount += r["discount"]
+        total.net += r["net"]
+        if r["uplifted_count"]:
+            row.uplift[currency] = row.uplift.get(currency, ZERO) + r["uplift_total"]
+    return ProjectedForecast(
+        today=today, months=bucket_months, rows=[rows[m] for m in bucket_months], currencies=sorted(currencies)
+    )
+
+
+def projected_value_totals(*, today: date, owner=None, rows: QuerySet | None = None) -> dict[str, ValueTotals]:
+    """``valuation_totals`` of the stored valuation rows, per currency (one grouped query)."""
+    from insights.models import ValuationProjection
+
+    rows = projected_rows(ValuationProjection, owner=owner) if rows is None else rows
+    fields = ("committed", "value", "recognized", "billed", "unearned", "unbilled_receivable", "deferred")
+    return {
+        r["currency"]: ValueTotals(**{f: r[f] for f in fields}, contracts=r["contracts"])
+        for r in rows.filter(as_of=today)
+        .values("currency")
+        .annotate(**{f: Sum(f) for f in fields}, contracts=Count("pk"))
+        .order_by("currency")
+    }
 
 
 def _portfolio_figures(*, today: date, months: int) -> dict:
     from insights.charts import forecast_chart
 
-    portfolio = portfolio_load(today=today)
-    result = portfolio_forecast(portfolio, months=months)
-    rows = result.totals()
+    result = projected_forecast(today=today, months=months)
     href = f"/insights/forecast/?months={months}" + "&month={month}&kind={kind}"
     return {
         "next_month": result.months[0],
         "due_next_month": result.month_total(result.months[0]),
-        "forecast_rows": rows,
-        "charts": [forecast_chart(rows=rows, currency=c, href=href) for c in result.currencies()],
-        "value_totals": valuation_totals(portfolio_valuation(portfolio)),
+        "forecast_rows": result.rows,
+        "charts": [forecast_chart(rows=result.rows, currency=c, href=href) for c in result.currencies],
+        "value_totals": projected_value_totals(today=today),
         "figures_computed_at": timezone.now(),
     }
 
 
 def finance_home(*, today: date, months: int, refresh: bool = False) -> dict:
-    """Every figure of the finance home in a fixed number of queries (the portfolio is loaded once
-    and feeds the forecast, the valuation and the chart)."""
-    from django.conf import settings
-    from django.core.cache import cache
-
+    """Every figure of the finance home in a fixed number of queries, computed fresh: the stored
+    projections are caught up, then added up in SQL. ``refresh`` recomputes every projection now."""
     from insights.forecast import add_months
 
-    ttl = settings.INSIGHTS_HOME_CACHE_SECONDS
-    key = finance_home_cache_key(today=today, months=months)
-    figures = None if refresh or not ttl else cache.get(key)
-    if figures is None:
-        figures = _portfolio_figures(today=today, months=months)
-        if ttl:
-            cache.set(key, figures, ttl)
+    if refresh:
+        from insights.services.projections import projections_refresh
+
+        projections_refresh(today=today)
+    projections_current(today=today)
+    figures = _portfolio_figures(today=today, months=months)
     leakage = leakage_summary()
     month_start = today.replace(day=1)
     return {
@@ -644,30 +765,29 @@ def leakage_rule_labels() -> dict[str, str]:
 
 def account_manager_home(*, today: date, user) -> dict:
     """An account manager's book: their customers' contract value and what is at risk this quarter."""
-    portfolio = portfolio_load(today=today, contracts=portfolio_contracts(owner=user))
-    rows = portfolio_valuation(portfolio)
-    by_id = portfolio.by_id()
-    customers: dict[tuple[int, str], dict] = {}
-    for r in rows:
-        c = by_id[r.contract_id]
-        entry = customers.setdefault(
-            (c.customer_id, r.currency),
-            {
-                "name": c.customer_name,
-                "customer_id": c.customer_id,
-                "currency": r.currency,
-                "value": ZERO,
-                "unearned": ZERO,
-                "contracts": 0,
-            },
+    from django.db.models import Min
+
+    from insights.models import ValuationProjection
+
+    projections_current(today=today)
+    rows = projected_rows(ValuationProjection, owner=user).filter(as_of=today)
+    customers = (
+        rows.values("customer_id", "currency")
+        .annotate(
+            name=Min("customer__legal_name"),
+            value=Sum("value"),
+            unearned=Sum("unearned"),
+            contracts=Count("pk"),
+            first=Min("contract_id"),
         )
-        entry["value"] += r.value
-        entry["unearned"] += r.unearned
-        entry["contracts"] += 1
-    top = sorted(customers.values(), key=lambda e: -e["value"])[:8]
+        .order_by("-value", "first", "currency")
+    )
+    top = [
+        {k: r[k] for k in ("name", "customer_id", "currency", "value", "unearned", "contracts")} for r in customers[:8]
+    ]
     return {
-        "my_value": valuation_totals(rows),
+        "my_value": projected_value_totals(today=today, rows=rows),
         "my_customers": top,
-        "my_customer_count": len({k[0] for k in customers}),
+        "my_customer_count": rows.aggregate(n=Count("customer_id", distinct=True))["n"],
         "my_at_risk": revenue_at_risk_summary(today=today, owner=user),
     }

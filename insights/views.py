@@ -9,19 +9,23 @@ from __future__ import annotations
 from datetime import date
 
 from django.core.paginator import Paginator
+from django.db.models import Count, Min, Sum
 from django.shortcuts import render
 
+from contracts.models import Contract
 from insights.charts import forecast_chart
 from insights.forecast import KIND_LABELS, KINDS, MAX_MONTHS
+from insights.models import ValuationProjection
 from insights.selectors import (
     RISK_GROUPS,
     billed_in,
-    portfolio_contracts,
-    portfolio_forecast,
-    portfolio_load,
-    portfolio_valuation,
+    contract_label,
+    projected_forecast,
+    projected_forecast_items,
+    projected_rows,
+    projected_value_totals,
+    projections_current,
     revenue_at_risk,
-    valuation_totals,
 )
 from revexos.accounts.decorators import requires
 from revexos.accounts.models import Role
@@ -29,6 +33,7 @@ from revexos.dates import tenant_today
 from revexos.parsing import parse_date, parse_int
 
 DEFAULT_MONTHS = 6
+PAGE_SIZE = 50
 MONTH_CHOICES = (3, 6, 12, 24)
 
 
@@ -46,21 +51,19 @@ def _owner(request):
     return (request.user if scope == "mine" else None), scope
 
 
-def forecast_context(*, today: date, months: int, owner=None, portfolio=None) -> dict:
-    """The forecast chart and its monthly totals (shared by the home page and the forecast page)."""
-    if portfolio is None:
-        portfolio = portfolio_load(today=today, contracts=portfolio_contracts(owner=owner), with_valuation=False)
-    result = portfolio_forecast(portfolio, months=months)
-    rows = result.totals()
+def forecast_context(*, today: date, months: int, owner=None) -> dict:
+    """The forecast chart and its monthly totals (shared by the home page and the forecast page),
+    from the stored projections, caught up first."""
+    projections_current(today=today)
+    result = projected_forecast(today=today, months=months, owner=owner)
     href = "/insights/forecast/?months=" + str(months) + "&month={month}&kind={kind}"
-    charts = [forecast_chart(rows=rows, currency=c, href=href) for c in result.currencies()]
+    charts = [forecast_chart(rows=result.rows, currency=c, href=href) for c in result.currencies]
     return {
         "forecast": result,
-        "forecast_rows": rows,
+        "forecast_rows": result.rows,
         "charts": charts,
         "months": months,
         "month_choices": MONTH_CHOICES,
-        "portfolio": portfolio,
     }
 
 
@@ -74,52 +77,74 @@ def forecast_chart_partial(request):
 
 @requires("insights.view")
 def forecast_page(request):
-    """Expected invoice lines, filtered by month, kind and currency; grouped by contract or customer."""
+    """Expected invoice lines, filtered by month, kind and currency; grouped by contract or customer
+    (added up in SQL, a page of groups or lines at a time)."""
     owner, scope = _owner(request)
     today = tenant_today()
     months = _months(request)
     context = forecast_context(today=today, months=months, owner=owner)
-    result, by_id = context["forecast"], context["portfolio"].by_id()
+    result = context["forecast"]
     month, kind, currency = request.GET.get("month", ""), request.GET.get("kind", ""), request.GET.get("currency", "")
     group = request.GET.get("group", "contract")
-    items = [
-        i
-        for i in result.items
-        if (not month or i.month.strftime("%Y-%m") == month)
-        and (not kind or i.kind == kind)
-        and (not currency or i.currency == currency)
-    ]
-    rows = [{"item": i, "contract": by_id[i.contract_id], "kind_label": KIND_LABELS[i.kind]} for i in items]
-    groups: dict[tuple, dict] = {}
-    for r in rows:
-        key = (r["contract"].id if group == "contract" else r["contract"].customer_id, r["item"].currency)
-        g = groups.setdefault(
-            key,
+    items = projected_forecast_items(today=today, months=months, owner=owner)
+    if month:
+        try:
+            items = items.filter(month=parse_date(month + "-01"))
+        except ValueError:
+            items = items.none()
+    if kind:
+        items = items.filter(kind=kind)
+    if currency:
+        items = items.filter(currency=currency)
+    sums = {"gross": Sum("gross"), "discount": Sum("discount"), "net": Sum("net")}
+    totals = {
+        r["currency"]: {"gross": r["gross"], "discount": r["discount"], "net": r["net"]}
+        for r in items.values("currency").annotate(**sums).order_by("currency")
+    }
+    if group == "lines":
+        page = Paginator(
+            items.select_related("contract", "contract__customer").order_by("billing_date", "contract_id", "position"),
+            PAGE_SIZE,
+        ).get_page(request.GET.get("page"))
+        rows = [
+            {"item": i, "contract": contract_label(i.contract), "kind_label": KIND_LABELS.get(i.kind, i.kind)}
+            for i in page.object_list
+        ]
+        groups = []
+    else:
+        key = "contract_id" if group == "contract" else "customer_id"
+        page = Paginator(
+            items.values(key, "currency")
+            .annotate(**sums, count=Count("pk"), first=Min("contract_id"))
+            .order_by("-net", "first", "currency"),
+            PAGE_SIZE,
+        ).get_page(request.GET.get("page"))
+        labels = {
+            c.pk: contract_label(c)
+            for c in Contract.objects.filter(pk__in=[g["first"] for g in page.object_list]).select_related("customer")
+        }
+        groups = [
             {
-                "contract": r["contract"],
-                "currency": r["item"].currency,
-                "gross": 0,
-                "discount": 0,
-                "net": 0,
-                "count": 0,
-            },
-        )
-        g["gross"] += r["item"].gross
-        g["discount"] += r["item"].discount
-        g["net"] += r["item"].net
-        g["count"] += 1
-    totals: dict[str, dict] = {}
-    for r in rows:
-        t = totals.setdefault(r["item"].currency, {"gross": 0, "discount": 0, "net": 0})
-        t["gross"] += r["item"].gross
-        t["discount"] += r["item"].discount
-        t["net"] += r["item"].net
+                "contract": labels[g["first"]],
+                "currency": g["currency"],
+                "gross": g["gross"],
+                "discount": g["discount"],
+                "net": g["net"],
+                "count": g["count"],
+            }
+            for g in page.object_list
+        ]
+        rows = []
+    query = request.GET.copy()
+    query.pop("page", None)
     context.update(
         {
             "rows": rows,
-            "groups": sorted(groups.values(), key=lambda g: -g["net"]),
+            "groups": groups,
+            "page": page,
+            "query": query.urlencode(),
             "group": group,
-            "totals": dict(sorted(totals.items())),
+            "totals": totals,
             "month": month,
             "kind": kind,
             "currency": currency,
@@ -144,24 +169,26 @@ VALUE_SORTS = {
 
 @requires("insights.view")
 def contract_value_page(request):
-    """Contract value per contract: committed, value, recognized, billed, unearned, unbilled receivable."""
+    """Contract value per contract: committed, value, recognized, billed, unearned, unbilled receivable
+    (the stored valuation rows, sorted and paged in SQL)."""
     owner, scope = _owner(request)
     today = tenant_today()
-    portfolio = portfolio_load(today=today, contracts=portfolio_contracts(owner=owner))
-    rows = portfolio_valuation(portfolio)
-    totals = valuation_totals(rows)
+    projections_current(today=today)
+    rows = projected_rows(ValuationProjection, owner=owner).filter(as_of=today)
+    totals = projected_value_totals(today=today, rows=rows)
     sort = request.GET.get("sort", "unearned")
     currency = request.GET.get("currency", "")
     if currency:
-        rows = [r for r in rows if r.currency == currency]
+        rows = rows.filter(currency=currency)
     if sort == "unbilled":
-        rows = [r for r in rows if r.unbilled_receivable > 0]
-    rows.sort(key=lambda r: -getattr(r, VALUE_SORTS.get(sort, "unearned")))
-    by_id = portfolio.by_id()
+        rows = rows.filter(unbilled_receivable__gt=0)
+    rows = rows.select_related("contract", "contract__customer").order_by(
+        "-" + VALUE_SORTS.get(sort, "unearned"), "contract_id", "currency"
+    )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     context = {
         "page": page,
-        "rows": [{"v": r, "contract": by_id[r.contract_id]} for r in page.object_list],
+        "rows": [{"v": r, "contract": contract_label(r.contract)} for r in page.object_list],
         "totals": totals,
         "sort": sort,
         "currency": currency,

@@ -19,6 +19,7 @@ Conventions
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -555,6 +556,10 @@ class Period:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
 
 
+# Pure and called hundreds of thousands of times when a portfolio's schedules are walked (the
+# forecast and valuation of every contract): the answers are remembered. Dates, strings and the
+# frozen Period are immutable, so a remembered answer cannot be changed by a caller.
+@functools.lru_cache(maxsize=65536)
 def add_months(day: date, months: int) -> date:
     """Same day-of-month ``months`` later (or earlier), clamped to the month's last day."""
     index = day.year * 12 + (day.month - 1) + months
@@ -571,6 +576,7 @@ def _check_schedule(frequency: str, anchor: str) -> int:
     return FREQUENCIES[frequency]
 
 
+@functools.lru_cache(maxsize=65536)
 def full_period_for(*, period_start: date, frequency: str, anchor: str, contract_start: date) -> Period:
     """The nominal (unclipped) period containing ``period_start``: the proration denominator.
 

@@ -227,9 +227,6 @@ API_MAX_BODY_BYTES = int(env_str("API_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
 API_MAX_UPLOAD_BYTES = int(env_str("API_MAX_UPLOAD_BYTES", str(25 * 1024 * 1024)))
 API_MAX_JSON_DEPTH = 32
 
-# How long the finance home keeps its forecast and contract-value figures (0 = always recompute).
-INSIGHTS_HOME_CACHE_SECONDS = int(env_str("INSIGHTS_HOME_CACHE_SECONDS", "600"))
-
 # The Q2C audit: how long a prospect's sandbox, uploads and findings are kept, upload limits.
 AUDIT_RETENTION_DAYS = int(env_str("AUDIT_RETENTION_DAYS", "30"))
 AUDIT_MAX_FILE_BYTES = int(env_str("AUDIT_MAX_FILE_BYTES", str(10 * 1024 * 1024)))
