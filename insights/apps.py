@@ -25,17 +25,13 @@ class InsightsConfig(AppConfig):
 
         # The dashboards' stored projections catch up last, after everything the cycle changed:
         # the customers marked dirty and, once a day, every row (they are computed as of a day).
+        # One step, chunked by customer inside (a customer's contracts are projected together).
         def projections_run(*, as_of, contract_ids=None):
             from insights.services.projections import projections_refresh
 
             return projections_refresh(contract_ids, today=as_of, stale_only=True)
 
-        def projections_ids(*, as_of):
-            from insights.services.projections import projection_contract_ids
-
-            return projection_contract_ids(as_of=as_of)
-
-        cycle_step_register("projections", order=90, run=projections_run, contract_ids=projections_ids)
+        cycle_step_register("projections", order=90, run=projections_run)
 
         # A leakage review task links to its finding on the review task list (billing never imports insights).
         from billing.hooks import review_task_subject_provider

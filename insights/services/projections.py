@@ -161,10 +161,17 @@ def _refresh_customers(customer_ids: list[int], *, today: date) -> dict:
         # IN (SELECT unnest(…)) rather than = ANY(…): a hashed set, not a scan of the array per row.
         chosen = "(SELECT unnest(%s::bigint[]))"
         cursor.execute(f"DELETE FROM insights_projectiondirty WHERE customer_id IN {chosen}", [ids])
-        theirs = f"customer_id IN {chosen} OR contract_id IN (SELECT id FROM contracts_contract WHERE customer_id IN {chosen})"
-        _totals_add(cursor, theirs, [ids, ids], sign=-1)
+        # Their rows: of the contracts they have now, and of those projected under them before (a
+        # contract moved to another customer). By contract id, so the indexes serve every delete.
+        cursor.execute(
+            f"SELECT array(SELECT id FROM contracts_contract WHERE customer_id IN {chosen}"
+            f" UNION SELECT contract_id FROM insights_contractprojection WHERE customer_id IN {chosen})",
+            [ids, ids],
+        )
+        theirs, params = "contract_id IN (SELECT unnest(%s::bigint[]))", [cursor.fetchone()[0]]
+        _totals_add(cursor, theirs, params, sign=-1)
         for table in ("insights_forecastprojection", "insights_valuationprojection", "insights_contractprojection"):
-            cursor.execute(f"DELETE FROM {table} WHERE {theirs}", [ids, ids])
+            cursor.execute(f"DELETE FROM {table} WHERE {theirs}", params)
         contracts = Contract.objects.filter(
             status="active", customer_id__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,))
         )
@@ -327,11 +334,3 @@ def projections_refresh(
             _totals_rebuild(cursor)
     summary["seconds"] = round(time.perf_counter() - began, 3)
     return summary
-
-
-def projection_contract_ids(*, as_of: date) -> list[int]:
-    """The contracts whose customers are stale as of ``as_of`` (the cycle splits them into chunks)."""
-    from contracts.models import Contract
-
-    customers = stale_customer_ids(today=as_of, thorough=True)
-    return list(Contract.objects.filter(customer_id__in=customers).order_by("pk").values_list("pk", flat=True))
