@@ -14,7 +14,6 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
-from django.utils import timezone
 
 from insights.forecast import (
     ContractTerms,
@@ -727,19 +726,14 @@ def _portfolio_figures(*, today: date, months: int) -> dict:
         "forecast_rows": result.rows,
         "charts": [forecast_chart(rows=result.rows, currency=c, href=href) for c in result.currencies],
         "value_totals": projected_value_totals(today=today),
-        "figures_computed_at": timezone.now(),
     }
 
 
-def finance_home(*, today: date, months: int, refresh: bool = False) -> dict:
-    """Every figure of the finance home in a fixed number of queries, computed fresh: the stored
-    projections are caught up, then added up in SQL. ``refresh`` recomputes every projection now."""
+def finance_home(*, today: date, months: int) -> dict:
+    """Every figure of the finance home in a fixed number of queries, always fresh: the stored
+    projections are caught up first, then added up in SQL (no figure cache, nothing to refresh)."""
     from insights.forecast import add_months
 
-    if refresh:
-        from insights.services.projections import projections_refresh
-
-        projections_refresh(today=today)
     projections_current(today=today)
     figures = _portfolio_figures(today=today, months=months)
     leakage = leakage_summary()

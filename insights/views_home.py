@@ -38,9 +38,7 @@ def home(request):
         context["renewals"] = renewal_home_summary(user=request.user)  # one grouped query
     if "finance" in panels and has_capability(request.user, "insights.view"):
         context["billing"] = billing_home_summary(today=context["today"])  # three grouped queries
-        context.update(
-            finance_home(today=context["today"], months=HOME_FORECAST_MONTHS, refresh="refresh" in request.GET)
-        )
+        context.update(finance_home(today=context["today"], months=HOME_FORECAST_MONTHS))
     if "finance" in panels and has_capability(request.user, "payments.view"):
         context["collections"] = collections_home(today=context["today"])
     if "accounts" in panels and has_capability(request.user, "insights.view"):
