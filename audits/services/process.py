@@ -184,9 +184,12 @@ def _run_in_sandbox(audit: Audit, uploads: dict[str, tuple[str, bytes]], progres
             raise AuditInputError(_import_problems(name, exc.preview)) from None
     directory = history_directory()
     counts = {"customers": _count("contracts.Customer"), "contracts": len(directory.contracts)}
+    time_rows: dict[str, int] = {}
     if "time_entries" in uploads:
         progress(40, "Importing time entries")
-        counts["time_entries"] = _time_entries_import(*uploads["time_entries"], directory=directory)
+        counts["time_entries"] = _time_entries_import(
+            *uploads["time_entries"], directory=directory, rows_by_entry=time_rows
+        )
     if "usage" in uploads:
         progress(50, "Importing usage")
         counts["usage_events"] = _usage_import(*uploads["usage"])
@@ -203,7 +206,46 @@ def _run_in_sandbox(audit: Audit, uploads: dict[str, tuple[str, bytes]], progres
         raise AuditInputError(exc.problems) from None
     counts.update(invoices=batch.invoice_count, invoice_lines=batch.line_count, matched_lines=batch.matched_line_count)
     progress(75, "Billing the contracts as RevExOS would have")
-    return _compare(audit, counts, progress)
+    time_export = (uploads["time_entries"][0], time_rows) if time_rows else None
+    return _compare(audit, counts, progress, time_export=time_export)
+
+
+TIME_EVIDENCE_ROWS = 10
+
+
+def _time_evidence(findings, file_name: str, rows_by_entry: dict[str, int]) -> None:
+    """Hours never billed rest on the time export's rows: the period's billable entries of the
+    contract, by file row (the first few; the finding's amount already counts them all)."""
+    from billing.models import TimeEntry
+
+    for f in findings:
+        if f.rule != "L2" or f.period_start is None:
+            continue
+        entries = TimeEntry.objects.filter(
+            contract_id=f.contract_id,
+            billable=True,
+            work_date__gte=f.period_start,
+            work_date__lte=f.period_end or f.period_start,
+        ).values_list("external_id", "work_date", "person", "role", "hours")
+        placed = sorted(
+            (rows_by_entry[ext], day, person, role, hours)
+            for ext, day, person, role, hours in entries
+            if ext in rows_by_entry
+        )
+        f.evidence = [
+            *f.evidence,
+            *(
+                {
+                    "source": "time",
+                    "file": file_name,
+                    "row": row,
+                    "what": f"{day.isoformat()} · {person} · {role}",
+                    "quantity": hours,
+                    "amount": None,
+                }
+                for row, day, person, role, hours in placed[:TIME_EVIDENCE_ROWS]
+            ),
+        ]
 
 
 def _customers_derived(audit: Audit, uploads: dict[str, tuple[str, bytes]]) -> bytes:
@@ -281,7 +323,8 @@ def _ingest_problems(
     return problems[:50]
 
 
-def _time_entries_import(name: str, raw: bytes, *, directory) -> int:
+def _time_entries_import(name: str, raw: bytes, *, directory, rows_by_entry: dict[str, int]) -> int:
+    """Ingest the time export; ``rows_by_entry`` learns each entry's file row (for the evidence)."""
     from audits.services.audits import time_format_detect
     from billing.history_matching import name_key
     from billing.services.ingestion import time_entries_ingest
@@ -340,6 +383,7 @@ def _time_entries_import(name: str, raw: bytes, *, directory) -> int:
         lines.append(row.line)
     if unplaced:
         raise AuditInputError(unplaced[:50])
+    rows_by_entry.update({entry["external_id"]: line for entry, line in zip(entries, lines, strict=True)})
     for start in range(0, len(entries), INGEST_BATCH):
         try:
             time_entries_ingest(entries=entries[start : start + INGEST_BATCH])
@@ -381,9 +425,10 @@ def _usage_import(name: str, raw: bytes) -> int:
 # --------------------------------------------------------------------------- comparison
 
 
-def _compare(audit: Audit, counts: dict, progress, *, contract_ids: list[int] | None = None) -> dict:
+def _compare(audit: Audit, counts: dict, progress, *, contract_ids: list[int] | None = None, time_export=None) -> dict:
     """What the contracts say against what was billed, as findings and the report's figures.
-    ``contract_ids`` narrows it to some contracts (tests comparing with the real run)."""
+    ``contract_ids`` narrows it to some contracts (tests comparing with the real run);
+    ``time_export`` is (file name, external id → file row) of the time export, for the evidence."""
     from audits import report as figures
     from audits.report import HistoryInvoice
     from billing.models_history import BILLED_EXTERNAL_STATUSES, ExternalInvoice, ExternalInvoiceLine
@@ -532,6 +577,8 @@ def _compare(audit: Audit, counts: dict, progress, *, contract_ids: list[int] | 
             )
         )
     findings = audit_compare(owed=owed, invoiced=invoiced, discounts=windows, invoice_terms=terms)
+    if time_export:
+        _time_evidence(findings, *time_export)
     for f in findings:
         # Keys without database ids: a re-run in a new sandbox names the same finding the same way.
         f.key = f"{f.rule}:{f.contract_number}:{f.key.split(':', 2)[-1]}"

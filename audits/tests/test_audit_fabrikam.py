@@ -147,6 +147,12 @@ def test_the_fabrikam_audit_finds_each_planted_leak_and_nothing_on_clean_contrac
     a1 = audit.findings.get(rule="A1")
     assert [r["source"] for r in a1.evidence] == ["contract", "invoice", "invoice"]
     assert [(r["invoice"], r["row"]) for r in a1.evidence[1:]] == [("INV-1031", 36), ("INV-1037", 43)]
+    # Hours never billed rest on the Harvest rows of the period (file rows 45–47: 3 × 4 h).
+    l2 = audit.findings.get(rule="L2")
+    time_rows = [r for r in l2.evidence if r["source"] == "time"]
+    assert [(r["file"], r["row"], r["quantity"]) for r in time_rows] == [
+        ("harvest_time.csv", n, "4.000000") for n in (45, 46, 47)
+    ]
     # Nothing was sent to a worker from the sandbox (no billing, mail or scan of a prospect's customers).
     assert not [name for name, schema in module_env if schema.startswith("sbx_")]
 
