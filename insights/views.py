@@ -7,6 +7,7 @@ a fixed number of queries, whatever the number of contracts.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from django.core.paginator import Paginator
 from django.db.models import Count, Min, Sum
@@ -32,6 +33,7 @@ from revexos.accounts.models import Role
 from revexos.dates import tenant_today
 from revexos.parsing import parse_date, parse_int
 
+ZERO = Decimal(0)
 DEFAULT_MONTHS = 6
 PAGE_SIZE = 50
 MONTH_CHOICES = (3, 6, 12, 24)
@@ -97,10 +99,19 @@ def forecast_page(request):
     if currency:
         items = items.filter(currency=currency)
     sums = {"gross": Sum("gross"), "discount": Sum("discount"), "net": Sum("net")}
-    totals = {
-        r["currency"]: {"gross": r["gross"], "discount": r["discount"], "net": r["net"]}
-        for r in items.values("currency").annotate(**sums).order_by("currency")
-    }
+    # The selection's totals from the monthly totals already read for the chart (no second pass).
+    totals: dict[str, dict] = {}
+    for row in result.rows:
+        if month and row.month.strftime("%Y-%m") != month:
+            continue
+        for (cur, k), money in row.by_currency_kind.items():
+            if (kind and k != kind) or (currency and cur != currency):
+                continue
+            t = totals.setdefault(cur, {"gross": ZERO, "discount": ZERO, "net": ZERO})
+            t["gross"] += money.gross
+            t["discount"] += money.discount
+            t["net"] += money.net
+    totals = dict(sorted(totals.items()))
     if group == "lines":
         page = Paginator(
             items.select_related("contract", "contract__customer").order_by("billing_date", "contract_id", "position"),

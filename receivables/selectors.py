@@ -102,11 +102,7 @@ class Aging:
     customers: dict[str, list[AgingRow]]
 
 
-def ar_aging(*, as_of: date, customer_id: int | None = None) -> Aging:
-    """AR aging by currency and customer on ``as_of`` (DESIGN.md §5.1 ``/ar-aging``): one query."""
-    from django.db import connection
-
-    sql, params = _open_rows_sql(as_of=as_of, customer_id=customer_id)
+def _aging_buckets_sql(*, as_of: date, params: dict) -> str:
     bounds = figures.bucket_bounds(as_of)
     columns = []
     for name in figures.BUCKETS:
@@ -121,8 +117,17 @@ def ar_aging(*, as_of: date, customer_id: int | None = None) -> Aging:
         )
         params[f"low_{name}"], params[f"high_{name}"] = low, high
         columns.append(f"COALESCE(SUM(o.open) FILTER (WHERE {cond}), 0)")
+    return ", ".join(columns)
+
+
+def ar_aging(*, as_of: date, customer_id: int | None = None) -> Aging:
+    """AR aging by currency and customer on ``as_of`` (DESIGN.md §5.1 ``/ar-aging``): one query."""
+    from django.db import connection
+
+    sql, params = _open_rows_sql(as_of=as_of, customer_id=customer_id)
+    columns = _aging_buckets_sql(as_of=as_of, params=params)
     query = f"""
-        SELECT o.currency, o.customer_id, cu.external_id, cu.legal_name, SUM(o.open), COUNT(*), {", ".join(columns)}
+        SELECT o.currency, o.customer_id, cu.external_id, cu.legal_name, SUM(o.open), COUNT(*), {columns}
           FROM ({sql}) o JOIN contracts_customer cu ON cu.id = o.customer_id
          WHERE o.open > 0
          GROUP BY o.currency, o.customer_id, cu.external_id, cu.legal_name
@@ -150,6 +155,35 @@ def ar_aging(*, as_of: date, customer_id: int | None = None) -> Aging:
         for name in figures.BUCKETS:
             agg.buckets[name] += row.buckets[name]
     return Aging(as_of=as_of, currencies=[by_currency[c] for c in sorted(by_currency)], customers=dict(customers))
+
+
+def ar_totals(*, as_of: date) -> list[AgingRow]:
+    """``ar_aging(as_of=…).currencies`` without the rows per customer: one row per currency from the
+    database (the finance home and DSO need only these; open amounts are money already rounded to
+    the currency, so adding them before or after grouping by customer gives the same totals)."""
+    from django.db import connection
+
+    sql, params = _open_rows_sql(as_of=as_of)
+    columns = _aging_buckets_sql(as_of=as_of, params=params)
+    query = f"""
+        SELECT o.currency, SUM(o.open), COUNT(*), {columns}
+          FROM ({sql}) o
+         WHERE o.open > 0
+         GROUP BY o.currency
+         ORDER BY o.currency
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall()
+    return [
+        AgingRow(
+            currency=c,
+            total=quantize(total or ZERO, c),
+            invoices=count,
+            buckets={name: quantize(amount or ZERO, c) for name, amount in zip(figures.BUCKETS, amounts, strict=True)},
+        )
+        for c, total, count, *amounts in rows
+    ]
 
 
 def aging_invoices(
@@ -227,7 +261,7 @@ def dso_series(*, as_of: date, months: int) -> list[DsoMonth]:
     sales: dict[int, dict[str, Decimal]] = {}
     for index, (start, end) in enumerate(periods):
         if index >= 2:
-            ar[index] = {row.currency: row.total for row in ar_aging(as_of=end).currencies}
+            ar[index] = {row.currency: row.total for row in ar_totals(as_of=end)}
             for currency, amount in external_open_at(as_of=end).items():  # the imported history's AR
                 ar[index][currency] = ar[index].get(currency, ZERO) + amount
         sales[index] = _credit_sales(start=start, end=end)
@@ -351,7 +385,7 @@ def collections_home(*, today: date, months: int = 6) -> dict:
     (with the chart), cash collected this month, unapplied cash, open disputes. Fixed query count."""
     from receivables.charts import dso_chart
 
-    aging = ar_aging(as_of=today)
+    aging_currencies = ar_totals(as_of=today)
     # The chart shows closed months (a month a few days old would read as a tiny DSO); the
     # three-month DSO to date moves with every payment received today.
     series = dso_series(as_of=today, months=months + 1)
@@ -372,7 +406,7 @@ def collections_home(*, today: date, months: int = 6) -> dict:
                 "overdue": row.total - row.buckets["current"],
                 "over_60": row.buckets["61_90"] + row.buckets["over_90"],
             }
-            for row in aging.currencies
+            for row in aging_currencies
         ],
         "dso_latest": sorted(latest.values(), key=lambda m: m.currency),
         "dso_month": month_names[-2],

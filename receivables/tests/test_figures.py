@@ -10,7 +10,7 @@ import pytest
 
 from billing.services.invoicing import credit_note_create
 from receivables import figures
-from receivables.selectors import ar_aging, dso_series, expected_cash
+from receivables.selectors import ar_aging, ar_totals, dso_series, expected_cash
 from receivables.services.ledger import payment_record
 from receivables.tests.helpers import customer, issued_invoice
 
@@ -71,6 +71,11 @@ def test_aging_as_of_the_end_of_march_matches_the_hand_calculation(portfolio):
         "over_90": D("2000.00"),
     }
     assert [(c.customer, c.total) for c in aging.customers["USD"]] == [("alpha", D("1300.00"))]
+
+
+def test_the_currency_totals_alone_equal_the_agings_currency_rows(portfolio):
+    for as_of in (date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30)):
+        assert ar_totals(as_of=as_of) == ar_aging(as_of=as_of).currencies
 
 
 def test_aging_as_of_a_later_date_counts_the_later_payment(portfolio):
