@@ -174,7 +174,10 @@ def portfolio_load(*, today: date, contracts: QuerySet | None = None, with_valua
     # A subquery, not a list of ids: an empty list would skip the query and the count would vary.
     cycled = Discount.objects.filter(pk__in=[d.pk for d in discount_rows] or [0], max_cycles__isnull=False).values("pk")
     for discount_id, key in (
-        DiscountApplication.objects.filter(discount__in=cycled).values_list("discount_id", "cycle_key").distinct()
+        DiscountApplication.objects.filter(discount__in=cycled)
+        .values_list("discount_id", "cycle_key")
+        .order_by()
+        .distinct()
     ):
         used[discount_id].add(key)
     discounts_by_customer: dict[int, list[DiscountRule]] = defaultdict(list)

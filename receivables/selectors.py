@@ -203,39 +203,46 @@ def aging_invoices(
 # --------------------------------------------------------------------------- DSO and days to pay
 
 
-def _credit_sales(*, start: date, end: date) -> dict[str, Decimal]:
-    sales: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for r in (
-        Invoice.objects.exclude(status="draft")
-        .filter(issue_date__gte=start, issue_date__lte=end)
-        .values("currency")
-        .annotate(s=Sum("total"))
-        .order_by()
-    ):
-        sales[r["currency"]] += r["s"] or ZERO
-    for r in (
-        CreditNote.objects.filter(issue_date__gte=start, issue_date__lte=end)
-        .values("currency")
-        .annotate(s=Sum("amount"))
-        .order_by()
-    ):
-        sales[r["currency"]] -= r["s"] or ZERO
-    # Invoices the previous system sent before the cut-over (imported history) were credit sales too.
-    for currency, amount in external_credit_sales(start=start, end=end).items():
-        sales[currency] += amount
-    return dict(sales)
+def _period_of(periods: list[tuple[date, date]], day: date) -> int | None:
+    for index, (start, end) in enumerate(periods):
+        if start <= day <= end:
+            return index
+    return None
 
 
-def _paid_in(*, start: date, end: date) -> dict[str, list[figures.Paid]]:
-    result: dict[str, list[figures.Paid]] = defaultdict(list)
-    for currency, amount, issue, due, paid in (
-        Invoice.objects.filter(status="paid", paid_on__gte=start, paid_on__lte=end)
+def _credit_sales_by_period(periods: list[tuple[date, date]]) -> list[dict[str, Decimal]]:
+    """Credit sales of each period (invoices issued less credit notes, plus the imported history's):
+    RevExOS's invoices and credit notes read once for all periods, grouped by day and currency."""
+    sales: list[dict[str, Decimal]] = [defaultdict(lambda: ZERO) for _ in periods]
+    first, last = periods[0][0], periods[-1][1]
+    for model, amount_field, sign in ((Invoice, "total", 1), (CreditNote, "amount", -1)):
+        rows = model.objects.filter(issue_date__gte=first, issue_date__lte=last)
+        if model is Invoice:
+            rows = rows.exclude(status="draft")
+        for r in rows.values("issue_date", "currency").annotate(s=Sum(amount_field)).order_by():
+            index = _period_of(periods, r["issue_date"])
+            if index is not None:
+                sales[index][r["currency"]] += sign * (r["s"] or ZERO)
+    for index, (start, end) in enumerate(periods):
+        for currency, amount in external_credit_sales(start=start, end=end).items():
+            sales[index][currency] += amount
+    return [dict(s) for s in sales]
+
+
+def _paid_in_by_period(periods: list[tuple[date, date]]) -> list[dict[str, list[figures.Paid]]]:
+    """Invoices paid in each period (with the imported history's), read once for all periods."""
+    result: list[dict[str, list[figures.Paid]]] = [defaultdict(list) for _ in periods]
+    first, last = periods[0][0], periods[-1][1]
+    rows = list(
+        Invoice.objects.filter(status="paid", paid_on__gte=first, paid_on__lte=last)
         .values_list("currency", "amount_paid", "issue_date", "due_date", "paid_on")
         .order_by()
-    ):
-        result[currency].append(figures.Paid(amount=amount, issue_date=issue, due_date=due, paid_on=paid))
-    for currency, amount, issue, due, paid in external_paid_in(start=start, end=end):
-        result[currency].append(figures.Paid(amount=amount, issue_date=issue, due_date=due, paid_on=paid))
+    )
+    rows += list(external_paid_in(start=first, end=last))
+    for currency, amount, issue, due, paid in rows:
+        index = _period_of(periods, paid)
+        if index is not None:
+            result[index][currency].append(figures.Paid(amount=amount, issue_date=issue, due_date=due, paid_on=paid))
     return result
 
 
@@ -259,16 +266,18 @@ def dso_series(*, as_of: date, months: int) -> list[DsoMonth]:
     periods = figures.months_back(as_of=as_of, count=months + 2)
     ar: dict[int, dict[str, Decimal]] = {}
     sales: dict[int, dict[str, Decimal]] = {}
-    for index, (start, end) in enumerate(periods):
+    monthly_sales = _credit_sales_by_period(periods)
+    monthly_paid = _paid_in_by_period(periods[2:])
+    for index, (_start, end) in enumerate(periods):
         if index >= 2:
             ar[index] = {row.currency: row.total for row in ar_totals(as_of=end)}
             for currency, amount in external_open_at(as_of=end).items():  # the imported history's AR
                 ar[index][currency] = ar[index].get(currency, ZERO) + amount
-        sales[index] = _credit_sales(start=start, end=end)
+        sales[index] = monthly_sales[index]
     result = []
     for index in range(2, len(periods)):
         start, end = periods[index]
-        paid = _paid_in(start=start, end=end)
+        paid = monthly_paid[index - 2]
         currencies = sorted(set(ar[index]) | set(sales[index]) | set(paid))
         days = (end - start).days + 1
         window_days = (end - periods[index - 2][0]).days + 1

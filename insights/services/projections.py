@@ -141,12 +141,28 @@ def _today() -> date:
     return tenant_today()
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value) -> str:
+    """A value in COPY's text format (None is \\N; text escaped; numbers, dates as Python prints them)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    return str(value)
+
+
 def _insert(cursor, table: str, columns: tuple[tuple[str, str], ...], rows: list[tuple]) -> None:
-    """All rows through one COPY, however many there are (no SQL text to build and parse)."""
+    """All rows through one COPY, however many there are (no SQL text to build and parse), written
+    as one text block: formatting the rows here is several times faster than row by row."""
     names = ", ".join(name for name, _ in columns)
+    block = "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows)
     with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+        if block:
+            copy.write(block)
 
 
 def _refresh_customers(customer_ids: list[int], *, today: date) -> dict:
