@@ -226,6 +226,33 @@ class ForecastTotal(models.Model):
         return f"{self.month:%Y-%m} {self.kind}: {self.net} {self.currency}"
 
 
+class ForecastContractTotal(models.Model):
+    """A contract's forecast summed over the usual horizons (``HORIZONS`` months, all months and
+    kinds), kept with its rows: the forecast page ranks contracts and customers from these."""
+
+    HORIZONS = (3, 6, 12, 24)
+
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "contracts.Customer", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    as_of = models.DateField()
+    horizon = models.PositiveSmallIntegerField()
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    gross = _amount()
+    discount = _amount()
+    net = _amount()
+    items = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["as_of", "horizon"], name="forecast_contract_horizon")]
+
+    def __str__(self) -> str:
+        return f"contract {self.contract_id}, {self.horizon} months: {self.net} {self.currency}"
+
+
 class ValuationProjection(models.Model):
     """A contract's value in one currency (insights.valuation.ContractValuation) as of ``as_of``."""
 

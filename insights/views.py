@@ -16,7 +16,7 @@ from django.shortcuts import render
 from contracts.models import Contract
 from insights.charts import forecast_chart
 from insights.forecast import KIND_LABELS, KINDS, MAX_MONTHS
-from insights.models import ValuationProjection
+from insights.models import ForecastContractTotal, ValuationProjection
 from insights.selectors import (
     RISK_GROUPS,
     billed_in,
@@ -124,15 +124,22 @@ def forecast_page(request):
         groups = []
     else:
         key = "contract_id" if group == "contract" else "customer_id"
+        source, count = items, Count("pk")
+        if not (month or kind or currency) and months in ForecastContractTotal.HORIZONS:
+            # The usual horizons without a filter: each contract's total is kept (one row, not one per line).
+            source = projected_rows(ForecastContractTotal, owner=owner).filter(as_of=today, horizon=months)
+            count = Sum("items")
         page = Paginator(
-            items.values(key, "currency")
-            .annotate(**sums, count=Count("pk"), first=Min("contract_id"))
+            source.values(key, "currency")
+            .annotate(**sums, count=count, first=Min("contract_id"))
             .order_by("-net", "first", "currency"),
             PAGE_SIZE,
         ).get_page(request.GET.get("page"))
         labels = {
             c.pk: contract_label(c)
-            for c in Contract.objects.filter(pk__in=[g["first"] for g in page.object_list]).select_related("customer")
+            for c in Contract.objects.filter(pk__in=[g["first"] for g in page.object_list] or [0]).select_related(
+                "customer"
+            )
         }
         groups = [
             {
@@ -193,13 +200,16 @@ def contract_value_page(request):
         rows = rows.filter(currency=currency)
     if sort == "unbilled":
         rows = rows.filter(unbilled_receivable__gt=0)
-    rows = rows.select_related("contract", "contract__customer").order_by(
-        "-" + VALUE_SORTS.get(sort, "unearned"), "contract_id", "currency"
-    )
+    # Sorted and cut to a page on the valuation rows alone; the page's contracts are read after.
+    rows = rows.order_by("-" + VALUE_SORTS.get(sort, "unearned"), "contract_id", "currency")
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    contracts = Contract.objects.filter(pk__in=[r.contract_id for r in page.object_list] or [0]).select_related(
+        "customer"
+    )
+    labels = {c.pk: contract_label(c) for c in contracts}
     context = {
         "page": page,
-        "rows": [{"v": r, "contract": contract_label(r.contract)} for r in page.object_list],
+        "rows": [{"v": r, "contract": labels[r.contract_id]} for r in page.object_list],
         "totals": totals,
         "sort": sort,
         "currency": currency,

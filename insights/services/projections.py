@@ -38,6 +38,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from insights.forecast import MAX_MONTHS, ContractTerms, extended_terms, forecast, forecast_months
+from insights.models import ForecastContractTotal
 from insights.selectors import Portfolio, portfolio_load, portfolio_valuation
 from revexos.pricing import add_months
 
@@ -129,6 +130,22 @@ def _totals_add(cursor, where: str, params: list, *, sign: int) -> None:
     )
 
 
+def _contract_totals_add(cursor, where: str, params: list, *, today: date) -> None:
+    """Each contract's forecast over each of ForecastContractTotal.HORIZONS, from its rows."""
+    first = forecast_months(today=today, months=1)[0]
+    horizons = ", ".join(f"({int(n)})" for n in ForecastContractTotal.HORIZONS)
+    cursor.execute(
+        "INSERT INTO insights_forecastcontracttotal"
+        " (contract_id, customer_id, as_of, horizon, currency, gross, discount, net, items)"
+        " SELECT f.contract_id, f.customer_id, f.as_of, h.n, f.currency, sum(f.gross), sum(f.discount), sum(f.net),"
+        " count(*)"
+        f" FROM insights_forecastprojection f JOIN (VALUES {horizons}) h(n)"
+        " ON f.horizon_from <= h.n AND f.horizon_to >= h.n AND f.month < %s::date + make_interval(months => h.n)"
+        f" WHERE {where} GROUP BY f.contract_id, f.customer_id, f.as_of, h.n, f.currency",
+        [first, *params],
+    )
+
+
 def _totals_rebuild(cursor) -> None:
     """The totals from the rows themselves (after a full refresh: no drift can outlive a day)."""
     cursor.execute("DELETE FROM insights_forecasttotal")
@@ -186,7 +203,12 @@ def _refresh_customers(customer_ids: list[int], *, today: date) -> dict:
         )
         theirs, params = "contract_id IN (SELECT unnest(%s::bigint[]))", [cursor.fetchone()[0]]
         _totals_add(cursor, theirs, params, sign=-1)
-        for table in ("insights_forecastprojection", "insights_valuationprojection", "insights_contractprojection"):
+        for table in (
+            "insights_forecastprojection",
+            "insights_forecastcontracttotal",
+            "insights_valuationprojection",
+            "insights_contractprojection",
+        ):
             cursor.execute(f"DELETE FROM {table} WHERE {theirs}", params)
         contracts = Contract.objects.filter(
             status="active", customer_id__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,))
@@ -244,6 +266,7 @@ def _refresh_customers(customer_ids: list[int], *, today: date) -> dict:
         _insert(cursor, "insights_valuationprojection", VALUATION_COLUMNS, valuation_rows)
         _insert(cursor, "insights_contractprojection", STATE_COLUMNS, state_rows)
         _totals_add(cursor, f"customer_id IN {chosen}", [ids], sign=1)
+        _contract_totals_add(cursor, f"f.customer_id IN {chosen}", [ids], today=today)
         cursor.execute("DELETE FROM insights_forecasttotal WHERE items = 0")
     return {
         "customers": len(ids),

@@ -54,7 +54,7 @@ VALUE_FIELDS = (
 
 def assert_projections_equal_pure(today: date = TODAY) -> None:
     """Every stored row, and every dashboard total, equals what the pure modules compute now."""
-    from insights.models import ValuationProjection
+    from insights.models import ForecastContractTotal, ValuationProjection
     from insights.selectors import (
         portfolio_forecast,
         portfolio_load,
@@ -77,6 +77,16 @@ def assert_projections_equal_pure(today: date = TODAY) -> None:
             .values_list(*ITEM_FIELDS)
         ]
         assert stored == [tuple(getattr(item, f) for f in ITEM_FIELDS) for item in pure.items]
+        if months in ForecastContractTotal.HORIZONS:  # the forecast page's ranking of contracts
+            by_contract: dict = {}
+            for item in pure.items:
+                entry = by_contract.setdefault((item.contract_id, item.currency), [D(0), D(0), D(0), 0])
+                entry[0] += item.gross
+                entry[1] += item.discount
+                entry[2] += item.net
+                entry[3] += 1
+            kept = ForecastContractTotal.objects.filter(as_of=today, horizon=months)
+            assert {(t.contract_id, t.currency): [t.gross, t.discount, t.net, t.items] for t in kept} == by_contract
         figures = projected_forecast(today=today, months=months)
         assert figures.rows == pure.totals()
         assert figures.currencies == pure.currencies()
