@@ -293,8 +293,10 @@ def milestone_contracts(*, count: int, today: date) -> list[tuple[str, str, str]
     return [(c.number, f"DLV-{c.pk}", cust.billing_emails[0]) for c, cust in zip(contracts, customers, strict=True)]
 
 
-def delivery_latency(*, host: str, api_key: str, schema: str, events: int, today: date, workers: int) -> Row:
-    """POST a milestone-completed event per contract (one every 0.1 s) to a real gunicorn, with a real
+def delivery_latency(
+    *, host: str, api_key: str, schema: str, events: int, today: date, workers: int, interval: float
+) -> Row:
+    """POST a milestone-completed event per contract (one every ``interval`` s) to a real gunicorn, with a real
     Celery worker and a real SMTP server: time from the POST to the invoice e-mail (PDF attached)
     accepted by SMTP, per event; then check each invoice is issued and its PDF stored."""
     import http.client
@@ -358,7 +360,7 @@ def delivery_latency(*, host: str, api_key: str, schema: str, events: int, today
             if response.status != 202:
                 raise RuntimeError(f"delivery event answered {response.status}: {payload[:300]!r}")
             collect()
-            time.sleep(0.1)
+            time.sleep(interval)
         deadline = time.monotonic() + 120
         while len(accepted) < len(todo) and time.monotonic() < deadline:
             collect()
@@ -385,7 +387,7 @@ def delivery_latency(*, host: str, api_key: str, schema: str, events: int, today
         p50_ms=_p(latencies, 50),
         p95_ms=_p(latencies, 95),
         p99_ms=max(latencies, default=0) * 1000,
-        note=f"{len(todo)} events, one every 0.1 s; {issued} invoices issued, {stored} PDFs stored, "
+        note=f"{len(todo)} events, one every {interval:g} s; {issued} invoices issued, {stored} PDFs stored, "
         f"{len(latencies)} e-mails accepted{f', {missing} MISSING' if missing else ''}",
     )
     row.complete = not missing and issued == len(todo) and stored == len(todo)
