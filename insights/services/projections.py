@@ -111,9 +111,11 @@ TOTAL_KEY = ("as_of", "month", "currency", "kind", "horizon_from", "horizon_to")
 TOTAL_SUMS = ("gross", "discount", "net", "uplift")
 
 
-def _lock(cursor) -> None:
-    """One writer of a tenant's projections at a time (until the transaction ends)."""
-    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':insights.projections'))")
+def _lock(cursor, *, wait: bool = True) -> None:
+    """One writer of a tenant's projections at a time (until the transaction ends). A catch-up with
+    nothing to recompute writes nothing and must not queue behind the cycle's chunk: it only tries."""
+    take = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    cursor.execute(f"SELECT {take}(hashtext(current_schema() || ':insights.projections'))")
 
 
 def _totals_add(cursor, where: str, params: list, *, sign: int) -> None:
@@ -189,7 +191,7 @@ def _refresh_customers(customer_ids: list[int], *, today: date) -> dict:
 
     ids = sorted(set(customer_ids))
     with transaction.atomic(), connection.cursor() as cursor:
-        _lock(cursor)
+        _lock(cursor, wait=bool(ids))
         # Marks written after this point (by transactions still running) stay for the next refresh.
         # IN (SELECT unnest(…)) rather than = ANY(…): a hashed set, not a scan of the array per row.
         chosen = "(SELECT unnest(%s::bigint[]))"
