@@ -31,7 +31,15 @@ class InsightsConfig(AppConfig):
 
             return projections_refresh(contract_ids, today=as_of, stale_only=True)
 
-        cycle_step_register("projections", order=90, run=projections_run)
+        def projections_due(*, as_of):
+            from contracts.models import Contract
+            from insights.models import ContractProjection, ProjectionDirty
+
+            # Contracts to project, customers marked dirty, stored rows to refresh or drop: an empty
+            # tenant has none, so the idle beat skips it (revexos.cycle.cycle_steps_due).
+            return [Contract.objects.all(), ProjectionDirty.objects.all(), ContractProjection.objects.all()]
+
+        cycle_step_register("projections", order=90, run=projections_run, due=projections_due)
 
         # A leakage review task links to its finding on the review task list (billing never imports insights).
         from billing.hooks import review_task_subject_provider
