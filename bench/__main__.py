@@ -3,8 +3,8 @@
 Works on its own database (``<DATABASE_URL's name>_bench``, dropped and recreated) and tenant
 ``bench``, so it never touches application or test data. Speed is reported, never asserted.
 
-    python -m bench                          # the issue's sizes: about 12 minutes on 2 cores
-    python -m bench --quick                  # under two minutes: 1,000 contracts, 100 tenants, 20 events
+    python -m bench                          # the issue's sizes: about 30 minutes on 2 cores, half of it cloning 1,000 tenants
+    python -m bench --quick                  # about 3.5 minutes: 1,000 contracts, 50 tenants, 20 deliveries
     python -m bench --tenants 300 --contracts 5000
     make bench BENCH_ARGS="--quick"          # the same through make
 """
@@ -23,7 +23,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--quick", action="store_true", help="a run of about two minutes: 1,000 contracts, 50 tenants, 20 deliveries"
+        "--quick", action="store_true", help="a short run (about 3.5 minutes on 2 cores): 1,000 contracts, 50 tenants, 20 deliveries"
     )
     p.add_argument("--contracts", type=int, default=None, help="contracts to generate and bill (default 10,000)")
     p.add_argument("--events", type=int, default=None, help="usage events sent through the HTTP API (default 200,000)")
