@@ -23,7 +23,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--quick", action="store_true", help="a short run (about 3.5 minutes on 2 cores): 1,000 contracts, 50 tenants, 20 deliveries"
+        "--quick",
+        action="store_true",
+        help="a short run (about 3.5 minutes on 2 cores): 1,000 contracts, 50 tenants, 20 deliveries",
     )
     p.add_argument("--contracts", type=int, default=None, help="contracts to generate and bill (default 10,000)")
     p.add_argument("--events", type=int, default=None, help="usage events sent through the HTTP API (default 200,000)")
