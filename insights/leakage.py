@@ -25,7 +25,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -51,6 +50,7 @@ from billing.models import (
     TimeEntry,
     UsageEvent,
 )
+from billing.services.triggers import billable_hours_in_windows
 from insights.models import LeakageRule
 from revexos.money import format_money, quantize
 from revexos.pricing import Period, price_overage_hours, price_recurring, price_usage
@@ -527,25 +527,6 @@ def _tm_unbilled(ctx: ScanContext) -> list[Candidate]:
     return found
 
 
-def _hours_in_windows(windows: list[tuple[int, str, date, date]]) -> dict[tuple, Decimal]:
-    """Billable hours (billed or not) per (contract, line_ref, first day, last day): one query."""
-    if not windows:
-        return {}
-    values = ", ".join(["(%s::bigint, %s::text, %s::date, %s::date)"] * len(windows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT w.c, w.ref, w.s, w.e, coalesce(sum(t.hours), 0)
-            FROM (VALUES {values}) AS w(c, ref, s, e)
-            LEFT JOIN {TimeEntry._meta.db_table} t
-              ON t.contract_id = w.c AND t.line_ref = w.ref AND t.billable AND t.work_date BETWEEN w.s AND w.e
-            GROUP BY 1, 2, 3, 4
-            """,
-            [value for window in windows for value in window],
-        )
-        return {(c, ref, start, end): hours for c, ref, start, end, hours in cursor.fetchall()}
-
-
 def _retainer_overage(ctx: ScanContext) -> list[Candidate]:
     """Hours over a retainer's included hours in a closed period that no overage line bills.
 
@@ -588,7 +569,7 @@ def _retainer_overage(ctx: ScanContext) -> list[Candidate]:
         windows[key] = (cid, r["line_ref"], first, lp.period.end)
     if not buckets:
         return []
-    hours_all = _hours_in_windows(sorted(set(windows.values())))
+    hours_all = billable_hours_in_windows(sorted(set(windows.values())))
     billed: dict[tuple, tuple[Decimal, Decimal]] = {
         (r["contract_id"], r["line_ref"], r["period_start"]): (r["q"] or ZERO, r["a"] or ZERO)
         for r in InvoiceLine.objects.filter(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -965,10 +966,14 @@ def _load_facts(ids: list[int], *, zone: ZoneInfo, assume_unbilled: bool, versio
     return facts
 
 
-def _load_hours(wanted: dict[int, list[HoursWindow]], facts: dict[int, ContractFacts]) -> None:
-    rows = [(cid, ref, start, end) for cid, windows in wanted.items() for ref, start, end in windows]
+def billable_hours_in_windows(windows: Iterable[tuple[int, str, date, date]]) -> dict[tuple, Decimal]:
+    """Billable hours (billed or not) per (contract, line_ref, first day, last day): one query for all windows.
+
+    The run's facts and the leakage scan's L2 both ask this, so the sum is defined once.
+    """
+    rows = list(windows)
     if not rows:
-        return
+        return {}
     values = ", ".join(["(%s::bigint, %s::text, %s::date, %s::date)"] * len(rows))
     with connection.cursor() as cursor:
         cursor.execute(
@@ -981,8 +986,13 @@ def _load_hours(wanted: dict[int, list[HoursWindow]], facts: dict[int, ContractF
             """,
             [value for row in rows for value in row],
         )
-        for cid, ref, start, end, hours in cursor.fetchall():
-            facts[cid].hours[(ref, start, end)] = hours
+        return {(c, ref, start, end): hours for c, ref, start, end, hours in cursor.fetchall()}
+
+
+def _load_hours(wanted: dict[int, list[HoursWindow]], facts: dict[int, ContractFacts]) -> None:
+    rows = [(cid, ref, start, end) for cid, windows in wanted.items() for ref, start, end in windows]
+    for (cid, ref, start, end), hours in billable_hours_in_windows(rows).items():
+        facts[cid].hours[(ref, start, end)] = hours
 
 
 def _load_usage(wanted: dict[int, list[UsageWindow]], facts: dict[int, ContractFacts]) -> None:
