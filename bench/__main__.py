@@ -6,6 +6,7 @@ Works on its own database (``<DATABASE_URL's name>_bench``, dropped and recreate
     python -m bench                          # the issue's sizes: about 30 minutes on 2 cores, half of it cloning 1,000 tenants
     python -m bench --quick                  # about 3.5 minutes: 1,000 contracts, 50 tenants, 20 deliveries
     python -m bench --tenants 300 --contracts 5000
+    python -m bench --only month-end         # that figure alone (generation, events, the run)
     make bench BENCH_ARGS="--quick"          # the same through make
 """
 
@@ -46,6 +47,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--chunk", type=int, default=500, help="contracts per billing chunk (as the beat splits them)")
     p.add_argument("--skip-extras", action="store_true", help="leave out the leakage and integrations rows")
     p.add_argument("--database", default=None, help="bench database name (default <name>_bench)")
+    p.add_argument(
+        "--only",
+        choices=["month-end"],
+        default=None,
+        help="measure one figure alone, to iterate on it (events ingested in-process, not over HTTP); "
+        "a full run prints every row",
+    )
     args = p.parse_args(argv)
     quick = {"contracts": 1000, "events": 20_000, "tenants": 50, "deliveries": 20, "renders": 5, "signups": 3}
     full = {"contracts": 10_000, "events": 200_000, "tenants": 1000, "deliveries": 100, "renders": 20, "signups": 5}
@@ -143,13 +151,22 @@ def main(argv: list[str]) -> int:
             month_end=month_end,
         )
 
-    print(f"ingesting {args.events:,} usage events over HTTP…", flush=True)
-    ingest = scenarios.ingestion_over_http(
-        batches=batches, host=host, api_key=tenant.api_key, server_workers=args.server_workers, clients=args.clients
-    )
+    if args.only:
+        print(f"ingesting {args.events:,} usage events in-process…", flush=True)
+        from billing.services.ingestion import usage_events_ingest
+
+        with schema_context(schema):
+            for batch in batches:
+                usage_events_ingest(events=batch)
+    else:
+        print(f"ingesting {args.events:,} usage events over HTTP…", flush=True)
+        ingest = scenarios.ingestion_over_http(
+            batches=batches, host=host, api_key=tenant.api_key, server_workers=args.server_workers, clients=args.clients
+        )
     connection.close()
     with schema_context(schema):
-        ingest.copy_seconds = scenarios.usage_copy_baseline(schema=schema)
+        if not args.only:
+            ingest.copy_seconds = scenarios.usage_copy_baseline(schema=schema)
         ids = data.contract_ids
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # a production database has statistics; freshly loaded bench data has none
@@ -162,6 +179,16 @@ def main(argv: list[str]) -> int:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     run.note += f"; {lines:,} lines"
+    if args.only == "month-end":
+        ratio = run.rate / run.copy_rate if run.copy_rate else 0.0
+        print(
+            f"\n{run.scenario}: {run.rows:,} {run.unit} in {run.seconds:.1f} s = {run.rate:,.0f}/s, {ratio:.3f} × COPY"
+        )
+        print(f"  {run.note}")
+        print(
+            f"  target ≥ 330 invoices/s (≤ 30 s), ≥ 0.01 × COPY: {'yes' if run.rate >= 330 and ratio >= 0.01 else 'NO'}"
+        )
+        return 0
 
     with schema_context(schema):
         figures.dashboards_users(customers_owned=max(10, len(ids) // 20))
