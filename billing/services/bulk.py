@@ -37,7 +37,6 @@ from billing import hooks
 from billing.models import (
     BillingReviewTask,
     Invoice,
-    InvoiceDelivery,
     InvoiceLine,
     InvoiceStatus,
     NumberSequenceKind,
@@ -68,6 +67,7 @@ from billing.services.triggers import BillingContext, contexts_load, contract_bi
 from discounts.models import Credit, CreditStatus, Discount, DiscountApplication, ExceptionStatus
 from discounts.selectors import cycles_used, discount_covers
 from discounts.services.lifecycle import discounts_used_up_expire
+from revexos.bulk_copy import history_copy, rows_copy
 
 logger = logging.getLogger(__name__)
 
@@ -352,11 +352,9 @@ def _drafts_store(drafts: list[_Draft], *, as_of: date, now: datetime) -> None:
     _numbers_assign(issued, as_of=as_of)
     # Lock order: milestone rows before the lines that reference them (see invoicing.milestones_mark).
     milestones_mark([spec for d in drafts for spec in d.specs])
-    Invoice.objects.bulk_create([d.invoice for d in drafts])
-    InvoiceLine.objects.bulk_create([line for d in drafts for line in d.lines])  # their invoice ids are set now
-    applications = [a for d in drafts for a in d.applications]  # their invoice and line ids are set now
-    if applications:
-        DiscountApplication.objects.bulk_create(applications)
+    rows_copy([d.invoice for d in drafts])
+    rows_copy([line for d in drafts for line in d.lines])  # their invoice ids are set now
+    rows_copy([a for d in drafts for a in d.applications])  # their invoice and line ids are set now
     for d in drafts:
         if d.expire is not None:
             covering, used_before, result = d.expire
@@ -365,7 +363,7 @@ def _drafts_store(drafts: list[_Draft], *, as_of: date, now: datetime) -> None:
     _credits_apply(issued, as_of=as_of)
     _issue(issued, as_of=as_of, now=now)
     _holds_store([d for d in drafts if d.invoice.hold_reasons])
-    Invoice.history.bulk_history_create([d.invoice for d in drafts], default_change_reason="billing run")
+    history_copy([d.invoice for d in drafts], reason="billing run")  # what bulk_history_create wrote
     _deliveries_queue(issued)
 
 
@@ -475,5 +473,5 @@ def _deliveries_queue(issued: list[_Draft]) -> None:
     rows = [delivery_build(d.invoice, key=delivery_key(d.invoice)) for d in issued if invoice_recipients(d.invoice)]
     if not rows:
         return
-    stored = InvoiceDelivery.objects.bulk_create(rows, ignore_conflicts=False)
+    stored = rows_copy(rows)
     task_enqueue_on_commit(DELIVERY_FANOUT_TASK, delivery_ids=[row.pk for row in stored])
