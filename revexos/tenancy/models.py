@@ -44,16 +44,17 @@ class Tenant(TenantMixin):
     auto_create_schema = True
 
     def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
-        """A new tenant's schema is a clone of the migrated template (seconds, not a full migrate)."""
+        """A new tenant's schema is a clone of the migrated template (seconds, not a full migrate),
+        made ahead of time when a spare one is left (``services/template.py``)."""
         from django_tenants.utils import schema_exists
 
-        from revexos.tenancy.services.template import tenant_schema_clone
+        from revexos.tenancy.services.template import tenant_schema_create
 
         if self.schema_name == "public" or not sync_schema:
             return super().create_schema(check_if_exists, sync_schema, verbosity)
         if check_if_exists and schema_exists(self.schema_name):
             return False
-        tenant_schema_clone(self.schema_name)
+        tenant_schema_create(self.schema_name)
         return True
 
     class Meta:

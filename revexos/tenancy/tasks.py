@@ -36,3 +36,11 @@ def tenant_heartbeat() -> str:
 def current_schema() -> str:
     """Diagnostics: which schema a task runs in (used by tests and `make run`'s self-check)."""
     return connection.schema_name
+
+
+@shared_task(name="revexos.tenancy.tasks.tenant_spares_replenish")
+def tenant_spares_replenish() -> int:
+    """Platform task (public schema): clone spare tenant schemas ahead of the next sign-ups."""
+    from revexos.tenancy.services.template import tenant_spares_replenish as replenish
+
+    return replenish()

@@ -22,7 +22,9 @@ the 2 s budget; this one takes about 0.5 s.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import uuid
 from functools import cache
 
 from django.core.management import call_command
@@ -33,6 +35,10 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_SCHEMA = "_tenant_template"
 _LOCK_KEY = 0x7E4A_7E11  # pg_advisory_xact_lock: one refresh of the template at a time
+SPARE_PREFIX = "_tenant_spare_"
+SPARES_KEPT = 2  # sign-ups served without a clone between two replenishments
+_SPARE_LOCK_KEY = 0x7E4A_5BA1  # pg_advisory locks: one replenisher; (key, hash of name) one taker per spare
+CLONE_FORMAT = 1  # bump when the clone script changes what a clone holds: older spares are then dropped
 
 
 def _quote(name: str) -> str:
@@ -84,6 +90,7 @@ def tenant_template_refresh(*, verbosity: int = 0) -> bool:
         )
         connection.set_schema_to_public()
     _clone_script.cache_clear()
+    tenant_spares_drop()  # cloned from the template as it was
     return True
 
 
@@ -261,8 +268,153 @@ def tenant_schema_clone(schema_name: str) -> None:
         raise ValueError(f"schema {schema_name} already exists")
     tenant_template_refresh()
     connection.set_schema_to_public()
-    applied = _template_applied()
+    _clone_into(schema_name, _template_applied())
+
+
+def _clone_into(schema_name: str, applied: frozenset[tuple[str, str]]) -> None:
     script = ";\n".join(_clone_script(applied)).format(schema=_quote(schema_name))
     with connection.cursor() as cursor:
         cursor.execute(script)
     connection.set_schema_to_public()
+
+
+def tenant_schema_create(schema_name: str) -> bool:
+    """Create ``schema_name`` for a new tenant (the caller's transaction): a spare clone renamed when
+    one of the current template is left, else a clone made now. True when a spare was taken; a task
+    then makes another once the caller's transaction has committed."""
+    if schema_exists(schema_name):
+        raise ValueError(f"schema {schema_name} already exists")
+    tenant_template_refresh()
+    connection.set_schema_to_public()
+    applied = _template_applied()
+    if _spare_take(schema_name, applied):
+        transaction.on_commit(_spares_replenish_enqueue)
+        return True
+    _clone_into(schema_name, applied)
+    return False
+
+
+# --------------------------------------------------------------------------- spares
+
+
+def _spare_mark(applied: frozenset[tuple[str, str]]) -> str:
+    """The template state a spare was cloned from: the clone format and every applied migration."""
+    digest = hashlib.sha256(repr(sorted(applied)).encode()).hexdigest()[:24]
+    return f"revexos tenant spare {CLONE_FORMAT}:{digest}"
+
+
+def _spares() -> list[tuple[str, str | None]]:
+    """Every spare schema with its mark, oldest name order."""
+    return _rows(
+        "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace "
+        "WHERE starts_with(nspname, %s) ORDER BY nspname",
+        [SPARE_PREFIX],
+    )
+
+
+def tenant_spares() -> list[str]:
+    """The spare schemas a sign-up may take now (those of the current template)."""
+    connection.set_schema_to_public()
+    applied = _template_applied()
+    if applied is None:
+        return []
+    mark = _spare_mark(applied)
+    return [spare for spare, spare_mark in _spares() if spare_mark == mark]
+
+
+def _spare_take(schema_name: str, applied: frozenset[tuple[str, str]]) -> bool:
+    """Rename a spare of the current template to ``schema_name`` (the caller's transaction).
+
+    Each spare is claimed with a transaction-level advisory lock, so two sign-ups never take the
+    same one; the claim holds until the caller commits (the spare is then gone) or rolls back (the
+    spare is left as it was). Inside a savepoint: if anything is off, nothing is renamed and the
+    caller clones instead."""
+    mark = _spare_mark(applied)
+    for spare, spare_mark in _spares():
+        if spare_mark != mark:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s)) AND to_regnamespace(%s) IS NOT NULL",
+                [_SPARE_LOCK_KEY, spare, _quote(spare)],
+            )
+            if not cursor.fetchone()[0]:
+                continue  # another sign-up holds it, or took it since the list was read
+            try:
+                with transaction.atomic():
+                    cursor.execute(f"ALTER SCHEMA {_quote(spare)} RENAME TO {_quote(schema_name)}")
+                    cursor.execute(f"COMMENT ON SCHEMA {_quote(schema_name)} IS NULL")
+                    # Renaming a schema does not rewrite function bodies: none may name it.
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_proc WHERE pronamespace = %s::regnamespace "
+                        "AND (strpos(prosrc, %s) > 0 OR strpos(coalesce(proconfig::text, ''), %s) > 0)",
+                        [_quote(schema_name), spare, spare],
+                    )
+                    if cursor.fetchone()[0]:
+                        raise ValueError(f"functions of spare {spare} name their schema")
+            except Exception:
+                log.warning("spare %s could not be taken; cloning instead", spare, exc_info=True)
+                return False
+        log.info("schema %s is spare %s renamed", schema_name, spare)
+        return True
+    return False
+
+
+def tenant_spares_drop(*, stale_only: bool = False) -> list[str]:
+    """Drop spare schemas (only those of another template state with ``stale_only``); their names."""
+    connection.set_schema_to_public()
+    applied = _template_applied() if stale_only else None
+    mark = _spare_mark(applied) if applied is not None else None
+    dropped = []
+    for spare, spare_mark in _spares():
+        if stale_only and spare_mark == mark:
+            continue
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s)) AND to_regnamespace(%s) IS NOT NULL",
+                [_SPARE_LOCK_KEY, spare, _quote(spare)],
+            )
+            if cursor.fetchone()[0]:  # not being taken right now
+                cursor.execute(f"DROP SCHEMA {_quote(spare)} CASCADE")
+                dropped.append(spare)
+    return dropped
+
+
+def tenant_spares_replenish(*, keep: int = SPARES_KEPT) -> int:
+    """Bring the spares up to ``keep`` clones of the current template; returns how many were made.
+
+    Each spare is committed on its own, so a sign-up can take the first while the second is being
+    made. One replenisher at a time (a session advisory lock): a second one returns at once."""
+    tenant_template_refresh()
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_SPARE_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            return 0
+    made = 0
+    try:
+        tenant_spares_drop(stale_only=True)
+        applied = _template_applied()
+        mark = _spare_mark(applied)
+        while sum(1 for _, spare_mark in _spares() if spare_mark == mark) < keep:
+            spare = f"{SPARE_PREFIX}{uuid.uuid4().hex[:12]}"
+            with transaction.atomic():
+                _clone_into(spare, applied)
+                with connection.cursor() as cursor:
+                    cursor.execute(f"COMMENT ON SCHEMA {_quote(spare)} IS %s", [mark])
+            made += 1
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_SPARE_LOCK_KEY])
+    return made
+
+
+def _spares_replenish_enqueue() -> None:
+    """Ask a worker for a new spare (after a sign-up took one). A broker that is down costs the next
+    sign-up a clone, never this one its success."""
+    from revexos.celery import app
+
+    try:
+        app.send_task("revexos.tenancy.tasks.tenant_spares_replenish", retry=False, ignore_result=True)
+    except Exception:
+        log.warning("could not ask for a new spare schema; the next sign-up may clone", exc_info=True)
