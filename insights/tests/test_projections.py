@@ -284,28 +284,36 @@ DASHBOARDS = [
 
 @time_machine.travel("2026-02-10 12:00:00+00:00", tick=False)
 def test_every_dashboard_runs_as_many_queries_for_1000_contracts_as_for_10(in_tenant_a):
-    """10 contracts, then 1,000 (bulk-created, never projected): the first read after catches up all
-    990 new contracts in the same queries as a read with nothing to catch up."""
+    """10 contracts, then 1,000 (bulk-created, never projected): each dashboard runs as many queries
+    for both, when nothing is stale (one query says so) and when it catches up first; the first read
+    after the 990 new contracts catches them all up in the queries of a one-customer catch-up."""
+    from insights.models import ProjectionDirty
     from insights.tests.test_views import client_for
     from revexos.accounts.models import User
 
     clients = {role: client_for(in_tenant_a, role) for role in (Role.FINANCE, Role.ACCOUNT_MANAGER)}
     manager = User.objects.get(email=in_tenant_a.users[Role.ACCOUNT_MANAGER])
 
-    def counts() -> list[int]:
+    def counts(*, dirty: int | None = None, dashboards=DASHBOARDS) -> list[int]:
         result = []
-        for role, url in DASHBOARDS:
+        for role, url in dashboards:
+            if dirty is not None:  # a change since the last read: one customer to catch up
+                ProjectionDirty.objects.create(customer_id=dirty)
             with CaptureQueriesContext(connection) as captured:
                 assert clients[role].get(url).status_code == 200, url
             result.append(len(captured.captured_queries))
         return result
 
-    _bulk_portfolio(10, owner=manager)
+    first = _bulk_portfolio(10, owner=manager)[0].customer_id
     counts()  # warm sessions and content types
     small = counts()
+    small_dirty = counts(dirty=first)
     _bulk_portfolio(990, owner=manager)
+    assert counts(dashboards=DASHBOARDS[:1]) == small_dirty[:1]  # 990 contracts caught up
     large = counts()
+    large_dirty = counts(dirty=first)
     assert large == small, list(zip(DASHBOARDS, small, large, strict=True))
+    assert large_dirty == small_dirty, list(zip(DASHBOARDS, small_dirty, large_dirty, strict=True))
 
 
 def test_the_triggers_mark_the_customer_of_every_kind_of_row(in_tenant_a):
