@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import TruncMonth
 
 from billing.models import CreditNote, Invoice
-from billing.services.history import external_credit_sales, external_open_at, external_paid_in
+from billing.services.history import external_credit_sales_by_day, external_open_at_dates, external_paid_in
 from receivables import figures
 from receivables.models import Payment, Refund
 from revexos.money import quantize
@@ -186,6 +186,80 @@ def ar_totals(*, as_of: date) -> list[AgingRow]:
     ]
 
 
+# AR on several days at once (the DSO's month-ends and today). An invoice settled to nothing by a
+# day, with no ledger row after it, adds nothing on that day or later: only the other (invoice, day)
+# pairs have their ledger rows summed, so the cost follows the invoices open around those days, not
+# the whole history. Buckets by days past due on each pair's own day, as ``bucket_bounds`` draws them.
+_AR_AT_DATES_SQL = """
+WITH days AS (SELECT unnest(%(dates)s::date[]) AS as_of),
+ledger AS (
+    SELECT invoice_id, issue_date AS day, amount AS credited, 0 AS settled FROM billing_creditnote
+     WHERE issue_date <= %(last)s
+    UNION ALL
+    SELECT invoice_id, applied_on, 0, amount FROM receivables_allocation WHERE applied_on <= %(last)s
+    UNION ALL
+    SELECT invoice_id, written_on, 0, amount FROM receivables_writeoff WHERE written_on <= %(last)s
+),
+by_invoice AS (
+    SELECT invoice_id, MAX(day) AS last_day, SUM(credited) AS credited, SUM(settled) AS settled
+      FROM ledger GROUP BY invoice_id
+),
+invoices AS (
+    SELECT i.id, i.currency, i.issue_date, i.due_date, i.amount_due,
+           CASE WHEN GREATEST(GREATEST(i.amount_due - COALESCE(b.credited, 0), 0) - COALESCE(b.settled, 0), 0) = 0
+                THEN GREATEST(COALESCE(b.last_day, i.issue_date), i.issue_date) END AS settled_on
+      FROM billing_invoice i LEFT JOIN by_invoice b ON b.invoice_id = i.id
+     WHERE i.status <> 'draft' AND i.issue_date <= %(last)s
+),
+pairs AS (
+    SELECT i.id, i.currency, i.due_date, i.amount_due, d.as_of
+      FROM invoices i JOIN days d ON i.issue_date <= d.as_of
+     WHERE i.settled_on IS NULL OR i.settled_on > d.as_of
+),
+sums AS (
+    SELECT p.id, p.as_of, SUM(l.credited) AS credited, SUM(l.settled) AS settled
+      FROM pairs p JOIN ledger l ON l.invoice_id = p.id AND l.day <= p.as_of
+     GROUP BY p.id, p.as_of
+)
+SELECT as_of, currency, SUM(open), COUNT(*),
+       COALESCE(SUM(open) FILTER (WHERE late <= 0), 0),
+       COALESCE(SUM(open) FILTER (WHERE late BETWEEN 1 AND 30), 0),
+       COALESCE(SUM(open) FILTER (WHERE late BETWEEN 31 AND 60), 0),
+       COALESCE(SUM(open) FILTER (WHERE late BETWEEN 61 AND 90), 0),
+       COALESCE(SUM(open) FILTER (WHERE late >= 91), 0)
+  FROM (
+    SELECT p.as_of, p.currency, p.as_of - p.due_date AS late,
+           GREATEST(GREATEST(p.amount_due - COALESCE(s.credited, 0), 0) - COALESCE(s.settled, 0), 0) AS open
+      FROM pairs p LEFT JOIN sums s ON s.id = p.id AND s.as_of = p.as_of
+  ) o
+ WHERE open > 0
+ GROUP BY as_of, currency
+ ORDER BY as_of, currency
+"""
+
+
+def ar_totals_at(*, dates: list[date]) -> dict[date, list[AgingRow]]:
+    """{day: ``ar_totals(as_of=day)``} for each of ``dates``, in one query."""
+    from django.db import connection
+
+    result: dict[date, list[AgingRow]] = {day: [] for day in dates}
+    if not dates:
+        return result
+    with connection.cursor() as cursor:
+        cursor.execute(_AR_AT_DATES_SQL, {"dates": list(dates), "last": max(dates)})
+        rows = cursor.fetchall()
+    for as_of, c, total, count, *amounts in rows:
+        result[as_of].append(
+            AgingRow(
+                currency=c,
+                total=quantize(total or ZERO, c),
+                invoices=count,
+                buckets={name: quantize(a or ZERO, c) for name, a in zip(figures.BUCKETS, amounts, strict=True)},
+            )
+        )
+    return result
+
+
 def aging_invoices(
     *, as_of: date, currency: str = "", customer_id: int | None = None, bucket: str = "", limit: int = 200
 ) -> list[Invoice]:
@@ -223,8 +297,9 @@ def _credit_sales_by_period(periods: list[tuple[date, date]]) -> list[dict[str, 
             index = _period_of(periods, r["issue_date"])
             if index is not None:
                 sales[index][r["currency"]] += sign * (r["s"] or ZERO)
-    for index, (start, end) in enumerate(periods):
-        for currency, amount in external_credit_sales(start=start, end=end).items():
+    for day, currency, amount in external_credit_sales_by_day(start=first, end=last):
+        index = _period_of(periods, day)
+        if index is not None:
             sales[index][currency] += amount
     return [dict(s) for s in sales]
 
@@ -258,7 +333,12 @@ class DsoMonth:
     dso_trailing_3m: Decimal | None = None
 
 
-def dso_series(*, as_of: date, months: int) -> list[DsoMonth]:
+def dso_month_ends(*, as_of: date, months: int) -> list[date]:
+    """The days ``dso_series`` reads AR on: each month's end, the open month's being ``as_of``."""
+    return [end for _start, end in figures.months_back(as_of=as_of, count=months)]
+
+
+def dso_series(*, as_of: date, months: int, ar_at: dict[date, list[AgingRow]] | None = None) -> list[DsoMonth]:
     """DSO per calendar month and currency for the ``months`` months ending with ``as_of``'s month,
     plus the trailing three-month DSO at each month's end. The open month counts up to ``as_of``.
     Invoices imported from the previous system count as credit sales and receivables too
@@ -268,10 +348,14 @@ def dso_series(*, as_of: date, months: int) -> list[DsoMonth]:
     sales: dict[int, dict[str, Decimal]] = {}
     monthly_sales = _credit_sales_by_period(periods)
     monthly_paid = _paid_in_by_period(periods[2:])
+    ends = [end for _start, end in periods[2:]]
+    if ar_at is None:  # (a caller that needs AR on these days too reads them once, with its own)
+        ar_at = ar_totals_at(dates=ends)  # every month-end in one query, not one per month
+    external_at = external_open_at_dates(dates=ends)  # the imported history's AR
     for index, (_start, end) in enumerate(periods):
         if index >= 2:
-            ar[index] = {row.currency: row.total for row in ar_totals(as_of=end)}
-            for currency, amount in external_open_at(as_of=end).items():  # the imported history's AR
+            ar[index] = {row.currency: row.total for row in ar_at[end]}
+            for currency, amount in external_at[end].items():
                 ar[index][currency] = ar[index].get(currency, ZERO) + amount
         sales[index] = monthly_sales[index]
     result = []
@@ -394,10 +478,12 @@ def collections_home(*, today: date, months: int = 6) -> dict:
     (with the chart), cash collected this month, unapplied cash, open disputes. Fixed query count."""
     from receivables.charts import dso_chart
 
-    aging_currencies = ar_totals(as_of=today)
+    # AR today and at each month-end of the DSO series: one query (today ends the open month).
+    ar_at = ar_totals_at(dates=dso_month_ends(as_of=today, months=months + 1))
+    aging_currencies = ar_at[today]
     # The chart shows closed months (a month a few days old would read as a tiny DSO); the
     # three-month DSO to date moves with every payment received today.
-    series = dso_series(as_of=today, months=months + 1)
+    series = dso_series(as_of=today, months=months + 1, ar_at=ar_at)
     month_names = [f"{start:%Y-%m}" for start, _ in figures.months_back(as_of=today, count=months + 1)]
     closed = [m for m in series if m.month != month_names[-1]]
     latest = {m.currency: m for m in series if m.month == month_names[-2]}

@@ -402,6 +402,47 @@ def external_open_at(*, as_of: date) -> dict[str, Decimal]:
     return result
 
 
+def external_credit_sales_by_day(*, start: date, end: date) -> list[tuple[date, str, Decimal]]:
+    """``external_credit_sales`` of every day in [start, end] with any, in one grouped query:
+    (day, currency, amount), for a caller that adds days up into its own periods."""
+    from django.db.models import Sum
+
+    rows = (
+        ExternalInvoice.objects.filter(status__in=BILLED_EXTERNAL_STATUSES, issue_date__gte=start, issue_date__lte=end)
+        .values("issue_date", "currency", "kind")
+        .annotate(s=Sum("total"))
+        .order_by()
+    )
+    return [(r["issue_date"], r["currency"], -r["s"] if r["kind"] == "credit_note" else r["s"]) for r in rows]
+
+
+def external_open_at_dates(*, dates: list[date]) -> dict[date, dict[str, Decimal]]:
+    """``external_open_at`` on each of ``dates``, in one grouped query (the same rules, each day a
+    row of a VALUES list joined to the history invoices)."""
+    from django.db import connection
+
+    result: dict[date, dict[str, Decimal]] = {day: {} for day in dates}
+    if not dates:
+        return result
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT d.as_of, e.currency, SUM(e.total)
+              FROM {ExternalInvoice._meta.db_table} e
+              JOIN (SELECT unnest(%(dates)s::date[]) AS as_of) d ON e.issue_date <= d.as_of
+             WHERE e.status = ANY(%(billed)s) AND e.kind = 'invoice'
+               AND (e.paid_on > d.as_of
+                    OR (e.paid_on IS NULL AND e.amount_due > 0)
+                    OR (e.paid_on IS NULL AND e.due_date > d.as_of AND e.status IN ('authorised', 'paid')))
+             GROUP BY d.as_of, e.currency
+            """,
+            {"dates": list(dates), "billed": [str(s) for s in BILLED_EXTERNAL_STATUSES]},
+        )
+        for as_of, currency, amount in cursor.fetchall():
+            result[as_of][currency] = amount
+    return result
+
+
 def external_paid_in(*, start: date, end: date) -> list[tuple[str, Decimal, date, date, date]]:
     """(currency, amount, issue date, due date, paid date) of history invoices paid in [start, end]."""
     return list(

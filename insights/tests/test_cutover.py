@@ -92,3 +92,25 @@ def test_dso_counts_the_imported_history_as_credit_sales_and_receivables():
     assert (march.credit_sales, march.ar_end) == (D("1800.00"), D("1200.00"))
     assert march.dso == D("20.7")  # 1,200 / 1,800 × 31
     assert march.average_days_to_pay == D("15.0")  # D-2 paid 15 days after issue
+
+
+def test_the_imported_historys_receivables_on_several_days_at_once_equal_each_days():
+    """``external_open_at_dates`` (the DSO's month-ends in one query) against ``external_open_at``, day by day."""
+    from billing.services.history import external_open_at, external_open_at_dates
+    from billing.tests.test_history_formats import XERO_HEADER
+
+    rows = [
+        xero_row(InvoiceNumber="E-1", Reference="", ContactName="Somebody", InvoiceDate="01/02/2026", DueDate="03/03/2026",
+                 Status="Paid", FullyPaidOnDate="20/03/2026"),
+        xero_row(InvoiceNumber="E-2", Reference="", ContactName="Somebody", InvoiceDate="10/02/2026", DueDate="12/03/2026",
+                 Status="Paid", FullyPaidOnDate="", InvoiceAmountPaid="3720.00", InvoiceAmountDue="0.00"),
+        xero_row(InvoiceNumber="E-3", Reference="", ContactName="Somebody", InvoiceDate="15/03/2026", DueDate="14/04/2026",
+                 Status="Awaiting Payment", FullyPaidOnDate=""),
+    ]  # fmt: skip
+    raw = to_csv(rows, header=[*XERO_HEADER, "FullyPaidOnDate"])
+    history_import_commit(raw=raw, file_name="xero.csv")
+    days = [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 12), date(2026, 3, 13), date(2026, 3, 20),
+            date(2026, 3, 31), date(2026, 4, 14), date(2026, 4, 30)]  # fmt: skip
+    at = external_open_at_dates(dates=days)
+    assert at == {day: external_open_at(as_of=day) for day in days}
+    assert any(at.values())

@@ -132,3 +132,41 @@ def test_expected_cash_shifts_by_the_customers_lateness():
 )
 def test_bucket_edges(due, bucket):
     assert figures.bucket(due_date=due, as_of=date(2026, 3, 31)) == bucket
+
+
+def test_ar_on_several_days_at_once_equals_each_days_totals(portfolio):
+    """The DSO's month-ends in one query: the same totals as one aging per day, before, on and after
+    every ledger row (a full payment drops an invoice out from its day; a write-off, a credit note)."""
+    from receivables.selectors import ar_totals_at
+    from receivables.services.ledger import invoice_write_off
+
+    a = portfolio["inv1"].customer
+    paid = issued_invoice(a, "250.00", issued=date(2026, 1, 20))
+    payment_record(
+        customer=a,
+        amount=D("250"),
+        currency="USD",
+        received_on=date(2026, 3, 3),
+        method="ach",
+        allocations=[(paid, D("250"))],
+    )
+    invoice_write_off(invoice_id=portfolio["inv4"].pk, reason="Gone", amount=D("500.00"), on=date(2026, 2, 14))
+    days = [
+        date(2025, 11, 14),
+        date(2025, 11, 15),
+        date(2025, 12, 31),
+        date(2026, 1, 31),
+        date(2026, 2, 13),
+        date(2026, 2, 14),
+        date(2026, 2, 19),
+        date(2026, 2, 20),
+        date(2026, 3, 2),
+        date(2026, 3, 3),
+        date(2026, 3, 5),
+        date(2026, 3, 31),
+        date(2026, 4, 5),
+        date(2026, 4, 30),
+    ]
+    at = ar_totals_at(dates=days)
+    assert at == {day: ar_totals(as_of=day) for day in days}  # totals, buckets and invoice counts
+    assert at[date(2026, 3, 2)] != at[date(2026, 3, 3)]  # the full payment counted on its day
