@@ -247,7 +247,11 @@ class ForecastContractTotal(models.Model):
     items = models.IntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["as_of", "horizon"], name="forecast_contract_horizon")]
+        indexes = [
+            models.Index(fields=["as_of", "horizon"], name="forecast_contract_horizon"),
+            # The forecast page's contracts, largest first: a page is the index's first rows.
+            models.Index(fields=["as_of", "horizon", "-net", "contract_id", "currency"], name="forecast_contract_rank"),
+        ]
 
     def __str__(self) -> str:
         return f"contract {self.contract_id}, {self.horizon} months: {self.net} {self.currency}"

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, F, Min, Sum
 from django.shortcuts import render
 
 from contracts.models import Contract
@@ -125,16 +125,19 @@ def forecast_page(request):
     else:
         key = "contract_id" if group == "contract" else "customer_id"
         source, count = items, Count("pk")
-        if not (month or kind or currency) and months in ForecastContractTotal.HORIZONS:
+        kept = not (month or kind or currency) and months in ForecastContractTotal.HORIZONS
+        if kept:
             # The usual horizons without a filter: each contract's total is kept (one row, not one per line).
             source = projected_rows(ForecastContractTotal, owner=owner).filter(as_of=today, horizon=months)
             count = Sum("items")
-        page = Paginator(
-            source.values(key, "currency")
-            .annotate(**sums, count=count, first=Min("contract_id"))
-            .order_by("-net", "first", "currency"),
-            PAGE_SIZE,
-        ).get_page(request.GET.get("page"))
+        if kept and key == "contract_id":
+            # Already one row per contract and currency: read in the order of their index, a page at a time.
+            groups_of = source.annotate(first=F("contract_id"), count=F("items")).values(
+                "currency", "gross", "discount", "net", "count", "first"
+            )
+        else:
+            groups_of = source.values(key, "currency").annotate(**sums, count=count, first=Min("contract_id"))
+        page = Paginator(groups_of.order_by("-net", "first", "currency"), PAGE_SIZE).get_page(request.GET.get("page"))
         labels = {
             c.pk: contract_label(c)
             for c in Contract.objects.filter(pk__in=[g["first"] for g in page.object_list] or [0]).select_related(

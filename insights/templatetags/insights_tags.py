@@ -19,3 +19,10 @@ def definition(anchor: str):
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def svg(value) -> str:
+    """An SVG coordinate with one decimal (12.3): charts draw dozens per render, and ``floatformat``
+    goes through Decimal and the locale for each (an SVG number is never localized)."""
+    return f"{float(value):.1f}"
