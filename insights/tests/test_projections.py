@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -100,6 +101,20 @@ def assert_projections_equal_pure(today: date = TODAY) -> None:
     ]
     assert stored_values == [tuple(getattr(v, f) for f in VALUE_FIELDS) for v in valuation]
     assert projected_value_totals(today=today) == valuation_totals(valuation)
+    # Each account manager's book on their home: the pure valuation of their contracts.
+    from contracts.models import Contract
+    from insights.selectors import account_manager_home, portfolio_contracts
+    from revexos.accounts.models import User
+
+    owners = User.objects.filter(
+        Q(pk__in=Contract.objects.values("owner_id")) | Q(pk__in=Contract.objects.values("customer__owner_id"))
+    )
+    for owner in owners:
+        theirs = portfolio_valuation(portfolio_load(today=today, contracts=portfolio_contracts(owner=owner)))
+        home = account_manager_home(today=today, user=owner)
+        assert home["my_value"] == valuation_totals(theirs)
+        by_id = {c.id: c for c in portfolio.contracts}
+        assert home["my_customer_count"] == len({by_id[v.contract_id].customer_id for v in theirs})
 
 
 @pytest.fixture
