@@ -226,6 +226,29 @@ class ForecastTotal(models.Model):
         return f"{self.month:%Y-%m} {self.kind}: {self.net} {self.currency}"
 
 
+class ValuationTotal(models.Model):
+    """The valuation rows added up by currency, kept by the refresh as ForecastTotal is (it takes a
+    customer's old rows away and adds its new ones): the portfolio's value totals are a row per
+    currency to read, not every contract's."""
+
+    as_of = models.DateField()
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    committed = _amount()
+    value = _amount()
+    recognized = _amount()
+    billed = _amount()
+    unearned = _amount()
+    unbilled_receivable = _amount()
+    deferred = _amount()
+    contracts = models.IntegerField(help_text="How many valuation rows (contracts in this currency) are added up.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["as_of", "currency"], name="valuation_total_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.as_of} {self.currency}: {self.value}"
+
+
 class ForecastContractTotal(models.Model):
     """A contract's forecast summed over the usual horizons (``HORIZONS`` months, all months and
     kinds), kept with its rows: the forecast page ranks contracts and customers from these."""

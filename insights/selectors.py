@@ -720,10 +720,16 @@ def projected_forecast(*, today: date, months: int, owner=None) -> ProjectedFore
 
 def projected_value_totals(*, today: date, owner=None, rows: QuerySet | None = None) -> dict[str, ValueTotals]:
     """``valuation_totals`` of the stored valuation rows, per currency (one grouped query)."""
-    from insights.models import ValuationProjection
+    from insights.models import ValuationProjection, ValuationTotal
 
-    rows = projected_rows(ValuationProjection, owner=owner) if rows is None else rows
     fields = ("committed", "value", "recognized", "billed", "unearned", "unbilled_receivable", "deferred")
+    if owner is None and rows is None:
+        # The whole portfolio: the totals the refresh keeps (a row per currency).
+        return {
+            t.currency: ValueTotals(**{f: getattr(t, f) for f in fields}, contracts=t.contracts)
+            for t in ValuationTotal.objects.filter(as_of=today).order_by("currency")
+        }
+    rows = projected_rows(ValuationProjection, owner=owner) if rows is None else rows
     return {
         r["currency"]: ValueTotals(**{f: r[f] for f in fields}, contracts=r["contracts"])
         for r in rows.filter(as_of=today)

@@ -196,7 +196,8 @@ def contract_value_page(request):
     today = tenant_today()
     projections_current(today=today)
     rows = projected_rows(ValuationProjection, owner=owner).filter(as_of=today)
-    totals = projected_value_totals(today=today, rows=rows)
+    # The whole portfolio's totals are kept by the refresh; one manager's are added up from their rows.
+    totals = projected_value_totals(today=today) if owner is None else projected_value_totals(today=today, rows=rows)
     sort = request.GET.get("sort", "unearned")
     currency = request.GET.get("currency", "")
     if currency:

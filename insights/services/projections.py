@@ -134,6 +134,21 @@ def _totals_add(cursor, where: str, params: list, *, sign: int) -> None:
     )
 
 
+VALUE_SUMS = ("committed", "value", "recognized", "billed", "unearned", "unbilled_receivable", "deferred")
+
+
+def _value_totals_add(cursor, where: str, params: list, *, sign: int) -> None:
+    """Add (sign 1) or take away (sign -1) the valuation rows matching ``where`` to/from the totals."""
+    sums = ", ".join(f"{sign} * sum({f})" for f in VALUE_SUMS)
+    updates = ", ".join(f"{f} = t.{f} + excluded.{f}" for f in (*VALUE_SUMS, "contracts"))
+    cursor.execute(
+        f"INSERT INTO insights_valuationtotal AS t (as_of, currency, {', '.join(VALUE_SUMS)}, contracts)"
+        f" SELECT as_of, currency, {sums}, {sign} * count(*) FROM insights_valuationprojection WHERE {where}"
+        f" GROUP BY as_of, currency ON CONFLICT (as_of, currency) DO UPDATE SET {updates}",
+        params,
+    )
+
+
 def _contract_totals_add(cursor, where: str, params: list, *, today: date) -> None:
     """Each contract's forecast over each of ForecastContractTotal.HORIZONS, from its rows."""
     first = forecast_months(today=today, months=1)[0]
@@ -154,6 +169,8 @@ def _totals_rebuild(cursor) -> None:
     """The totals from the rows themselves (after a full refresh: no drift can outlive a day)."""
     cursor.execute("DELETE FROM insights_forecasttotal")
     _totals_add(cursor, "TRUE", [], sign=1)
+    cursor.execute("DELETE FROM insights_valuationtotal")
+    _value_totals_add(cursor, "TRUE", [], sign=1)
 
 
 def _today() -> date:
@@ -207,6 +224,7 @@ def _refresh_customers(customer_ids: list[int], *, today: date) -> dict:
         )
         theirs, params = "contract_id IN (SELECT unnest(%s::bigint[]))", [cursor.fetchone()[0]]
         _totals_add(cursor, theirs, params, sign=-1)
+        _value_totals_add(cursor, theirs, params, sign=-1)
         for table in (
             "insights_forecastprojection",
             "insights_forecastcontracttotal",
@@ -271,7 +289,9 @@ def _refresh_customers(customer_ids: list[int], *, today: date) -> dict:
         _insert(cursor, "insights_contractprojection", STATE_COLUMNS, state_rows)
         _totals_add(cursor, f"customer_id IN {chosen}", [ids], sign=1)
         _contract_totals_add(cursor, f"f.customer_id IN {chosen}", [ids], today=today)
+        _value_totals_add(cursor, f"customer_id IN {chosen}", [ids], sign=1)
         cursor.execute("DELETE FROM insights_forecasttotal WHERE items = 0")
+        cursor.execute("DELETE FROM insights_valuationtotal WHERE contracts = 0")
     return {
         "customers": len(ids),
         "contracts": len(state_rows),
