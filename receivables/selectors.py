@@ -186,10 +186,13 @@ def ar_totals(*, as_of: date) -> list[AgingRow]:
     ]
 
 
-# AR on several days at once (the DSO's month-ends and today). An invoice settled to nothing by a
-# day, with no ledger row after it, adds nothing on that day or later: only the other (invoice, day)
-# pairs have their ledger rows summed, so the cost follows the invoices open around those days, not
-# the whole history. Buckets by days past due on each pair's own day, as ``bucket_bounds`` draws them.
+# AR on several days at once (the DSO's month-ends and today). An invoice with no ledger row is open
+# for its amount due from its issue day on: those are added up by (currency, issue day, due day)
+# before meeting the days, so a month-end run's thousands of invoices are a handful of rows. An
+# invoice settled to nothing by a day, with no ledger row after it, adds nothing on that day or
+# later: only the other (invoice, day) pairs have their ledger rows summed, so the cost follows the
+# invoices open around those days, not the whole history. Buckets by days past due on each day, as
+# ``bucket_bounds`` draws them.
 _AR_AT_DATES_SQL = """
 WITH days AS (SELECT unnest(%(dates)s::date[]) AS as_of),
 ledger AS (
@@ -205,33 +208,42 @@ by_invoice AS (
       FROM ledger GROUP BY invoice_id
 ),
 invoices AS (
-    SELECT i.id, i.currency, i.issue_date, i.due_date, i.amount_due,
+    SELECT i.id, i.currency, i.issue_date, i.due_date, i.amount_due, b.invoice_id IS NOT NULL AS in_ledger,
            CASE WHEN GREATEST(GREATEST(i.amount_due - COALESCE(b.credited, 0), 0) - COALESCE(b.settled, 0), 0) = 0
                 THEN GREATEST(COALESCE(b.last_day, i.issue_date), i.issue_date) END AS settled_on
       FROM billing_invoice i LEFT JOIN by_invoice b ON b.invoice_id = i.id
      WHERE i.status <> 'draft' AND i.issue_date <= %(last)s
 ),
+plain AS (
+    SELECT currency, issue_date, due_date, SUM(amount_due) AS open, COUNT(*) AS n
+      FROM invoices WHERE NOT in_ledger AND amount_due > 0
+     GROUP BY currency, issue_date, due_date
+),
 pairs AS (
     SELECT i.id, i.currency, i.due_date, i.amount_due, d.as_of
       FROM invoices i JOIN days d ON i.issue_date <= d.as_of
-     WHERE i.settled_on IS NULL OR i.settled_on > d.as_of
+     WHERE i.in_ledger AND (i.settled_on IS NULL OR i.settled_on > d.as_of)
 ),
 sums AS (
     SELECT p.id, p.as_of, SUM(l.credited) AS credited, SUM(l.settled) AS settled
       FROM pairs p JOIN ledger l ON l.invoice_id = p.id AND l.day <= p.as_of
      GROUP BY p.id, p.as_of
+),
+opened AS (
+    SELECT d.as_of, p.currency, d.as_of - p.due_date AS late, p.open, p.n
+      FROM plain p JOIN days d ON p.issue_date <= d.as_of
+    UNION ALL
+    SELECT p.as_of, p.currency, p.as_of - p.due_date,
+           GREATEST(GREATEST(p.amount_due - COALESCE(s.credited, 0), 0) - COALESCE(s.settled, 0), 0), 1
+      FROM pairs p LEFT JOIN sums s ON s.id = p.id AND s.as_of = p.as_of
 )
-SELECT as_of, currency, SUM(open), COUNT(*),
+SELECT as_of, currency, SUM(open), SUM(n),
        COALESCE(SUM(open) FILTER (WHERE late <= 0), 0),
        COALESCE(SUM(open) FILTER (WHERE late BETWEEN 1 AND 30), 0),
        COALESCE(SUM(open) FILTER (WHERE late BETWEEN 31 AND 60), 0),
        COALESCE(SUM(open) FILTER (WHERE late BETWEEN 61 AND 90), 0),
        COALESCE(SUM(open) FILTER (WHERE late >= 91), 0)
-  FROM (
-    SELECT p.as_of, p.currency, p.as_of - p.due_date AS late,
-           GREATEST(GREATEST(p.amount_due - COALESCE(s.credited, 0), 0) - COALESCE(s.settled, 0), 0) AS open
-      FROM pairs p LEFT JOIN sums s ON s.id = p.id AND s.as_of = p.as_of
-  ) o
+  FROM opened
  WHERE open > 0
  GROUP BY as_of, currency
  ORDER BY as_of, currency
@@ -246,14 +258,14 @@ def ar_totals_at(*, dates: list[date]) -> dict[date, list[AgingRow]]:
     if not dates:
         return result
     with connection.cursor() as cursor:
-        cursor.execute(_AR_AT_DATES_SQL, {"dates": list(dates), "last": max(dates)})
+        cursor.execute(_AR_AT_DATES_SQL, {"dates": sorted(set(dates)), "last": max(dates)})
         rows = cursor.fetchall()
     for as_of, c, total, count, *amounts in rows:
         result[as_of].append(
             AgingRow(
                 currency=c,
                 total=quantize(total or ZERO, c),
-                invoices=count,
+                invoices=int(count),
                 buckets={name: quantize(a or ZERO, c) for name, a in zip(figures.BUCKETS, amounts, strict=True)},
             )
         )

@@ -436,7 +436,7 @@ def external_open_at_dates(*, dates: list[date]) -> dict[date, dict[str, Decimal
                     OR (e.paid_on IS NULL AND e.due_date > d.as_of AND e.status IN ('authorised', 'paid')))
              GROUP BY d.as_of, e.currency
             """,
-            {"dates": list(dates), "billed": [str(s) for s in BILLED_EXTERNAL_STATUSES]},
+            {"dates": sorted(set(dates)), "billed": [str(s) for s in BILLED_EXTERNAL_STATUSES]},
         )
         for as_of, currency, amount in cursor.fetchall():
             result[as_of][currency] = amount
