@@ -125,3 +125,22 @@ def test_a_stale_template_is_migrated_before_the_next_clone(tenant_a, monkeypatc
     template.tenant_schema_clone("after_deploy")
     assert migrated == [("migrate_schemas", template.TEMPLATE_SCHEMA)]
     assert template.template_is_current() and template.tenant_template_refresh() is False
+
+
+def test_the_clone_script_is_read_from_the_catalog_once_per_template_state(tenant_a, monkeypatch):
+    """Another process (here: the process cache cleared) finds the script stored with the template."""
+    template.tenant_template_refresh()
+    applied = template._template_applied()
+    template._clone_script.cache_clear()
+    first = template._clone_script(applied)  # read from the catalog (and stored), or read stored
+    template._clone_script.cache_clear()
+
+    def never(applied):
+        raise AssertionError("the stored script should have been used")
+
+    monkeypatch.setattr(template, "_clone_script_build", never)
+    assert template._clone_script(applied) == first
+    template._clone_script.cache_clear()
+    monkeypatch.undo()
+    template.tenant_schema_clone("script_check")  # a clone from the stored script is a whole schema
+    assert _catalog("script_check")["constraints"] == _catalog(template.TEMPLATE_SCHEMA)["constraints"]
