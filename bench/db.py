@@ -92,6 +92,48 @@ def database_from_base(base_url: str, name: str, base_name: str | None = None) -
         with psycopg.connect(**dict(params, dbname="postgres"), autocommit=True) as conn:
             conn.execute(f"COMMENT ON DATABASE \"{base_name}\" IS '{fingerprint}'")
     with psycopg.connect(**dict(params, dbname="postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_in_background(conn, params, name)
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{base_name}"')
     return bench_url(base_url, name), rebuilt
+
+
+_DROP_SCRIPT = """
+import json, sys, psycopg
+params, names = json.loads(sys.argv[1]), sys.argv[2:]
+with psycopg.connect(**params, autocommit=True) as conn:
+    for name in names:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+"""
+
+
+def _drop_in_background(conn, params: dict, name: str) -> None:
+    """Set the previous run's database aside (renamed) and drop it in a detached process.
+
+    ``DROP DATABASE`` waits for an immediate checkpoint, which on a shared, busy disk takes a minute
+    or more of flushing everyone's dirty pages: the run goes on meanwhile (copying the base is
+    WAL-logged, without a checkpoint). Databases set aside by earlier runs are dropped too."""
+    import json
+    import subprocess
+    import sys
+    import uuid
+
+    stale_prefix = f"{name}_stale_"
+    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+        try:
+            conn.execute(f'ALTER DATABASE "{name}" RENAME TO "{stale_prefix}{uuid.uuid4().hex[:8]}"')
+        except psycopg.Error:  # a connection came back: drop it here and now
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    stale = [
+        row[0]
+        for row in conn.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1", [stale_prefix]
+        )
+    ]
+    if stale:
+        subprocess.Popen(
+            [sys.executable, "-c", _DROP_SCRIPT, json.dumps(dict(params, dbname="postgres")), *stale],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
