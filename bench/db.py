@@ -29,7 +29,7 @@ def conninfo(url: str) -> dict:
 
 
 def database_recreate(base_url: str, name: str) -> str:
-    """Drop and create the bench database; return its URL.
+    """Drop (in the background) and create the bench database; return its URL.
 
     Connects to the server's maintenance database ``postgres`` (the application's may not exist yet).
     """
@@ -39,7 +39,7 @@ def database_recreate(base_url: str, name: str) -> str:
     except psycopg.OperationalError:
         conn = psycopg.connect(**params, autocommit=True)
     with conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_in_background(conn, params, name)
         conn.execute(f'CREATE DATABASE "{name}"')
     return bench_url(base_url, name)
 
