@@ -11,9 +11,11 @@ number of statements, whatever the number of contracts:
     a review task and left out; its chunk-mates are billed)
     → discounts of the chunk locked and applied in memory by ``invoice_amounts`` (the same
     function the single path uses) → pre-send checks on the unsaved invoices
-    → milestones marked, invoices and lines inserted, facts marked, invoice numbers taken as one
-    range per issuing entity from the locked counter, credits used, invoices issued, outbox rows
-    for the e-mails, review tasks, history rows.
+    → review tasks, milestones marked, invoices (drafts) and lines inserted, facts marked, deferred
+    foreign keys checked → last, invoice numbers taken as one range per issuing entity from the
+    locked counter, credits used, invoices numbered and issued, history rows, outbox rows for the
+    e-mails (the counter rows stay locked until the commit: the less after them, the less the
+    chunks of two workers queue).
 
 E-mails (and the PDFs their sending renders) are queued after the commit, on the delivery queue.
 If the write fails (a constraint, a bug), the transaction rolls back and the chunk is billed
@@ -213,12 +215,12 @@ def _chunk_bill(*, ids: list[int], as_of: date, now: datetime, tenant, versions)
     _discounts_apply(drafts)
     for draft in drafts:
         _presend_check(draft, tenant=tenant)
-    _drafts_store(drafts, as_of=as_of, now=now)
-    result.invoices = [d.invoice for d in drafts]
     for error in result.errors:
         contract_id = int(error["contract"])
         billing_error_task_raise(contract_id=contract_id, as_of=as_of, error=error["error"])
     billing_error_tasks_resolve(contract_ids=[ctx.contract_id for ctx in computed], as_of=as_of)
+    _drafts_store(drafts, as_of=as_of, now=now)  # last: it ends holding the number counters
+    result.invoices = [d.invoice for d in drafts]
     return result
 
 
@@ -349,10 +351,9 @@ def _drafts_store(drafts: list[_Draft], *, as_of: date, now: datetime) -> None:
     if not drafts:
         return
     issued = [d for d in drafts if d.issue]
-    _numbers_assign(issued, as_of=as_of)
     # Lock order: milestone rows before the lines that reference them (see invoicing.milestones_mark).
     milestones_mark([spec for d in drafts for spec in d.specs])
-    rows_copy([d.invoice for d in drafts])
+    rows_copy([d.invoice for d in drafts])  # as drafts, unnumbered: numbers are taken last (below)
     rows_copy([line for d in drafts for line in d.lines])  # their invoice ids are set now
     rows_copy([a for d in drafts for a in d.applications])  # their invoice and line ids are set now
     for d in drafts:
@@ -360,9 +361,14 @@ def _drafts_store(drafts: list[_Draft], *, as_of: date, now: datetime) -> None:
             covering, used_before, result = d.expire
             discounts_used_up_expire(discounts=covering, used=used_before, result=result, invoice=d.invoice)
     _facts_mark(drafts)
+    _holds_store([d for d in drafts if d.invoice.hold_reasons])
+    # An issuing entity's counter row stays locked from the numbers to the commit, and every chunk
+    # (and single issue) of that entity queues on it. So the chunk takes it last: what needs no
+    # number is written above, and the foreign keys deferred to the commit are checked now.
+    connection.check_constraints()
+    _numbers_assign(issued, as_of=as_of)
     _credits_apply(issued, as_of=as_of)
     _issue(issued, as_of=as_of, now=now)
-    _holds_store([d for d in drafts if d.invoice.hold_reasons])
     history_copy([d.invoice for d in drafts], reason="billing run")  # what bulk_history_create wrote
     _deliveries_queue(issued)
 
@@ -427,17 +433,29 @@ def _credits_apply(issued: list[_Draft], *, as_of: date) -> None:
 
 
 def _issue(issued: list[_Draft], *, as_of: date, now: datetime) -> None:
-    """Numbered drafts become issued in one statement; then the issue hooks (unapplied cash)."""
+    """Drafts take their numbers and pay links and become issued in one statement; then the issue
+    hooks (unapplied cash)."""
     if not issued:
         return
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            UPDATE {Invoice._meta.db_table}
-            SET status = %s, issue_date = %s, due_date = %s::date + payment_terms_days, issued_at = %s
-            WHERE id = ANY(%s) AND status = %s
+            UPDATE {Invoice._meta.db_table} AS i
+            SET status = %s, issue_date = %s, due_date = %s::date + i.payment_terms_days, issued_at = %s,
+                number = v.number, pay_token = v.pay_token
+            FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS number, unnest(%s::text[]) AS pay_token) AS v
+            WHERE i.id = v.id AND i.status = %s
             """,
-            [InvoiceStatus.ISSUED, as_of, as_of, now, [d.invoice.pk for d in issued], InvoiceStatus.DRAFT],
+            [
+                InvoiceStatus.ISSUED,
+                as_of,
+                as_of,
+                now,
+                [d.invoice.pk for d in issued],
+                [d.invoice.number for d in issued],
+                [d.invoice.pay_token for d in issued],
+                InvoiceStatus.DRAFT,
+            ],
         )
     for d in issued:
         invoice = d.invoice
