@@ -258,6 +258,39 @@ def _billing_worker(args) -> dict:
     }
 
 
+class _LockWaits:
+    """Samples the bench database's backends every 50 ms: how often a worker waits on a lock
+    (another chunk's rows or counters) rather than working."""
+
+    def __init__(self):
+        import psycopg
+
+        from bench.db import conninfo
+
+        self.samples = self.waiting = 0
+        self._stop = threading.Event()
+        self._conn = psycopg.connect(**conninfo(os.environ["DATABASE_URL"]), autocommit=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            rows = self._conn.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state <> 'idle' AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            ).fetchall()
+            self.samples += len(rows)
+            self.waiting += sum(1 for (kind,) in rows if kind == "Lock")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
+
+    def share(self) -> float:
+        return self.waiting / self.samples if self.samples else 0.0
+
+
 def month_end_run(*, schema: str, as_of: date, contract_ids: list[int], workers: int, chunk: int) -> Row:
     """The month-end billing run over every contract, in ``workers`` processes taking chunks.
 
@@ -274,9 +307,11 @@ def month_end_run(*, schema: str, as_of: date, contract_ids: list[int], workers:
     with context.Pool(workers, initializer=_worker_start, initargs=(ready,)) as pool:
         ready.wait()  # every worker has started
         startup = time.perf_counter() - started
+        waits = _LockWaits()
         began = time.perf_counter()
         results = pool.map(_billing_worker, chunks, chunksize=1)
         seconds = time.perf_counter() - began
+        waits.stop()
     errors = [e for r in results for e in r["errors"]]
     if errors:
         raise RuntimeError(f"billing errors, e.g. {errors[0]}")
@@ -292,7 +327,7 @@ def month_end_run(*, schema: str, as_of: date, contract_ids: list[int], workers:
         note=(
             f"{len(contract_ids):,} contracts; CPU {sum(r['cpu'] for r in results):.1f} s in the workers, "
             f"{sum(r['backend_cpu'] for r in results):.1f} s in their PostgreSQL backends; workers started in "
-            f"{startup:.1f} s before the clock; max RSS per worker {', '.join(f'{v:.0f} MB' for v in rss.values())}"
+            f"{startup:.1f} s before the clock; waiting on a lock {waits.share():.0%} of their time in a transaction; max RSS per worker {', '.join(f'{v:.0f} MB' for v in rss.values())}"
         ),
     )
     row.max_rss_mb = max(rss.values()) if rss else 0.0
