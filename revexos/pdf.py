@@ -10,7 +10,9 @@ loads the system's CA certificates: ~60 ms), a font configuration, and parses an
   applied as the render's stylesheets in the same order. They apply as the user origin rather than
   the author's; with no author sheet left, and inline ``style`` attributes still above both, the
   cascade decides exactly as before. Blocks that vary per document (a per-invoice page header)
-  are small and simply miss the cache.
+  are small and simply miss the cache;
+- WeasyPrint's image cache kept per thread too: an image (a tenant's logo, inlined as a ``data:``
+  URI, so keyed by its own bytes) is decoded and compressed for the PDF once, not per document.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections import OrderedDict
 
 STYLE_BLOCK = re.compile(r"<style>(.*?)</style>", re.S)
 STYLESHEETS_KEPT = 64  # compiled blocks per thread (a few per template, times tenant accent colours)
+IMAGES_KEPT = 24  # image cache entries per thread (two or three per logo); emptied past it, between documents
 
 _local = threading.local()
 
@@ -33,6 +36,7 @@ def _state():
         _local.fetcher = URLFetcher()
         _local.fonts = FontConfiguration()
         _local.sheets = OrderedDict()
+        _local.images = {}
     return _local
 
 
@@ -58,7 +62,10 @@ def pdf_document(html: str):
     state = _state()
     sheets = [_stylesheet(text) for text in STYLE_BLOCK.findall(html)]
     page = HTML(string=STYLE_BLOCK.sub("", html), base_url=".", url_fetcher=state.fetcher)
-    return page.render(stylesheets=sheets, font_config=state.fonts)
+    if len(state.images) > IMAGES_KEPT:
+        # Whole, not entry by entry: an image's entries refer to each other.
+        state.images.clear()
+    return page.render(stylesheets=sheets, font_config=state.fonts, cache=state.images)
 
 
 def pdf_render(html: str) -> bytes:

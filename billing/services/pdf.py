@@ -103,22 +103,45 @@ def _current_tenant() -> Tenant | None:
     return Tenant.objects.filter(schema_name=connection.schema_name).first()
 
 
+LOGOS_KEPT = 16  # data URIs kept per worker process
+_logos: dict[tuple, str] = {}
+
+
+def _logo_uri(name: str) -> str:
+    """The logo as a data URI, read from storage once per worker while the file stays the same.
+
+    Kept under the schema's name (each tenant's files live in its own folder), the file's name and
+    its modification time, so a replaced logo is read again and no tenant ever gets another's."""
+    try:
+        modified = default_storage.get_modified_time(name)
+    except (OSError, NotImplementedError):
+        modified = None
+    key = (connection.schema_name, name, modified)
+    if modified is not None and key in _logos:
+        return _logos[key]
+    try:
+        with default_storage.open(name, "rb") as handle:
+            data = handle.read()
+    except OSError:  # a logo lost from storage must not stop invoicing
+        return ""
+    if not data:
+        return ""
+    kind = "jpeg" if data[:3] == b"\xff\xd8\xff" else "png"
+    uri = f"data:image/{kind};base64,{base64.b64encode(data).decode()}"
+    if modified is not None:
+        if len(_logos) >= LOGOS_KEPT:
+            _logos.clear()
+        _logos[key] = uri
+    return uri
+
+
 def _branding(tenant) -> dict:
     """The tenant's accent colour (and tints of it) and logo, inlined so the PDF needs no file access."""
     accent = getattr(tenant, "invoice_accent_color", "") or DEFAULT_ACCENT
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", accent):
         accent = DEFAULT_ACCENT
-    logo_uri = ""
     logo = getattr(tenant, "invoice_logo", None)
-    if logo:
-        try:
-            with default_storage.open(logo.name, "rb") as handle:
-                data = handle.read()
-        except OSError:  # a logo lost from storage must not stop invoicing
-            data = b""
-        if data:
-            kind = "jpeg" if data[:3] == b"\xff\xd8\xff" else "png"
-            logo_uri = f"data:image/{kind};base64,{base64.b64encode(data).decode()}"
+    logo_uri = _logo_uri(logo.name) if logo else ""
     return {
         "accent": accent,
         "accent_tint": _hex_mix(accent, 0.09),
