@@ -144,3 +144,10 @@ def test_the_clone_script_is_read_from_the_catalog_once_per_template_state(tenan
     monkeypatch.undo()
     template.tenant_schema_clone("script_check")  # a clone from the stored script is a whole schema
     assert _catalog("script_check")["constraints"] == _catalog(template.TEMPLATE_SCHEMA)["constraints"]
+
+
+def test_the_migrations_on_disk_are_those_djangos_loader_finds():
+    from django.db.migrations.loader import MigrationLoader
+
+    template._migrations_on_disk.cache_clear()
+    assert template._migrations_on_disk() == frozenset(MigrationLoader(None, ignore_no_migrations=True).graph.nodes)

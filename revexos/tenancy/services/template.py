@@ -48,11 +48,35 @@ def _quote(name: str) -> str:
 
 @cache
 def _migrations_on_disk() -> frozenset[tuple[str, str]]:
-    """Every migration a fully migrated schema has recorded (files do not change while a process runs)."""
+    """Every migration a fully migrated schema has recorded (files do not change while a process runs).
+
+    Named from the migration packages' module files, as Django's loader finds them, without importing
+    each migration: building the loader's graph imports them all, a second of a web process's first
+    sign-up. (A squashed migration and those it replaces are all named here; migrating records them
+    all too.)"""
+    import pkgutil
+    from importlib import import_module
+
+    from django.apps import apps
     from django.db.migrations.loader import MigrationLoader
 
-    loader = MigrationLoader(None, ignore_no_migrations=True)
-    return frozenset(loader.graph.nodes)
+    names = set()
+    for app in apps.get_app_configs():
+        module_name, _explicit = MigrationLoader.migrations_module(app.label)
+        if module_name is None:
+            continue
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        if not hasattr(module, "__path__"):
+            continue
+        names.update(
+            (app.label, name)
+            for _finder, name, is_package in pkgutil.iter_modules(module.__path__)
+            if not is_package and name[0] not in "_~"
+        )
+    return frozenset(names)
 
 
 def _template_applied() -> frozenset[tuple[str, str]] | None:
