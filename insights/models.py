@@ -302,6 +302,12 @@ class ValuationProjection(models.Model):
     unbilled_receivable = _amount()
     position = models.PositiveIntegerField(help_text="The valuation's own order of its rows.")
 
+    class Meta:
+        # The contract value page's default order (most unearned first): a page is the index's first rows.
+        indexes = [
+            models.Index(fields=["as_of", "-unearned", "contract_id", "currency"], name="valuation_unearned_rank")
+        ]
+
     def __str__(self) -> str:
         return f"contract {self.contract_id}: {self.value} {self.currency}"
 
