@@ -13,9 +13,11 @@ from ninja import Field, Query, Router, Schema
 from insights.forecast import KINDS, MAX_MONTHS
 from insights.selectors import (
     portfolio_contracts,
-    portfolio_forecast,
     portfolio_load,
     portfolio_valuation,
+    projected_forecast,
+    projected_forecast_items,
+    projections_current,
     valuation_totals,
 )
 from revexos.api_kit import Int, Offset, Ref
@@ -115,19 +117,21 @@ def forecast_get(request, filters: Query[ForecastFilters]):
     """Month 1 is the calendar month after today's (the tenant's day). Recurring from the schedule,
     milestones by expected date, fixed fees by bill-on date, time and usage by the run rate of the
     last three closed periods, renewals with their uplift; gross, discount effect and net."""
+    from django.db.models import F, Sum
+
     from insights.forecast import Money3
 
+    # The stored projections (caught up first), as the dashboards read them: a contract's lines are
+    # its share of its customer's forecast (customer-wide discounts counted across its contracts).
     today = tenant_today()
-    portfolio = portfolio_load(
-        today=today,
-        contracts=_scope(contract=filters.contract.strip(), customer=filters.customer.strip()),
-        with_valuation=False,
-    )
-    result = portfolio_forecast(portfolio, months=filters.months)
-    by_id = portfolio.by_id()
+    projections_current(today=today)
+    contract, customer = filters.contract.strip(), filters.customer.strip()
+    scope = _scope(contract=contract, customer=customer).values("pk") if (contract or customer) else None
+    result = projected_forecast(today=today, months=filters.months, contracts=scope)
+    lines = projected_forecast_items(today=today, months=filters.months, contracts=scope)
     months = []
     grand: dict[str, Money3] = {}
-    for row in result.totals():
+    for row in result.rows:
         for currency, m in row.by_currency.items():
             g = grand.setdefault(currency, Money3())
             g.gross += m.gross
@@ -146,40 +150,43 @@ def forecast_get(request, filters: Query[ForecastFilters]):
                 ],
             }
         )
-    per_contract: dict[tuple, Money3] = {}
-    for item in result.items:
-        per_contract.setdefault((item.contract_id, item.month, item.kind, item.currency), Money3()).add(item)
+    per_contract = (
+        lines.values("contract_id", "month", "kind", "currency")
+        .annotate(
+            number=F("contract__number"),
+            customer_name=F("contract__customer__legal_name"),
+            gross_total=Sum("gross"),
+            discount_total=Sum("discount"),
+            net_total=Sum("net"),
+        )
+        .order_by("contract_id", "month", "kind", "currency")
+    )
     by_contract = [
         {
-            "contract": by_id[cid].number,
-            "customer": by_id[cid].customer_name,
-            "month": month.strftime("%Y-%m"),
-            "kind": kind,
-            **_amounts(currency, m),
+            "contract": r["number"],
+            "customer": r["customer_name"],
+            "month": r["month"].strftime("%Y-%m"),
+            "kind": r["kind"],
+            **_amounts(r["currency"], Money3(r["gross_total"], r["discount_total"], r["net_total"])),
         }
-        for (cid, month, kind, currency), m in sorted(
-            per_contract.items(), key=lambda x: (by_id[x[0][0]].number, x[0][1], x[0][2])
-        )
+        for r in sorted(per_contract, key=lambda r: (r["number"], r["month"], r["kind"]))
     ]
     items = None
     if filters.items:
         items = [
             {
-                "contract": by_id[i.contract_id].number,
-                "customer": by_id[i.contract_id].customer_name,
+                "contract": i.contract.number,
+                "customer": i.contract.customer.legal_name,
                 "kind": i.kind,
                 "description": i.description,
                 "billing_date": i.billing_date,
                 "period_start": i.period_start,
                 "period_end": i.period_end,
-                "currency": i.currency,
-                "gross": str(i.gross),
-                "discount": str(i.discount),
-                "net": str(i.net),
+                **_amounts(i.currency, i),  # stored to 8 places: printed in the currency's digits
                 "basis": i.basis,
                 "renewal": i.renewal,
             }
-            for i in result.items
+            for i in lines.select_related("contract__customer").order_by("billing_date", "contract_id", "position")
         ]
     return {
         "as_of": today,

@@ -376,3 +376,41 @@ def test_nothing_stale_means_nothing_recomputed_and_the_day_counts(in_tenant_a):
     assert projections_catch_up(today=today)["contracts"] >= 1
     assert stale_customer_ids(today=today) == []
     assert stale_customer_ids(today=today + timedelta(days=1))
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_forecast_api_reads_the_projections_and_answers_the_pure_forecast(generated, in_tenant_a):
+    """GET /api/v1/forecast answers from the stored rows what the pure forecast of the portfolio gives:
+    monthly totals by kind, every line, and one customer's totals."""
+    from django.test import Client
+
+    from insights.selectors import portfolio_forecast, portfolio_load
+    from revexos.money import quantize
+
+    api = Client(HTTP_HOST=in_tenant_a.host, HTTP_AUTHORIZATION=f"Bearer {in_tenant_a.api_key}")
+
+    def money(currency, m) -> dict:
+        return {k: str(quantize(getattr(m, k), currency)) for k in ("gross", "discount", "net")}
+
+    portfolio = portfolio_load(today=TODAY)
+    for months in (3, 12):
+        pure = portfolio_forecast(portfolio, months=months)
+        body = api.get(f"/api/v1/forecast?months={months}&items=true").json()
+        assert [m["month"] for m in body["months"]] == [row.month.strftime("%Y-%m") for row in pure.totals()]
+        for out, row in zip(body["months"], pure.totals(), strict=True):
+            assert out["totals"] == [{"currency": c, **money(c, m)} for c, m in sorted(row.by_currency.items())]
+            assert sorted((k["currency"], k["kind"], k["net"]) for k in out["by_kind"]) == sorted(
+                (c, k, str(quantize(m.net, c))) for (c, k), m in row.by_currency_kind.items()
+            )
+        assert [(i["contract"], i["billing_date"], i["net"]) for i in body["items"]] == [
+            (portfolio.by_id()[i.contract_id].number, i.billing_date.isoformat(), str(quantize(i.net, i.currency)))
+            for i in pure.items
+        ]
+    some = portfolio.contracts[0]
+    body = api.get(f"/api/v1/forecast?months=12&customer={some.customer_id}").json()
+    pure = portfolio_forecast(portfolio, months=12)
+    expected: dict[str, D] = {}
+    for i in pure.items:
+        if i.customer_id == some.customer_id:
+            expected[i.currency] = expected.get(i.currency, D(0)) + i.net
+    assert {t["currency"]: t["net"] for t in body["totals"]} == {c: str(quantize(v, c)) for c, v in expected.items()}
