@@ -20,10 +20,9 @@ from django.db.models import (
     QuerySet,
     Sum,
 )
-from django.db.models.functions import TruncMonth
 
 from billing.models import CreditNote, Invoice
-from billing.services.history import external_credit_sales_by_day, external_open_at_dates, external_paid_in
+from billing.services.history import external_open_at_dates
 from receivables import figures
 from receivables.models import Payment, Refund
 from revexos.money import quantize
@@ -298,34 +297,58 @@ def _period_of(periods: list[tuple[date, date]], day: date) -> int | None:
 
 def _credit_sales_by_period(periods: list[tuple[date, date]]) -> list[dict[str, Decimal]]:
     """Credit sales of each period (invoices issued less credit notes, plus the imported history's):
-    RevExOS's invoices and credit notes read once for all periods, grouped by day and currency."""
+    the three tables read in one query for all periods, grouped by day and currency."""
+    from django.db import connection
+
+    from billing.models_history import BILLED_EXTERNAL_STATUSES, ExternalInvoice
+
     sales: list[dict[str, Decimal]] = [defaultdict(lambda: ZERO) for _ in periods]
     first, last = periods[0][0], periods[-1][1]
-    for model, amount_field, sign in ((Invoice, "total", 1), (CreditNote, "amount", -1)):
-        rows = model.objects.filter(issue_date__gte=first, issue_date__lte=last)
-        if model is Invoice:
-            rows = rows.exclude(status="draft")
-        for r in rows.values("issue_date", "currency").annotate(s=Sum(amount_field)).order_by():
-            index = _period_of(periods, r["issue_date"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT day, currency, SUM(amount) FROM (
+                SELECT issue_date AS day, currency, total AS amount FROM {Invoice._meta.db_table}
+                 WHERE issue_date BETWEEN %(first)s AND %(last)s AND status <> 'draft'
+                UNION ALL
+                SELECT issue_date, currency, -amount FROM {CreditNote._meta.db_table}
+                 WHERE issue_date BETWEEN %(first)s AND %(last)s
+                UNION ALL
+                SELECT issue_date, currency, CASE WHEN kind = 'credit_note' THEN -total ELSE total END
+                  FROM {ExternalInvoice._meta.db_table}
+                 WHERE issue_date BETWEEN %(first)s AND %(last)s AND status = ANY(%(billed)s)
+            ) sales
+            GROUP BY day, currency
+            """,
+            {"first": first, "last": last, "billed": [str(x) for x in BILLED_EXTERNAL_STATUSES]},
+        )
+        for day, currency, amount in cursor.fetchall():
+            index = _period_of(periods, day)
             if index is not None:
-                sales[index][r["currency"]] += sign * (r["s"] or ZERO)
-    for day, currency, amount in external_credit_sales_by_day(start=first, end=last):
-        index = _period_of(periods, day)
-        if index is not None:
-            sales[index][currency] += amount
+                sales[index][currency] += amount or ZERO
     return [dict(s) for s in sales]
 
 
 def _paid_in_by_period(periods: list[tuple[date, date]]) -> list[dict[str, list[figures.Paid]]]:
-    """Invoices paid in each period (with the imported history's), read once for all periods."""
+    """Invoices paid in each period (with the imported history's), read in one query for all periods."""
+    from django.db import connection
+
+    from billing.models_history import ExternalInvoice
+
     result: list[dict[str, list[figures.Paid]]] = [defaultdict(list) for _ in periods]
     first, last = periods[0][0], periods[-1][1]
-    rows = list(
-        Invoice.objects.filter(status="paid", paid_on__gte=first, paid_on__lte=last)
-        .values_list("currency", "amount_paid", "issue_date", "due_date", "paid_on")
-        .order_by()
-    )
-    rows += list(external_paid_in(start=first, end=last))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT currency, amount_paid, issue_date, due_date, paid_on FROM {Invoice._meta.db_table}
+             WHERE status = 'paid' AND paid_on BETWEEN %(first)s AND %(last)s
+            UNION ALL
+            SELECT currency, total, issue_date, due_date, paid_on FROM {ExternalInvoice._meta.db_table}
+             WHERE kind = 'invoice' AND paid_on BETWEEN %(first)s AND %(last)s
+            """,
+            {"first": first, "last": last},
+        )
+        rows = cursor.fetchall()
     for currency, amount, issue, due, paid in rows:
         index = _period_of(periods, paid)
         if index is not None:
@@ -419,25 +442,28 @@ def customer_payment_behaviour(*, since: date | None = None, customer_id: int | 
 
 
 def cash_collected(*, as_of: date, months: int) -> list[dict]:
-    """Cash received per month and currency, less refunds and chargebacks of that month."""
+    """Cash received per month and currency, less refunds and chargebacks of that month (one query)."""
+    from django.db import connection
+
     start = figures.months_back(as_of=as_of, count=months)[0][0]
     cash: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-    for r in (
-        Payment.objects.filter(received_on__gte=start, received_on__lte=as_of)
-        .annotate(m=TruncMonth("received_on"))
-        .values("m", "currency")
-        .annotate(s=Sum("amount"))
-        .order_by()
-    ):
-        cash[(f"{r['m']:%Y-%m}", r["currency"])] += r["s"]
-    for r in (
-        Refund.objects.filter(refunded_on__gte=start, refunded_on__lte=as_of)
-        .annotate(m=TruncMonth("refunded_on"))
-        .values("m", "payment__currency")
-        .annotate(s=Sum("amount"))
-        .order_by()
-    ):
-        cash[(f"{r['m']:%Y-%m}", r["payment__currency"])] -= r["s"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT month, currency, SUM(amount) FROM (
+                SELECT date_trunc('month', received_on)::date AS month, currency, amount FROM {Payment._meta.db_table}
+                 WHERE received_on BETWEEN %(start)s AND %(as_of)s
+                UNION ALL
+                SELECT date_trunc('month', r.refunded_on)::date, p.currency, -r.amount
+                  FROM {Refund._meta.db_table} r JOIN {Payment._meta.db_table} p ON p.id = r.payment_id
+                 WHERE r.refunded_on BETWEEN %(start)s AND %(as_of)s
+            ) cash
+            GROUP BY month, currency
+            """,
+            {"start": start, "as_of": as_of},
+        )
+        for month, currency, amount in cursor.fetchall():
+            cash[(f"{month:%Y-%m}", currency)] += amount
     return [{"month": m, "currency": c, "amount": quantize(v, c)} for (m, c), v in sorted(cash.items())]
 
 

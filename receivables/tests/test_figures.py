@@ -170,3 +170,17 @@ def test_ar_on_several_days_at_once_equals_each_days_totals(portfolio):
     at = ar_totals_at(dates=days)
     assert at == {day: ar_totals(as_of=day) for day in days}  # totals, buckets and invoice counts
     assert at[date(2026, 3, 2)] != at[date(2026, 3, 3)]  # the full payment counted on its day
+
+
+def test_cash_collected_by_month_less_refunds(portfolio):
+    from receivables.models import Payment
+    from receivables.selectors import cash_collected
+    from receivables.services.ledger import payment_refund
+
+    april = Payment.objects.get(received_on=date(2026, 4, 5))
+    payment_refund(payment_id=april.pk, amount=D("50"), reason="Overpaid", refunded_on=date(2026, 4, 10))
+    assert cash_collected(as_of=date(2026, 4, 30), months=3) == [
+        {"month": "2026-02", "currency": "USD", "amount": D("400.00")},
+        {"month": "2026-04", "currency": "USD", "amount": D("250.00")},
+    ]
+    assert cash_collected(as_of=date(2026, 3, 31), months=1) == []
