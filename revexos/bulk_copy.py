@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, models
@@ -44,10 +45,32 @@ def _as_is(field: models.Field) -> bool:
     return type(field) in _AS_IS and not getattr(field, "auto_now", False) and not getattr(field, "auto_now_add", False)
 
 
+def _aware_as_is(field: models.Field) -> bool:
+    """A datetime column whose aware values (and NULLs) are stored as they are; a naive one goes
+    through the field (which warns and makes it aware)."""
+    return type(field) is models.DateTimeField and not field.auto_now and not field.auto_now_add
+
+
+def _value_preparer(field: models.Field):
+    """value -> what COPY writes for ``field`` (``get_db_prep_save`` where it changes anything)."""
+    if _as_is(field):
+        return lambda v: v
+    if _aware_as_is(field):
+        return lambda v: (
+            v
+            if v is None or (isinstance(v, datetime) and v.tzinfo is not None)
+            else field.get_db_prep_save(v, connection)
+        )
+    return lambda v: field.get_db_prep_save(v, connection)
+
+
 def _preparers(fields: list[models.Field]) -> list:
     """Per field, obj -> the value COPY writes (what ``bulk_create`` would bind)."""
 
     def prepared(f):
+        if _aware_as_is(f):
+            value = _value_preparer(f)
+            return lambda obj: value(getattr(obj, f.attname))
         return lambda obj: f.get_db_prep_save(f.pre_save(obj, True), connection)
 
     return [operator.attrgetter(f.attname) if _as_is(f) else prepared(f) for f in fields]
@@ -127,9 +150,7 @@ def history_copy(instances: Sequence[models.Model], *, reason: str = "", history
     opts = historical._meta
     tracked = {f.attname for f in historical.tracked_fields}
     fields = [f for f in opts.concrete_fields if f is not opts.pk]
-    prepare = {
-        f.attname: (lambda v: v) if _as_is(f) else (lambda v, f=f: f.get_db_prep_save(v, connection)) for f in fields
-    }
+    prepare = {f.attname: _value_preparer(f) for f in fields}
     rows = []
     for instance in instances:
         user = getattr(instance, "_history_user", historical.get_default_history_user(instance))
