@@ -686,6 +686,8 @@ class UsageDue:
 def usage_due(ctx: BillingContext) -> list[UsageDue]:
     """The usage periods that need pricing now: closed and not billed, late facts, or open with a threshold."""
     by_metric = ctx.facts.unbilled_usage_days
+    # First and last day with unbilled events per metric: most periods lie outside, unscanned.
+    spans = {metric: (min(days), max(days)) for metric, days in by_metric.items() if days}
     due: list[UsageDue] = []
     for ref in ctx.refs("usage"):
         for lp in ctx.periods(ref, "usage"):
@@ -693,8 +695,12 @@ def usage_due(ctx: BillingContext) -> list[UsageDue]:
             live = ctx.live_period(period)
             if live is None:
                 continue
-            days = by_metric.get(line.metric, {})
-            max_id = max((mid for day, mid in days.items() if live.start <= day <= live.end), default=None)
+            span = spans.get(line.metric)
+            if span is None or live.end < span[0] or live.start > span[1]:
+                max_id = None
+            else:
+                days = by_metric[line.metric]
+                max_id = max((mid for day, mid in days.items() if live.start <= day <= live.end), default=None)
             if period.end < ctx.as_of:
                 closed = {
                     f"usage:{ctx.contract_id}:{ref}:{period.start}",
