@@ -206,22 +206,24 @@ by_invoice AS (
     SELECT invoice_id, MAX(day) AS last_day, SUM(credited) AS credited, SUM(settled) AS settled
       FROM ledger GROUP BY invoice_id
 ),
-invoices AS (
-    SELECT i.id, i.currency, i.issue_date, i.due_date, i.amount_due, b.invoice_id IS NOT NULL AS in_ledger,
-           CASE WHEN GREATEST(GREATEST(i.amount_due - COALESCE(b.credited, 0), 0) - COALESCE(b.settled, 0), 0) = 0
-                THEN GREATEST(COALESCE(b.last_day, i.issue_date), i.issue_date) END AS settled_on
-      FROM billing_invoice i LEFT JOIN by_invoice b ON b.invoice_id = i.id
-     WHERE i.status <> 'draft' AND i.issue_date <= %(last)s
-),
 plain AS (
-    SELECT currency, issue_date, due_date, SUM(amount_due) AS open, COUNT(*) AS n
-      FROM invoices WHERE NOT in_ledger AND amount_due > 0
-     GROUP BY currency, issue_date, due_date
+    SELECT i.currency, i.issue_date, i.due_date, SUM(i.amount_due) AS open, COUNT(*) AS n
+      FROM billing_invoice i
+     WHERE i.status <> 'draft' AND i.issue_date <= %(last)s AND i.amount_due > 0
+       AND NOT EXISTS (SELECT 1 FROM by_invoice b WHERE b.invoice_id = i.id)
+     GROUP BY i.currency, i.issue_date, i.due_date
+),
+invoices AS (
+    SELECT i.id, i.currency, i.issue_date, i.due_date, i.amount_due,
+           CASE WHEN GREATEST(GREATEST(i.amount_due - b.credited, 0) - b.settled, 0) = 0
+                THEN GREATEST(b.last_day, i.issue_date) END AS settled_on
+      FROM billing_invoice i JOIN by_invoice b ON b.invoice_id = i.id
+     WHERE i.status <> 'draft' AND i.issue_date <= %(last)s
 ),
 pairs AS (
     SELECT i.id, i.currency, i.due_date, i.amount_due, d.as_of
       FROM invoices i JOIN days d ON i.issue_date <= d.as_of
-     WHERE i.in_ledger AND (i.settled_on IS NULL OR i.settled_on > d.as_of)
+     WHERE i.settled_on IS NULL OR i.settled_on > d.as_of
 ),
 sums AS (
     SELECT p.id, p.as_of, SUM(l.credited) AS credited, SUM(l.settled) AS settled
