@@ -6,11 +6,14 @@ loads the system's CA certificates: ~60 ms), a font configuration, and parses an
 
 - one ``URLFetcher`` and one ``FontConfiguration`` per thread (WeasyPrint's objects are not shared
   between threads);
-- the document's ``<style>`` blocks lifted out and compiled once each (cached by their text), then
-  applied as the render's stylesheets in the same order. They apply as the user origin rather than
-  the author's; with no author sheet left, and inline ``style`` attributes still above both, the
-  cascade decides exactly as before. Blocks that vary per document (a per-invoice page header)
-  are small and simply miss the cache;
+- the document's ``<style>`` blocks lifted out, joined in their order into one sheet and compiled
+  once (cached by its text), then applied as the render's stylesheet: one sheet rather than one
+  per block, as the cascade asks every sheet about every element. They apply as the user origin
+  rather than the author's; with no author sheet left, and inline ``style`` attributes still above
+  both, the cascade decides exactly as before. A block that varies per document (a per-invoice
+  page header) is marked ``<style data-per-document>`` and compiled as a sheet of its own after the
+  shared one, so the shared sheet stays cached: such a block may only add to the others (rules of
+  its own, or ones the shared sheet's win over by specificity, as ``@page :first`` over ``@page``);
 - WeasyPrint's image cache kept per thread too: an image (a tenant's logo, inlined as a ``data:``
   URI, so keyed by its own bytes) is decoded and compressed for the PDF once, not per document;
 - WeasyPrint's HTML user-agent stylesheet without its footnote and note rules: ``::footnote-call``,
@@ -26,9 +29,9 @@ import re
 import threading
 from collections import OrderedDict
 
-STYLE_BLOCK = re.compile(r"<style>(.*?)</style>", re.S)
+STYLE_BLOCK = re.compile(r"<style( data-per-document)?>(.*?)</style>", re.S)
 UA_UNUSED = re.compile(r"^(::footnote|::note)|@footnote|@note-area")
-STYLESHEETS_KEPT = 64  # compiled blocks per thread (a few per template, times tenant accent colours)
+STYLESHEETS_KEPT = 64  # compiled sheets per thread (one per template variant, times tenant accent colours)
 IMAGES_KEPT = 24  # image cache entries per thread (two or three per logo); emptied past it, between documents
 
 _local = threading.local()
@@ -85,7 +88,9 @@ def pdf_document(html: str):
     """The laid-out WeasyPrint document of ``html`` (``.pages``, ``.write_pdf()``)."""
     HTML = _html_class()
     state = _state()
-    sheets = [_stylesheet(text) for text in STYLE_BLOCK.findall(html)]
+    blocks = STYLE_BLOCK.findall(html)
+    shared = "\n".join(text for per_document, text in blocks if not per_document)
+    sheets = [_stylesheet(text) for text in (shared, *(text for per_document, text in blocks if per_document)) if text]
     page = HTML(string=STYLE_BLOCK.sub("", html), base_url=".", url_fetcher=state.fetcher)
     if len(state.images) > IMAGES_KEPT:
         # Whole, not entry by entry: an image's entries refer to each other.
