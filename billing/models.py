@@ -40,10 +40,17 @@ quantity_field = money_field
 
 
 class UsageEvent(models.Model):
-    """One metered event. ``transaction_id`` is the sender's idempotency key."""
+    """One metered event. ``transaction_id`` is the sender's idempotency key.
 
-    transaction_id = models.CharField(max_length=200, unique=True)
-    contract = models.ForeignKey("contracts.Contract", on_delete=models.PROTECT, related_name="usage_events")
+    The table is the largest one and billing marks every row it invoices, so it carries no index
+    nothing reads: the contract's own index is the leading column of ``usage_contract_metric_ts``,
+    and the key's uniqueness is a constraint (``unique=True`` would add a pattern-matching index
+    for LIKE lookups nobody makes)."""
+
+    transaction_id = models.CharField(max_length=200)
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.PROTECT, related_name="usage_events", db_index=False
+    )
     metric = models.CharField(max_length=100)
     quantity = quantity_field()
     timestamp = models.DateTimeField()
@@ -60,7 +67,10 @@ class UsageEvent(models.Model):
             # Billing looks for what is not billed yet; that set stays small.
             models.Index(fields=["contract", "metric"], condition=Q(invoice_line__isnull=True), name="usage_unbilled"),
         ]
-        constraints = [models.CheckConstraint(condition=Q(quantity__gte=0), name="usage_quantity_non_negative")]
+        constraints = [
+            models.UniqueConstraint(fields=["transaction_id"], name="usage_transaction_id_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="usage_quantity_non_negative"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.metric} {self.quantity} @ {self.timestamp:%Y-%m-%d %H:%M}"

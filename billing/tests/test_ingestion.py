@@ -92,6 +92,27 @@ def test_the_same_batch_five_times_stores_each_event_once(api):
     assert UsageEvent.objects.filter(contract=contract).count() == 2
 
 
+def test_the_key_is_unique_in_the_database_and_the_table_has_no_unread_index(in_tenant_a):
+    """Billing marks every usage row it invoices, so each index costs at month-end: only the key's
+    unique constraint, the contract/metric/time index and the unbilled partial index stay."""
+    from django.db import IntegrityError, connection, transaction
+
+    contract = contract_with(USAGE_LINE)
+    row = {"contract": contract, "metric": "api_calls", "quantity": 1, "timestamp": NOW}
+    UsageEvent.objects.create(transaction_id="tx-db-unique", **row)
+    with pytest.raises(IntegrityError, match="usage_transaction_id_unique"), transaction.atomic():
+        UsageEvent.objects.create(transaction_id="tx-db-unique", **row)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'billing_usageevent' AND schemaname = current_schema()"
+        )
+        names = {name for (name,) in cursor.fetchall()}
+    assert not any(name.endswith("_like") for name in names)
+    assert "usage_transaction_id_unique" in names
+    assert {"usage_contract_metric_ts", "usage_unbilled"} <= names
+    assert len(names) == 5  # primary key, key, contract/metric/time, unbilled, invoice line
+
+
 def test_a_duplicate_inside_one_batch_counts_once(api):
     contract = contract_with(USAGE_LINE)
     one = event(contract)
