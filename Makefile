@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 .PHONY: run test lint format bench install system-deps clean
@@ -31,8 +32,11 @@ system-deps:
 run: $(STAMP)
 	$(PY) -m revexos.devrun
 
+# The whole suite in TEST_WORKERS processes (pytest-xdist): each has its own test database, Redis
+# database and media folder, and runs its tests in the order of a serial run (conftest.py).
+# TEST_WORKERS=0: one process.
 test: $(STAMP) system-deps
-	$(PY) -m revexos.embedded exec -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m revexos.embedded exec -- $(PY) -m pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 # Lint and format check (ruff, configured in pyproject.toml); `make format` rewrites.
 lint: $(STAMP)
