@@ -362,29 +362,31 @@ def usage_events_ingest(*, events: Any) -> IngestResult:
             continue  # a duplicate inside the batch: the first one wins, like a redelivery
         seen.add(row["transaction_id"])
         rows.append(
-            (
-                row["transaction_id"],
-                contract.pk,
-                row["metric"],
-                row["quantity"],
-                row["timestamp"],
-                json.dumps(row["properties"], default=str),
-            )
+            {
+                "t": row["transaction_id"],
+                "c": contract.pk,
+                "m": row["metric"],
+                "q": str(row["quantity"]),
+                "ts": row["timestamp"].isoformat(),
+                "p": row["properties"],
+            }
         )
     errors.raise_if_any()
 
+    # The batch travels as one JSON document (encoded by the standard library's C encoder) rather
+    # than as six arrays that the driver would adapt value by value; amounts and moments as text.
     table = UsageEvent._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         if rows:
             cursor.execute(
                 f"""
                 INSERT INTO {table} (transaction_id, contract_id, metric, quantity, timestamp, properties, received_at)
-                SELECT t, c, m, q, ts, p::jsonb, now()
-                FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::numeric[], %s::timestamptz[], %s::text[]) AS u(t, c, m, q, ts, p)
+                SELECT t, c, m, q, ts, p, now()
+                FROM jsonb_to_recordset(%s::jsonb) AS u(t text, c bigint, m text, q numeric, ts timestamptz, p jsonb)
                 ON CONFLICT (transaction_id) DO NOTHING
                 RETURNING contract_id
                 """,
-                [list(col) for col in zip(*rows, strict=False)],
+                [json.dumps(rows, default=str)],
             )
         inserted = [r[0] for r in cursor.fetchall()] if rows else []
         _enqueue_evaluation(set(inserted) & threshold_contracts)
