@@ -9,9 +9,16 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.test import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from billing.models import BillingReviewTask, DeliveryEvent, TimeEntry, UsageEvent
-from billing.services.ingestion import delivery_events_process_pending
+from billing.services.ingestion import (
+    MAX_PROPERTIES_BYTES,
+    _contracts_resolve,
+    _properties_too_large,
+    delivery_events_process_pending,
+)
 from billing.tests.builders import contract_with, unique
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -137,6 +144,37 @@ def test_a_contract_can_be_named_by_id(api):
     assert response.status_code == 202 and response.json()["accepted"] == 1
 
 
+def test_references_resolve_by_number_then_id_and_a_longer_text_matches_nothing(in_tenant_a):
+    contract = contract_with(USAGE_LINE)
+    other = contract_with(USAGE_LINE)
+    # A number whose first characters are another's must not match it (no cut to the column's length).
+    longer = other.number + "x" * 40
+    found = _contracts_resolve({contract.number, str(other.pk), longer, "no-such-contract"})
+    assert set(found) == {contract.number, str(other.pk)}
+    assert found[contract.number].pk == contract.pk and found[contract.number].status == contract.status
+    assert found[str(other.pk)].number == other.number
+    assert _contracts_resolve(set()) == {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=60),
+        st.one_of(
+            st.text(max_size=400),
+            st.integers(),
+            st.decimals(allow_nan=False, allow_infinity=False),
+            st.booleans(),
+            st.none(),
+            st.lists(st.text(max_size=300), max_size=5),
+        ),
+        max_size=20,
+    )
+)
+def test_the_properties_size_bound_agrees_with_encoding_them(properties):
+    assert _properties_too_large(properties) == (len(json.dumps(properties, default=str)) > MAX_PROPERTIES_BYTES)
+
+
 def test_threshold_contracts_get_an_evaluation_enqueued_on_commit(api, enqueued, django_capture_on_commit_callbacks):
     contract = contract_with(dict(USAGE_LINE, threshold_amount=Decimal("100")))
     plain = contract_with(dict(USAGE_LINE))
@@ -194,6 +232,24 @@ BAD_USAGE = [
         "outside contract",
     ),
     ("properties not an object", lambda e: dict(e, properties=["x"]), "events.1.properties", "JSON object"),
+    (
+        "properties too large, flat",
+        lambda e: dict(e, properties={f"k{n}": "v" * 40 for n in range(100)}),
+        "events.1.properties",
+        "4096 bytes",
+    ),
+    (
+        "properties too large, nested",
+        lambda e: dict(e, properties={"tags": ["x" * 50] * 90}),
+        "events.1.properties",
+        "4096 bytes",
+    ),
+    (
+        "properties too large once escaped",
+        lambda e: dict(e, properties={"note": "\U0001f600" * 400}),
+        "events.1.properties",
+        "4096 bytes",
+    ),
     ("unknown field", lambda e: dict(e, qty="1"), "events.1.qty", "Unknown field"),
     ("event not an object", lambda e: "event", "events.1.event", "JSON object"),
 ]
