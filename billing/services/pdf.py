@@ -14,11 +14,13 @@ import re
 from collections import defaultdict
 from decimal import Decimal
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from billing.hooks import invoice_pay_url
 from billing.models import Invoice, InvoiceLineKind, InvoiceStatus, PaymentStatus
@@ -55,9 +57,14 @@ def _source_note(line) -> str:
 
 
 def _discounts_by_line(invoice: Invoice) -> tuple[dict[int, list], list]:
-    """Discount rows per line, and the invoice's discounts summed by discount (for the totals box)."""
+    """Discount rows per line, and the invoice's discounts summed by discount (for the totals box).
+
+    The invoice's ``discount_total`` is the sum of its discount rows (stored together, in
+    billing.services.adjustments): an invoice without discounts, most of them, needs no query."""
     per_line: dict[int, list] = defaultdict(list)
     summary: dict[int, dict] = {}
+    if not invoice.discount_total:
+        return per_line, []
     for row in DiscountApplication.objects.filter(invoice_id=invoice.pk).select_related("discount").order_by("id"):
         d = row.discount
         label = f"{d.value.normalize():f} % off" if d.kind == "percentage" else "Fixed discount"
@@ -68,6 +75,9 @@ def _discounts_by_line(invoice: Invoice) -> tuple[dict[int, list], list]:
 
 
 def _credits(invoice: Invoice) -> list[dict]:
+    """The credits applied, one row each; none to look up when ``credit_applied`` (their sum) is zero."""
+    if not invoice.credit_applied:
+        return []
     return [
         {"label": f"Credit {row.credit.reference}", "amount": row.amount}
         for row in CreditApplication.objects.filter(invoice_id=invoice.pk).select_related("credit").order_by("id")
@@ -203,7 +213,9 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict:
     customer = invoice.customer
     tenant = _current_tenant()
     credits = _credits(invoice)
-    paid = invoice.payment_status() == PaymentStatus.PAID and invoice.amount_paid > 0
+    # The tenant is at hand: its day, without payment_status() looking the tenant up again.
+    today = timezone.now().astimezone(ZoneInfo(tenant.time_zone or "UTC")).date() if tenant else None
+    paid = invoice.payment_status(today=today) == PaymentStatus.PAID and invoice.amount_paid > 0
     credit_total = sum((c["amount"] for c in credits), ZERO)
     is_void = invoice.status == InvoiceStatus.VOID
     return {
@@ -256,14 +268,15 @@ def invoice_tax_context(invoice: Invoice) -> dict:
 def invoice_pdf_render(*, invoice: Invoice) -> bytes:
     """The invoice's PDF. The fonts, URL fetcher and compiled stylesheets are reused from one
     invoice to the next in a worker (``revexos.pdf``): a one-page invoice costs about what a bare
-    one-page WeasyPrint document does (``make bench`` prints the ratio)."""
+    one-page WeasyPrint document does (``make bench`` prints the ratio). The template is written as
+    XHTML (void elements closed, tables with their tbody), read by the XML parser."""
     context = invoice_pdf_context(invoice=invoice)
-    document = pdf_document(render_to_string("billing/pdf/invoice.html", context))
+    document = pdf_document(render_to_string("billing/pdf/invoice.html", context), xhtml=True)
     if len(document.pages) > 1:
         # Lines then totals would push the totals and payment instructions past page 1: lay the
         # invoice out summary first (totals and how to pay on page 1, lines as the detail).
         context["summary_first"] = True
-        document = pdf_document(render_to_string("billing/pdf/invoice.html", context))
+        document = pdf_document(render_to_string("billing/pdf/invoice.html", context), xhtml=True)
     return document.write_pdf()
 
 
