@@ -310,3 +310,27 @@ def test_a_capped_time_invoice_prints_full_rate_lines_and_the_cap_as_its_own_lin
     assert "Not-to-exceed cap" in text and "−250.00" in text
     assert "capped at the not-to-exceed amount" not in text
     assert "1,000.00 USD" in text
+
+
+def test_the_invoice_markup_parses_to_the_same_tree_with_the_fast_parser(in_tenant_a):
+    """revexos.pdf reads well-formed XHTML with the standard library's XML parser rather than
+    WeasyPrint's HTML5 parser: the invoice's markup must stay well-formed (void elements closed,
+    tables with their tbody) and give the tree the HTML5 parser would, in every layout."""
+    import tinyhtml5
+    from django.template.loader import render_to_string
+
+    from billing.services.pdf import invoice_pdf_context
+    from revexos.pdf import STYLE_BLOCK, xhtml_tree
+
+    def shape(element):
+        return [(e.tag, sorted(e.attrib.items()), e.text or "", e.tail or "") for e in element.iter()]
+
+    draft = contract_with(RETAINER, start=date(2026, 3, 1), auto_issue=False)
+    (draft,) = contract_bill_due(contract_id=draft.pk, as_of=date(2026, 3, 1)).invoices
+    for invoice in (issued(RETAINER, po_number="PO-1", po_required=True), draft):
+        for summary_first in (False, True):
+            context = {**invoice_pdf_context(invoice=invoice), "summary_first": summary_first}
+            html = STYLE_BLOCK.sub("", render_to_string("billing/pdf/invoice.html", context))
+            fast = xhtml_tree(html)
+            assert fast is not None, "the invoice markup is no longer well-formed XHTML"
+            assert shape(fast) == shape(tinyhtml5.parse(html, namespace_html_elements=False))
