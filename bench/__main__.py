@@ -8,6 +8,7 @@ test data. Speed is reported, never asserted.
     python -m bench --quick                  # under 2 minutes (105 s measured): 500 contracts, 4 tenants, 10 deliveries
     python -m bench --tenants 300 --contracts 5000
     python -m bench --only month-end         # that figure alone (generation, events, the run)
+    python -m bench --only ingestion         # usage events over HTTP beside COPY, alone
     make bench BENCH_ARGS="--quick"          # the same through make
 """
 
@@ -51,10 +52,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--database", default=None, help="bench database name (default <name>_bench)")
     p.add_argument(
         "--only",
-        choices=["month-end"],
+        choices=["month-end", "ingestion"],
         default=None,
-        help="measure one figure alone, to iterate on it (events ingested in-process, not over HTTP); "
-        "a full run prints every row",
+        help="measure one figure alone, to iterate on it (for month-end the events are ingested in-process, "
+        "not over HTTP); a full run prints every row",
     )
     args = p.parse_args(argv)
     # --quick trims what costs most and measures least: the idle beat's clones (seconds each on a busy
@@ -155,7 +156,7 @@ def main(argv: list[str]) -> int:
             month_end=month_end,
         )
 
-    if args.only:
+    if args.only == "month-end":
         print(f"ingesting {args.events:,} usage events in-process…", flush=True)
         from billing.services.ingestion import usage_events_ingest
 
@@ -169,8 +170,16 @@ def main(argv: list[str]) -> int:
         )
     connection.close()
     with schema_context(schema):
-        if not args.only:
+        if args.only != "month-end":
             ingest.copy_seconds = scenarios.usage_copy_baseline(schema=schema)
+        if args.only == "ingestion":
+            ratio = ingest.rate / ingest.copy_rate
+            print(
+                f"\n{ingest.scenario}: {ingest.rows:,} {ingest.unit} in {ingest.seconds:.1f} s = {ingest.rate:,.0f}/s, "
+                f"{ratio:.3f} × COPY ({ingest.copy_rate:,.0f} rows/s)\n  {ingest.note}; p50 {ingest.p50_ms:.0f} ms, "
+                f"p99 {ingest.p99_ms:.0f} ms per batch\n  target ≥ 0.2 × COPY: {'yes' if ratio >= 0.2 else 'NO'}"
+            )
+            return 0
         ids = data.contract_ids
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # a production database has statistics; freshly loaded bench data has none
