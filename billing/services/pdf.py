@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from billing.hooks import invoice_pay_url
 from billing.models import Invoice, InvoiceLineKind, InvoiceStatus, PaymentStatus
+from billing.templatetags.money import quantity
 from discounts.models import CreditApplication, DiscountApplication
 from revexos.pdf import pdf_document
 from revexos.tenancy.models import DEFAULT_ACCENT, Tenant
@@ -46,7 +47,8 @@ def _source_note(line) -> str:
     if source.get("time_entries"):
         parts.append(f"{source['time_entries']} time entr{'y' if source['time_entries'] == 1 else 'ies'}")
     if source.get("hours_used") and source.get("included_hours"):
-        parts.append(f"{source['hours_used']} h used, {source['included_hours']} h included")
+        # Stored as the database's decimal text ("34.000000"): printed as a person writes hours.
+        parts.append(f"{quantity(source['hours_used'])} h used, {quantity(source['included_hours'])} h included")
     if source.get("events"):
         parts.append(f"{source['events']} usage events")
     # Proration is printed once: in the description when the trigger wrote it there.
