@@ -85,6 +85,20 @@ def test_the_pdf_names_the_number_po_due_date_and_total(in_tenant_a, artifacts_d
     assert "Platform retainer" in text and "Net 30 days" in text
     assert invoice.customer.legal_name in text and invoice.issuing_entity.legal_name in text
     assert "IBAN GB33BUKB20201555555555" in text  # how to pay
+    assert "Page 1" not in text  # one page has nothing to number; a long invoice does (below)
+
+
+def test_included_hours_print_as_a_person_writes_them():
+    from types import SimpleNamespace
+
+    from billing.services.pdf import _source_note
+
+    line = SimpleNamespace(
+        kind="recurring",
+        description="Support retainer overage",
+        source={"time_entries": 5, "hours_used": "34.000000", "included_hours": "20.50"},
+    )
+    assert _source_note(line) == "5 time entries · 34 h used, 20.5 h included"
 
 
 def test_a_sixty_line_invoice_runs_over_pages_with_the_header_repeated(in_tenant_a, artifacts_dir):
