@@ -113,7 +113,7 @@ def main(argv: list[str]) -> int:
     django.setup()
     from django.core.management import call_command
     from django.db import connection
-    from django_tenants.utils import schema_context
+    from django_tenants.utils import schema_context, tenant_context
 
     from bench import figures, generate, scenarios
     from revexos.tenancy.services.provisioning import tenant_provision
@@ -210,8 +210,9 @@ def main(argv: list[str]) -> int:
     with schema_context(schema):
         dashboards = figures.dashboards_render(host=host, contracts=len(ids), renders=args.renders)
     print("invoice PDF beside a bare WeasyPrint page…", flush=True)
-    with schema_context(schema):
-        pdf = figures.invoice_pdf_ratio(renders=args.renders)
+    # As a worker renders it: the task sets the tenant itself (tenant-schemas-celery), not a stand-in.
+    with tenant_context(tenant.tenant):
+        pdf = figures.invoice_pdf_ratio(renders=max(args.renders, 40))
     connection.close()
 
     print(f"delivery: {args.deliveries} milestone events → invoice, PDF, e-mail (real worker and SMTP)…", flush=True)
