@@ -202,6 +202,10 @@ def test_a_short_invoice_keeps_lines_totals_and_payment_on_one_page_in_reading_o
     invoice = issued(*[{**RETAINER, "description": f"Retainer {n}", "line_ref": f"R{n}"} for n in range(4)])
     (text,) = pdf_pages(invoice_pdf_render(invoice=invoice))
     assert text.index("Retainer 3") < text.index("Subtotal") < text.index("Amount due")
+    # Floats are painted before the rest of the page, so only the title floats (it reads first anyway):
+    # who issues, who pays and the dates still come before the lines.
+    assert text.index(invoice.number) < text.index(invoice.issuing_entity.legal_name) < text.index("BILL TO")
+    assert text.index("BILL TO") < text.index("DUE DATE") < text.index("Retainer 0")
     assert "How to pay" in text and "Detail of charges" not in text
 
 
