@@ -156,6 +156,14 @@ def test_references_resolve_by_number_then_id_and_a_longer_text_matches_nothing(
     assert _contracts_resolve(set()) == {}
 
 
+@pytest.mark.parametrize("ref", ["9223372036854775808", "0", "-1", "1" * 60, "Ünïcode-契約"])
+def test_a_reference_no_contract_can_have_is_refused_by_name(api, ref):
+    contract = contract_with(USAGE_LINE)
+    response = post(api, "/api/v1/usage-events", [event(contract, contract=ref)])
+    assert response.status_code == 422, response.content
+    assert "events.0.contract" in response.json()["error"]["fields"]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.dictionaries(
