@@ -49,7 +49,8 @@ def _redis_url_for_worker(url: str, number: int) -> str:
     if parts.scheme == "unix":  # the embedded Redis: unix:///path/redis.sock?db=0
         query = dict(parse_qsl(parts.query))
         query["db"] = str((int(query.get("db", 0)) + number) % 16)
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        # Written out: urlunsplit drops the empty host's "//" ("unix:/path"), which redis-py refuses.
+        return f"unix://{parts.path}?{urlencode(query)}"
     base = int(parts.path.lstrip("/") or 0)
     return urlunsplit(parts._replace(path=f"/{(base + number) % 16}"))
 

@@ -113,3 +113,20 @@ def test_tenant_admin_site_does_not_show_platform_tenants(tenant_a, tenant_b):
     assert index.status_code == 200
     assert "/admin/tenancy/" not in index.content.decode()
     assert client.get("/admin/tenancy/tenant/").status_code in {403, 404}
+
+
+@pytest.mark.parametrize(
+    "url, worker, expected",
+    [
+        ("unix:///srv/var/redis/redis.sock?db=0", 1, "unix:///srv/var/redis/redis.sock?db=1"),
+        ("redis://127.0.0.1:6379/9", 1, "redis://127.0.0.1:6379/10"),
+        ("redis://127.0.0.1:6379/15", 1, "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_each_test_process_gets_a_redis_database_of_its_own_that_redis_py_accepts(url, worker, expected):
+    from redis.connection import parse_url
+
+    from conftest import _redis_url_for_worker
+
+    assert _redis_url_for_worker(url, worker) == expected
+    parse_url(expected)  # the embedded server's socket URL too (urlunsplit used to drop its "//")
